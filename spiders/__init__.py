@@ -1,0 +1,1 @@
+"""Marketplace spiders: one per marketplace, all on `spiders.base.MarketplaceSpider`."""
