@@ -1,0 +1,244 @@
+"""Capturing a rendered page in Chromium: consent, lazy content, screenshot, DOM, exchanges.
+
+Everything here runs on the page scrapy-playwright opened for a request, inside one bounded
+wall-clock budget; the page is always closed afterwards, before its context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page as PwPage
+from playwright.async_api import Response as PwResponse
+from playwright.async_api import TimeoutError as PwTimeout
+
+from crawler.clock import Clock
+from crawler.config import CaptureLimits
+from crawler.exceptions import CaptureError
+from crawler.warc import Exchange
+
+logger = logging.getLogger(__name__)
+
+RECORDER_META = "markwatch_recorder"
+LIMITS_META = "markwatch_limits"
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/svg+xml"}
+_RECORDED_TYPES = {"document", "xhr", "fetch", "image", "script", "stylesheet", "font"}
+
+
+@dataclass
+class RecordedResponse:
+    """A response seen by the page, body still to be read."""
+
+    response: PwResponse
+    at: dt.datetime
+
+
+class ExchangeRecorder:
+    """Collects a page's responses from before navigation until the capture ends."""
+
+    def __init__(self, limits: CaptureLimits, clock: Clock) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.responses: list[RecordedResponse] = []
+        self.dropped = 0
+
+    def attach(self, page: PwPage) -> None:
+        page.on("response", self._on_response)
+
+    def _on_response(self, response: PwResponse) -> None:
+        if response.request.resource_type not in _RECORDED_TYPES:
+            return
+        if len(self.responses) >= self.limits.max_exchanges:
+            self.dropped += 1
+            return
+        self.responses.append(RecordedResponse(response, self.clock.now()))
+
+
+async def init_page(page: PwPage, request: Any) -> None:
+    """scrapy-playwright's `playwright_page_init_callback`: attach a recorder before `goto`."""
+    limits, clock = request.meta[LIMITS_META]
+    recorder = ExchangeRecorder(limits, clock)
+    recorder.attach(page)
+    request.meta[RECORDER_META] = recorder
+
+
+@dataclass
+class RenderedPage:
+    """What one capture took from the browser."""
+
+    final_url: str
+    dom: bytes
+    screenshot: bytes
+    exchanges: list[Exchange]
+    images: list[tuple[str, str, bytes]]
+    user_agent: str
+    browser_version: str
+    viewport: dict[str, int]
+    limits_hit: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CaptureSteps:
+    """What to do on a page before taking it (per marketplace and page kind)."""
+
+    consent_click: str | None = None
+    wait_for: str | None = None
+    scroll: bool = True
+    wait_timeout: float = 15.0
+
+
+async def capture_page(
+    page: PwPage,
+    recorder: ExchangeRecorder | None,
+    steps: CaptureSteps,
+    limits: CaptureLimits,
+) -> RenderedPage:
+    """Run the capture steps on an open page within `limits.timeout` seconds."""
+    hit: list[str] = []
+    try:
+        async with asyncio.timeout(limits.timeout):
+            await _dismiss_consent(page, steps.consent_click, hit)
+            if steps.wait_for:
+                await _wait_for(page, steps.wait_for, steps.wait_timeout, hit)
+            if steps.scroll:
+                await _scroll_through(page, limits.max_page_height, hit)
+            shot = await _screenshot(page, limits.max_page_height, hit)
+            html = await page.content()
+            dom = html.encode("utf-8")
+            if len(dom) > limits.max_dom_bytes:
+                raise CaptureError(
+                    f"rendered DOM is {len(dom)} bytes, over the cap of {limits.max_dom_bytes}"
+                )
+            exchanges, images = await _read_exchanges(recorder, limits, hit)
+            user_agent = await page.evaluate("navigator.userAgent")
+    except TimeoutError as exc:
+        raise CaptureError(f"capture did not finish within {limits.timeout:g} s") from exc
+    except PlaywrightError as exc:
+        raise CaptureError(f"browser error during capture: {exc.message}") from exc
+    browser = page.context.browser
+    return RenderedPage(
+        final_url=page.url,
+        dom=dom,
+        screenshot=shot,
+        exchanges=exchanges,
+        images=images,
+        user_agent=str(user_agent),
+        browser_version=browser.version if browser else "unknown",
+        viewport=dict(page.viewport_size or {}),
+        limits_hit=hit,
+    )
+
+
+async def _dismiss_consent(page: PwPage, selector: str | None, hit: list[str]) -> None:
+    if not selector:
+        return
+    button = page.locator(selector).first
+    try:
+        if await button.count() and await button.is_visible():
+            await button.click(timeout=5_000)
+            await button.wait_for(state="hidden", timeout=5_000)
+    except PwTimeout:
+        hit.append(f"consent overlay {selector!r} did not close")
+
+
+async def _wait_for(page: PwPage, selector: str, timeout: float, hit: list[str]) -> None:
+    try:
+        await page.wait_for_selector(selector, timeout=timeout * 1000, state="attached")
+    except PwTimeout:
+        hit.append(f"wait_for {selector!r} not met within {timeout:g} s")
+
+
+_SCROLL_JS = """
+async ([maxHeight, step]) => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  let y = 0;
+  for (let i = 0; i < 200; i++) {
+    const height = Math.min(document.documentElement.scrollHeight, maxHeight);
+    if (y >= height) break;
+    y += step;
+    window.scrollTo(0, y);
+    await sleep(60);
+  }
+  window.scrollTo(0, 0);
+  return document.documentElement.scrollHeight;
+}
+"""
+
+_IMAGES_DONE_JS = """
+() => Array.from(document.images).every((img) => img.complete)
+"""
+
+
+async def _scroll_through(page: PwPage, max_height: int, hit: list[str]) -> None:
+    step = (page.viewport_size or {"height": 720})["height"]
+    await page.evaluate(_SCROLL_JS, [max_height, step])
+    try:
+        await page.wait_for_function(_IMAGES_DONE_JS, timeout=10_000, polling=100)
+    except PwTimeout:
+        hit.append("images still loading after 10 s")
+
+
+async def _screenshot(page: PwPage, max_height: int, hit: list[str]) -> bytes:
+    height = await page.evaluate("document.documentElement.scrollHeight")
+    if isinstance(height, int | float) and height > max_height:
+        width = (page.viewport_size or {"width": 1280})["width"]
+        hit.append(f"page is {int(height)} px tall; screenshot cut at {max_height} px")
+        clip = {"x": 0, "y": 0, "width": width, "height": max_height}
+        return await page.screenshot(full_page=True, clip=clip, type="png")  # type: ignore[arg-type]
+    return await page.screenshot(full_page=True, type="png")
+
+
+async def _read_exchanges(
+    recorder: ExchangeRecorder | None, limits: CaptureLimits, hit: list[str]
+) -> tuple[list[Exchange], list[tuple[str, str, bytes]]]:
+    if recorder is None:
+        return [], []
+    if recorder.dropped:
+        hit.append(f"{recorder.dropped} HTTP exchanges over the cap of {limits.max_exchanges}")
+    exchanges: list[Exchange] = []
+    images: list[tuple[str, str, bytes]] = []
+    budget = limits.max_exchange_bytes
+    over_budget = 0
+    for recorded in recorder.responses:
+        response = recorded.response
+        body: bytes | None = None
+        if budget > 0 and not 300 <= response.status < 400:
+            try:
+                body = await response.body()
+            except PlaywrightError:
+                body = None
+        if body is not None and len(body) > budget:
+            over_budget += 1
+            body = None
+        if body is not None:
+            budget -= len(body)
+        request = response.request
+        resource_type = request.resource_type
+        content_type = (await response.header_value("content-type") or "").split(";")[0].strip()
+        if resource_type == "image" and body and content_type in IMAGE_TYPES:
+            images.append((response.url, content_type, body))
+            continue
+        server = await response.server_addr()
+        exchanges.append(
+            Exchange(
+                url=response.url,
+                method=request.method,
+                request_headers=[(h["name"], h["value"]) for h in await request.headers_array()],
+                status=response.status,
+                status_text=response.status_text,
+                response_headers=[(h["name"], h["value"]) for h in await response.headers_array()],
+                body=body,
+                resource_type=resource_type,
+                at=recorded.at,
+                remote_ip=server["ipAddress"] if server else None,
+                request_body=request.post_data_buffer,
+            )
+        )
+    if over_budget:
+        hit.append(f"{over_budget} bodies not kept: over {limits.max_exchange_bytes} bytes in all")
+    return exchanges, images

@@ -1,0 +1,1 @@
+"""The `markwatch` command line."""

@@ -1,0 +1,56 @@
+"""`markwatch demo`: the bundled marketplace on 127.0.0.1, crawled, stored and verified."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from crawler.cli.options import resolve_catalog, resolve_store
+from crawler.cli.verify import print_verdicts
+from crawler.runner import EXIT_FAILURES, CrawlOptions, run_crawl
+from crawler.verify import Verifier
+from storage.catalog import Catalog
+from storage.uri import open_store, sqlite_path
+
+
+def demo_watchlist() -> Path:
+    """The sample watchlist shipped with the package."""
+    return Path(str(resources.files("crawler.demo") / "watchlist.yaml"))
+
+
+def run_demo(store: str | None, catalog: str | None, max_listings: int | None,
+             report_json: Path | None, log_level: str) -> int:
+    """Start the demo marketplace, crawl it, verify the run; returns the exit code."""
+    from crawler.cli.main import _print_summary
+    from crawler.demo.server import DemoMarketplace
+
+    store_uri = resolve_store(store)
+    catalog_uri = resolve_catalog(catalog, store_uri)
+    watchlist = demo_watchlist()
+    with DemoMarketplace() as market:
+        click.echo(f"demo marketplace serving on {market.base_url}")
+        options = CrawlOptions(watchlist, store_uri, catalog_uri, max_listings=max_listings,
+                               settings={"DEMO_BASE_URL": market.base_url,
+                                         "LOG_LEVEL": log_level.upper()})
+        report = run_crawl(options)
+    if report_json:
+        import json
+
+        report_json.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    _print_summary(report)
+    with Catalog(sqlite_path(catalog_uri)) as cat:
+        verifier = Verifier(open_store(store_uri), cat)
+        ids = [c["capture_id"] for c in cat.find_run(report.run_id)]
+        verdicts = [verifier.verify(cid) for cid in ids]
+    print_verdicts(verdicts, "text")
+    click.echo("")
+    click.echo("Look at the evidence:")
+    click.echo("  markwatch evidence list --brand Lumara")
+    if ids:
+        click.echo(f"  markwatch evidence show {ids[-1]}")
+    click.echo("  markwatch verify --all")
+    if not all(v.ok for v in verdicts):
+        return EXIT_FAILURES
+    return report.exit_code

@@ -1,0 +1,171 @@
+"""The `markwatch` command: demo, crawl, evidence, verify, catalog, parse."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crawler import __version__
+from crawler.cli import evidence as evidence_cmds
+from crawler.cli.options import resolve_catalog, resolve_store
+from crawler.exceptions import ConfigError, MarkwatchError
+from crawler.runner import EXIT_CONFIG, CrawlOptions, CrawlReport
+
+logger = logging.getLogger("markwatch")
+
+
+class MarkwatchGroup(click.Group):
+    """Turns configuration errors into exit code 2 with a one-line message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"markwatch: configuration error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except MarkwatchError as exc:
+            click.echo(f"markwatch: error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=MarkwatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="markwatch")
+def cli() -> None:
+    """markwatch: watch marketplaces for brand terms and keep sealed, verifiable evidence."""
+
+
+def _log_setup(level: str) -> dict[str, Any]:
+    return {"LOG_LEVEL": level.upper()}
+
+
+@cli.command()
+@click.option("-w", "--watchlist", "watchlist_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Watchlist YAML file.")
+@click.option("--store", help="Evidence store URI (file://PATH or s3://BUCKET/PREFIX).")
+@click.option("--catalog", help="Catalog URI (sqlite:///PATH).")
+@click.option("--marketplace", "marketplaces", multiple=True, help="Only these marketplaces.")
+@click.option("--brand", "brands", multiple=True, help="Only these brands.")
+@click.option("--max-listings", type=click.IntRange(min=1),
+              help="Listing captures per term and marketplace (overrides the watchlist).")
+@click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the run report as JSON here.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
+          marketplaces: tuple[str, ...], brands: tuple[str, ...], max_listings: int | None,
+          report_json: Path | None, log_level: str) -> None:
+    """One crawl run over the watches selected (what a scheduler calls)."""
+    from crawler.registry import known_marketplaces
+    from crawler.runner import project_settings, run_crawl
+    from crawler.watchlist import load_watchlist
+
+    watchlist = load_watchlist(watchlist_path, known_marketplaces(project_settings()))
+    store_uri = resolve_store(store, watchlist)
+    catalog_uri = resolve_catalog(catalog, store_uri, watchlist)
+    report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
+                                    brands, max_listings, _log_setup(log_level)))
+    _finish(report, report_json)
+
+
+def _finish(report: CrawlReport, report_json: Path | None) -> None:
+    import json
+
+    if report_json:
+        report_json.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    _print_summary(report)
+    sys.exit(report.exit_code)
+
+
+def _print_summary(report: CrawlReport) -> None:
+    from crawler.cli.text import safe
+
+    totals = report.totals()
+    click.echo(
+        f"run {report.run_id}: {totals.get('captures', 0)} captures "
+        f"({totals.get('listings', 0)} listings, {totals.get('searches', 0)} search pages, "
+        f"{totals.get('blocked', 0)} blocked, {totals.get('gone', 0)} gone), "
+        f"{totals.get('failures', 0)} failures"
+    )
+    click.echo(f"  store:   {report.store}")
+    click.echo(f"  catalog: {report.catalog}")
+    for record in report.runs:
+        for failure in record["failures"][:20]:
+            click.echo(f"  failed: {safe(failure['url'])}: {safe(failure['reason'])}")
+    for error in report.errors:
+        click.echo(f"  error: {safe(error)}")
+
+
+@cli.command()
+@click.option("--store", help="Evidence store URI (default file://./markwatch-data).")
+@click.option("--catalog", help="Catalog URI.")
+@click.option("--max-listings", type=click.IntRange(min=1), help="Listings per term.")
+@click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--log-level", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def demo(store: str | None, catalog: str | None, max_listings: int | None,
+         report_json: Path | None, log_level: str) -> None:
+    """Crawl the bundled demo marketplace (on 127.0.0.1) and verify what was stored."""
+    from crawler.cli.demo import run_demo
+
+    sys.exit(run_demo(store, catalog, max_listings, report_json, log_level))
+
+
+@cli.command()
+@click.argument("capture_ids", nargs=-1)
+@click.option("--all", "verify_all", is_flag=True, help="Every capture in the store.")
+@click.option("--store", help="Evidence store URI.")
+@click.option("--catalog", help="Catalog URI.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def verify(capture_ids: tuple[str, ...], verify_all: bool, store: str | None,
+           catalog: str | None, fmt: str) -> None:
+    """Re-hash and re-check captures; exit 0 only if everything verifies."""
+    from crawler.cli.verify import run_verify
+
+    if not capture_ids and not verify_all:
+        raise click.UsageError("give capture ids or --all")
+    sys.exit(run_verify(capture_ids, verify_all, store, catalog, fmt))
+
+
+@cli.group()
+def catalog() -> None:
+    """The catalog: an index of the store, rebuildable from it."""
+
+
+@catalog.command("rebuild")
+@click.option("--store", help="Evidence store URI.")
+@click.option("--catalog", "catalog_uri", help="Catalog URI.")
+def catalog_rebuild(store: str | None, catalog_uri: str | None) -> None:
+    """Re-index every manifest and run record in the store."""
+    from storage.catalog import Catalog
+    from storage.uri import open_store, sqlite_path
+
+    store_uri = resolve_store(store)
+    cat_uri = resolve_catalog(catalog_uri, store_uri)
+    with Catalog(sqlite_path(cat_uri)) as cat:
+        captures, runs = cat.rebuild(open_store(store_uri))
+    click.echo(f"catalog rebuilt from {store_uri}: {captures} captures, {runs} run records")
+
+
+@cli.command()
+@click.option("--marketplace", required=True, help="Marketplace whose page objects to use.")
+@click.option("--kind", type=click.Choice(["search", "listing"]), required=True)
+@click.option("--url", default="https://example.invalid/", help="The page's URL.")
+@click.argument("html_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def parse(marketplace: str, kind: str, url: str, html_file: Path) -> None:
+    """Print what a marketplace's parser extracts from a saved page, as JSON."""
+    from crawler.cli.parse import run_parse
+
+    click.echo(run_parse(marketplace, kind, url, html_file))
+
+
+cli.add_command(evidence_cmds.evidence)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

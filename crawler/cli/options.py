@@ -1,0 +1,28 @@
+"""Where each setting comes from: CLI flag, then MARKWATCH_* variable, then the watchlist, then default."""
+
+from __future__ import annotations
+
+import os
+
+from crawler.watchlist import Watchlist
+from storage.uri import DEFAULT_STORE, default_catalog_uri
+
+
+def resolve_store(flag: str | None, watchlist: Watchlist | None = None) -> str:
+    """The store URI to use."""
+    return (
+        flag
+        or os.environ.get("MARKWATCH_STORE")
+        or (watchlist.settings.store if watchlist else None)
+        or DEFAULT_STORE
+    )
+
+
+def resolve_catalog(flag: str | None, store: str, watchlist: Watchlist | None = None) -> str:
+    """The catalog URI to use."""
+    return (
+        flag
+        or os.environ.get("MARKWATCH_CATALOG")
+        or (watchlist.settings.catalog if watchlist else None)
+        or default_catalog_uri(store)
+    )

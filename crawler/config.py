@@ -1,0 +1,78 @@
+"""Every markwatch setting, parsed once from Scrapy settings into a typed dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
+
+from crawler.clock import Clock, SystemClock
+from crawler.exceptions import ConfigError
+from storage.uri import DEFAULT_STORE, default_catalog_uri
+
+
+@dataclass(frozen=True)
+class CaptureLimits:
+    """Bounds on one capture, so a hostile page ends cleanly instead of hanging."""
+
+    timeout: float = 90.0
+    """Wall-clock seconds for consent, scrolling, screenshot and DOM of one page."""
+    max_dom_bytes: int = 32 * 1024 * 1024
+    """Largest rendered DOM kept; a larger one fails the capture."""
+    max_exchange_bytes: int = 64 * 1024 * 1024
+    """Total bytes of recorded HTTP bodies per capture; past it, bodies are not kept."""
+    max_exchanges: int = 400
+    """Recorded HTTP exchanges per capture; past it, exchanges are counted but not kept."""
+    max_page_height: int = 16_000
+    """Tallest screenshot in CSS pixels; a taller page is cut there and the cut recorded."""
+
+
+@dataclass(frozen=True)
+class MarkwatchConfig:
+    """markwatch's settings, typed."""
+
+    store_uri: str = DEFAULT_STORE
+    catalog_uri: str = ""
+    run_id: str = ""
+    operator: str = ""
+    viewport: dict[str, int] = field(default_factory=lambda: {"width": 1280, "height": 720})
+    limits: CaptureLimits = field(default_factory=CaptureLimits)
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> MarkwatchConfig:
+        """Parse and check every `EVIDENCE_*` and `STORAGE_*` setting."""
+        store_uri = settings.get("STORAGE_URI") or DEFAULT_STORE
+        catalog_uri = settings.get("STORAGE_CATALOG_URI") or default_catalog_uri(store_uri)
+        viewport = dict(settings.getdict("EVIDENCE_VIEWPORT") or {"width": 1280, "height": 720})
+        if {"width", "height"} - viewport.keys():
+            raise ConfigError("EVIDENCE_VIEWPORT needs width and height")
+        limits = CaptureLimits(
+            timeout=_positive(settings, "EVIDENCE_CAPTURE_TIMEOUT", settings.getfloat),
+            max_dom_bytes=_positive(settings, "EVIDENCE_MAX_DOM_BYTES", settings.getint),
+            max_exchange_bytes=_positive(settings, "EVIDENCE_MAX_EXCHANGE_BYTES", settings.getint),
+            max_exchanges=_positive(settings, "EVIDENCE_MAX_EXCHANGES", settings.getint),
+            max_page_height=_positive(settings, "EVIDENCE_MAX_PAGE_HEIGHT", settings.getint),
+        )
+        clock_setting = settings.get("EVIDENCE_CLOCK") or SystemClock
+        clock = load_object(clock_setting)() if isinstance(clock_setting, str) else clock_setting
+        if isinstance(clock, type):
+            clock = clock()
+        return cls(
+            store_uri=store_uri,
+            catalog_uri=catalog_uri,
+            run_id=settings.get("MARKWATCH_RUN_ID") or "",
+            operator=settings.get("EVIDENCE_OPERATOR") or "",
+            viewport={k: int(viewport[k]) for k in ("width", "height")},
+            limits=limits,
+            clock=clock,
+        )
+
+
+def _positive(settings: BaseSettings, name: str, getter: Any) -> Any:
+    value = getter(name)
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {settings.get(name)!r}")
+    return value

@@ -1,0 +1,1 @@
+"""Item pipelines: storing captures as evidence."""

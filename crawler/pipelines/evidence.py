@@ -1,0 +1,160 @@
+"""The evidence pipeline: store artifacts by hash, write the manifest, index it, record the run.
+
+Order per capture: every artifact first (content-addressed, write-once), then the manifest that
+names them (write-once), then the catalog row. A crash leaves at worst unreferenced blobs, never
+a manifest naming a missing artifact. Blocking I/O runs in threads, off the crawl's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import Any
+
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.statscollectors import StatsCollector
+
+from crawler.config import MarkwatchConfig
+from crawler.evidence import (
+    CaptureItem,
+    FailureItem,
+    StoredArtifact,
+    build_manifest,
+    canonical_json,
+    manifest_key,
+)
+from crawler.exceptions import StoreError
+from crawler.ids import new_ulid
+from crawler.run import CaptureEntry, RunLedger, run_record_key
+from storage.base import Store
+from storage.catalog import Catalog
+from storage.uri import open_store, sqlite_path
+
+logger = logging.getLogger(__name__)
+
+
+class EvidencePipeline:
+    """Turns `CaptureItem`s into stored, indexed evidence and `FailureItem`s into the report."""
+
+    def __init__(self, store: Store, catalog: Catalog, config: MarkwatchConfig,
+                 stats: StatsCollector, crawler: Crawler | None = None) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.config = config
+        self.stats = stats
+        self.crawler = crawler
+        self.run_id = config.run_id or new_ulid(config.clock.now())
+        self.ledger: RunLedger | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
+        if not crawler.settings.getbool("EVIDENCE_ENABLED"):
+            raise NotConfigured("EVIDENCE_ENABLED is off")
+        config = MarkwatchConfig.from_settings(crawler.settings)
+        store = open_store(config.store_uri)
+        catalog = Catalog(sqlite_path(config.catalog_uri))
+        assert crawler.stats is not None
+        return cls(store, catalog, config, crawler.stats, crawler)
+
+    def open_spider(self) -> None:
+        assert self.crawler is not None and self.crawler.spider is not None
+        spider: Spider = self.crawler.spider
+        watchlist = getattr(spider, "watchlist_path", None)
+        info: dict[str, Any] = {}
+        if watchlist:
+            data = _read_bytes(watchlist)
+            info = {"path": str(watchlist), "sha256": hashlib.sha256(data).hexdigest()}
+        states = getattr(spider, "states", [])
+        self.ledger = RunLedger(
+            run_id=self.run_id,
+            marketplace=spider.name,
+            started_at=self.config.clock.now(),
+            case=states[0].watch.case if states else None,
+            watchlist=info,
+        )
+        self.stats.set_value("markwatch/run_id", self.run_id)
+        self.stats.set_value("markwatch/store", self.store.uri)
+
+    async def process_item(self, item: Any) -> Any:
+        assert self.ledger is not None
+        if isinstance(item, FailureItem):
+            self.ledger.failures.append(item)
+            self.stats.inc_value("evidence/failed")
+            self.stats.inc_value(f"evidence/failed/{item.page_kind}")
+            return {"failure": item.reason, "url": item.url}
+        if not isinstance(item, CaptureItem):
+            return item
+        try:
+            entry = await asyncio.to_thread(self._store_capture, item)
+        except StoreError as exc:
+            logger.error("could not store capture %s of %s: %s", item.capture_id,
+                         item.request_url, exc)
+            self.ledger.failures.append(
+                FailureItem(item.request_url, item.kind, item.watch, f"store: {exc}",
+                            self.config.clock.now()))
+            self.stats.inc_value("evidence/failed")
+            self.stats.inc_value("evidence/failed/store")
+            return {"failure": str(exc), "url": item.request_url}
+        self.ledger.captures.append(entry)
+        self.stats.inc_value("evidence/captured")
+        self.stats.inc_value(f"evidence/captured/{item.kind}")
+        return {"capture_id": entry.capture_id, "kind": entry.kind, "url": entry.url,
+                "manifest_sha256": entry.manifest_sha256}
+
+    def _store_capture(self, item: CaptureItem) -> CaptureEntry:
+        assert self.ledger is not None
+        stored: list[StoredArtifact] = []
+        for artifact in item.artifacts:
+            obj = self.store.put_blob(artifact.data, artifact.media_type)
+            if obj.created:
+                self.ledger.new_blobs += 1
+                self.ledger.new_bytes += obj.size
+                self.stats.inc_value("evidence/blobs_new")
+                self.stats.inc_value("evidence/bytes_new", obj.size)
+            else:
+                self.ledger.reused_blobs += 1
+                self.stats.inc_value("evidence/blobs_reused")
+            stored.append(StoredArtifact(artifact.name, artifact.media_type, obj.size,
+                                         obj.sha256, obj.key, artifact.source_url,
+                                         obj.version_id))
+        item.artifacts.clear()  # the bytes are stored; drop them now
+        previous = None
+        if item.listing is not None and item.listing.listing_id:
+            from crawler.clock import isoformat
+
+            previous = self.catalog.previous_capture(
+                item.watch.marketplace, item.listing.listing_id, isoformat(item.started_at))
+        manifest = build_manifest(item, run_id=self.run_id, artifacts=stored,
+                                  previous_capture=previous, operator=self.config.operator)
+        data = canonical_json(manifest)
+        key = manifest_key(item.capture_id, item.started_at)
+        doc = self.store.put_document(key, data, "application/json")
+        self.catalog.index_capture(manifest, key, doc.sha256)
+        return CaptureEntry(item.capture_id, item.kind, item.request_url, key, doc.sha256)
+
+    async def close_spider(self) -> None:
+        assert self.ledger is not None
+        reason = "finished"
+        if self.crawler is not None and self.crawler.stats is not None:
+            reason = str(self.crawler.stats.get_value("finish_reason") or "finished")
+        record = self.ledger.record(self.config.clock.now(), reason)
+        data = canonical_json(record)
+        key = run_record_key(self.run_id, self.ledger.marketplace)
+        try:
+            doc = await asyncio.to_thread(self.store.put_document, key, data, "application/json")
+            self.catalog.index_run(record, key, doc.sha256)
+            self.stats.set_value("markwatch/run_record", key)
+        except StoreError as exc:
+            logger.error("could not write the run record %s: %s", key, exc)
+            self.stats.set_value("markwatch/run_record_error", str(exc))
+        finally:
+            self.catalog.close()
+            self.store.close()
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()

@@ -1,0 +1,185 @@
+"""Running one crawl run in this process: one spider per marketplace, one after another.
+
+Each marketplace's spider runs alone with its own browser, so memory stays that of one
+Chromium however many marketplaces a watchlist names. All share one run id; each writes its
+own run record (`runs/<run_id>/<marketplace>.json`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings
+from scrapy.spiderloader import SpiderLoader
+from twisted.internet import defer
+
+from crawler.browser import find_chromium, launch_options
+from crawler.clock import Clock, SystemClock, isoformat
+from crawler.exceptions import ConfigError, StoreUnavailable
+from crawler.ids import new_ulid
+from crawler.registry import known_marketplaces
+from crawler.watchlist import Watchlist, load_watchlist
+from storage.uri import open_store
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILURES, EXIT_CONFIG, EXIT_STORE = 0, 1, 2, 3
+
+
+def project_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """markwatch's Scrapy settings with the browser filled in and `overrides` on top."""
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    chromium = find_chromium()
+    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",
+                 launch_options(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"), chromium),
+                 priority="project")
+    for key, value in (overrides or {}).items():
+        settings.set(key, value, priority="cmdline")
+    return settings
+
+
+@dataclass
+class CrawlOptions:
+    """What one `markwatch crawl` was asked to do."""
+
+    watchlist: Path
+    store: str
+    catalog: str
+    marketplaces: Sequence[str] = ()
+    brands: Sequence[str] = ()
+    max_listings: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CrawlReport:
+    """The outcome of a run, as printed and written by `--report-json`."""
+
+    run_id: str
+    store: str
+    catalog: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    runs: list[dict[str, Any]]
+    errors: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        if any("unreachable" in e or "unavailable" in e for e in self.errors):
+            return EXIT_STORE
+        if self.errors or any(r["counts"]["failures"] for r in self.runs):
+            return EXIT_FAILURES
+        return EXIT_OK
+
+    def totals(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for record in self.runs:
+            for key, value in record["counts"].items():
+                out[key] = out.get(key, 0) + int(value)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "store": self.store,
+            "catalog": self.catalog,
+            "started_at": isoformat(self.started_at),
+            "finished_at": isoformat(self.finished_at),
+            "duration_s": round((self.finished_at - self.started_at).total_seconds(), 3),
+            "exit_code": self.exit_code,
+            "counts": self.totals(),
+            "marketplaces": [
+                {"marketplace": r["marketplace"], "status": r["status"], "counts": r["counts"],
+                 "failures": r["failures"]}
+                for r in self.runs
+            ],
+            "errors": self.errors,
+        }
+
+
+def select_marketplaces(watchlist: Watchlist, marketplaces: Sequence[str],
+                        brands: Sequence[str]) -> list[str]:
+    """Marketplaces with at least one selected watch, in watchlist order."""
+    names: list[str] = []
+    for watch in watchlist.watches(marketplaces=marketplaces, brands=brands):
+        if watch.marketplace not in names:
+            names.append(watch.marketplace)
+    return names
+
+
+def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
+    """Run one crawl to the end and report. Raises ConfigError before crawling anything."""
+    clock = clock or SystemClock()
+    base = project_settings()
+    watchlist = load_watchlist(options.watchlist, known_marketplaces(base))
+    chosen = select_marketplaces(watchlist, options.marketplaces, options.brands)
+    if not chosen:
+        raise ConfigError(f"{options.watchlist}: no watch matches the --marketplace/--brand given")
+    recipes = [m for m in chosen if m in watchlist.recipes]
+    if recipes:
+        raise ConfigError(f"recipe marketplaces are not supported yet: {', '.join(recipes)}")
+    started = clock.now()
+    run_id = new_ulid(started)
+    settings = project_settings({
+        "STORAGE_URI": options.store,
+        "STORAGE_CATALOG_URI": options.catalog,
+        "MARKWATCH_RUN_ID": run_id,
+        **options.settings,
+    })
+    loader = SpiderLoader.from_settings(settings)
+    process = CrawlerProcess(settings)
+    crawlers: list[Crawler] = []
+    errors: list[str] = []
+    spider_args: dict[str, Any] = {"watchlist": str(options.watchlist)}
+    if options.brands:
+        spider_args["brand"] = ",".join(options.brands)
+    if options.max_listings:
+        spider_args["max_listings"] = options.max_listings
+
+    @defer.inlineCallbacks
+    def crawl_all():  # type: ignore[no-untyped-def]
+        try:
+            for name in chosen:
+                crawler = process.create_crawler(loader.load(name))
+                crawlers.append(crawler)
+                try:
+                    yield process.crawl(crawler, **spider_args)
+                except Exception as exc:  # noqa: BLE001 - boundary: report and go on
+                    logger.error("marketplace %s failed: %s", name, exc)
+                    errors.append(f"{name}: {exc}")
+        finally:
+            yield process.stop()
+            from twisted.internet import reactor
+
+            if reactor.running:  # type: ignore[attr-defined]
+                reactor.stop()  # type: ignore[attr-defined]
+
+    t0 = time.monotonic()
+    crawl_all()
+    process.start(stop_after_crawl=False)
+    logger.debug("crawl took %.1f s", time.monotonic() - t0)
+    records: list[dict[str, Any]] = []
+    store = open_store(options.store)
+    try:
+        for crawler in crawlers:
+            stats = crawler.stats.get_stats() if crawler.stats else {}
+            key = stats.get("markwatch/run_record")
+            if key:
+                records.append(json.loads(store.read_document(key)))
+            elif stats.get("markwatch/run_record_error"):
+                errors.append(f"store unavailable: {stats['markwatch/run_record_error']}")
+    except StoreUnavailable as exc:
+        errors.append(f"store unreachable: {exc}")
+    finally:
+        store.close()
+    return CrawlReport(run_id, options.store, options.catalog, started, clock.now(),
+                       records, errors)

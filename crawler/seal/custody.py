@@ -1,0 +1,215 @@
+"""The chain-of-custody log: append-only, hash-chained events on the evidence.
+
+Each entry is canonical JSON (RFC 8785) stored write-once as `custody/<seq:012d>.json`, and
+names the SHA-256 of the previous entry's bytes in `prev` (null for the first). Changing,
+removing or reordering an entry breaks the chain, and `verify_log` says where. Appending
+races are settled by the store's write-once rule: the loser re-reads the head and retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import rfc8785
+
+from crawler.clock import Clock, isoformat
+from crawler.exceptions import ArtifactConflict, SealError
+from storage.base import Store
+
+__all__ = [
+    "EVENTS",
+    "CustodyEntry",
+    "append",
+    "entries_for",
+    "entry_key",
+    "read_log",
+    "to_jsonl",
+    "verify_entries",
+    "verify_log",
+]
+
+PREFIX = "custody/"
+MEDIA_TYPE = "application/json"
+EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified"})
+MAX_ATTEMPTS = 20
+MAX_ACTOR = 200
+
+
+def entry_key(seq: int) -> str:
+    """The store key of entry `seq`."""
+    return f"{PREFIX}{seq:012d}.json"
+
+
+@dataclass(frozen=True)
+class CustodyEntry:
+    """One event in the log, with the exact bytes it is stored as."""
+
+    seq: int
+    time: str
+    event: str
+    actor: str
+    run_id: str | None
+    capture_ids: tuple[str, ...]
+    details: Mapping[str, Any]
+    prev: str | None
+    raw: bytes = field(repr=False)
+    """The stored canonical JSON."""
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 hex of the stored bytes: the next entry's `prev`."""
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> CustodyEntry:
+        """Read an entry's bytes; ValueError if they are not an entry."""
+        try:
+            doc = json.loads(raw)
+            return cls(
+                seq=int(doc["seq"]),
+                time=str(doc["time"]),
+                event=str(doc["event"]),
+                actor=str(doc["actor"]),
+                run_id=doc.get("run_id"),
+                capture_ids=tuple(doc.get("capture_ids") or ()),
+                details=dict(doc.get("details") or {}),
+                prev=doc.get("prev"),
+                raw=raw,
+            )
+        except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a custody entry: {exc!r}") from exc
+
+
+def _check_actor(actor: str) -> str:
+    actor = actor.strip()
+    if not actor or len(actor) > MAX_ACTOR or not actor.isprintable():
+        raise ValueError("actor must be a short printable operator label")
+    if "://" in actor and "@" in actor:
+        raise ValueError("actor looks like a URL with credentials; use a plain label")
+    return actor
+
+
+def _last(store: Store) -> CustodyEntry | None:
+    keys = list(store.list_documents(PREFIX))
+    if not keys:
+        return None
+    try:
+        return CustodyEntry.parse(store.read_document(max(keys)))
+    except ValueError as exc:
+        raise SealError(f"custody log: head entry {max(keys)} is unreadable ({exc})") from exc
+
+
+def append(
+    store: Store,
+    event: str,
+    *,
+    clock: Clock,
+    actor: str,
+    run_id: str | None = None,
+    capture_ids: Iterable[str] = (),
+    details: Mapping[str, Any] | None = None,
+) -> CustodyEntry:
+    """Append one event; retried (bounded) when another writer took the next sequence number.
+
+    `actor` is an operator label (`ops@case-team`, `scheduler`), never a secret.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"unknown custody event {event!r}; one of {sorted(EVENTS)}")
+    actor = _check_actor(actor)
+    ids = sorted(set(capture_ids))
+    for _ in range(MAX_ATTEMPTS):
+        last = _last(store)
+        seq = 0 if last is None else last.seq + 1
+        body: dict[str, Any] = {
+            "seq": seq,
+            "time": isoformat(clock.now()),
+            "event": event,
+            "actor": actor,
+            "run_id": run_id,
+            "capture_ids": ids,
+            "details": dict(details or {}),
+            "prev": None if last is None else last.sha256,
+        }
+        raw = rfc8785.dumps(body)
+        try:
+            stored = store.put_document(entry_key(seq), raw, MEDIA_TYPE)
+        except ArtifactConflict:
+            continue
+        if stored.created:
+            return CustodyEntry.parse(raw)
+        # identical bytes were already there: someone else logged the same event; ours is next
+    raise SealError(f"custody log: could not append after {MAX_ATTEMPTS} attempts (contention)")
+
+
+def read_log(store: Store) -> list[CustodyEntry]:
+    """Every entry in sequence order; entries that do not parse raise ValueError."""
+    return [CustodyEntry.parse(store.read_document(key)) for key in store.list_documents(PREFIX)]
+
+
+def verify_entries(entries: Sequence[tuple[str, bytes]]) -> list[str]:
+    """Problems in a log given as (name, bytes) pairs in order; empty if the chain holds."""
+    problems: list[str] = []
+    prev: CustodyEntry | None = None
+    for position, (name, raw) in enumerate(entries):
+        try:
+            entry = CustodyEntry.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{name}: unreadable ({exc})")
+            prev = None
+            continue
+        if entry.seq != position:
+            problems.append(
+                f"{name}: holds seq {entry.seq} at position {position} "
+                "(entry removed, inserted or reordered)"
+            )
+        if position == 0 and entry.prev is not None:
+            problems.append(f"{name}: first entry has a predecessor (log truncated at the start)")
+        elif prev is not None and entry.prev != prev.sha256:
+            problems.append(
+                f"{name}: prev does not match entry {prev.seq} "
+                "(an earlier entry was changed, removed or reordered)"
+            )
+        if entry.event not in EVENTS:
+            problems.append(f"{name}: unknown event {entry.event!r}")
+        if not _canonical(raw):
+            problems.append(f"{name}: not canonical JSON (rewritten)")
+        prev = entry
+    return problems
+
+
+def _canonical(raw: bytes) -> bool:
+    try:
+        return rfc8785.dumps(json.loads(raw)) == raw
+    except rfc8785.CanonicalizationError:
+        return False
+
+
+def verify_log(store: Store) -> list[str]:
+    """Problems in the store's custody log (changed, removed, reordered entries); [] if sound.
+
+    Removing the newest entries leaves a shorter, still consistent chain: compare the head
+    (`read_log(store)[-1].sha256`) with one recorded elsewhere, e.g. in an export or a seal.
+    """
+    keys = list(store.list_documents(PREFIX))
+    problems = [f"{key}: unexpected key name" for key in keys if key != entry_key(_seq_of(key))]
+    return problems + verify_entries([(key, store.read_document(key)) for key in keys])
+
+
+def _seq_of(key: str) -> int:
+    stem = key.removeprefix(PREFIX).removesuffix(".json")
+    return int(stem) if stem.isdigit() else -1
+
+
+def entries_for(log: Iterable[CustodyEntry], capture_ids: Collection[str]) -> list[CustodyEntry]:
+    """The entries naming any of `capture_ids`, in log order."""
+    wanted = set(capture_ids)
+    return [entry for entry in log if wanted.intersection(entry.capture_ids)]
+
+
+def to_jsonl(log: Iterable[CustodyEntry]) -> bytes:
+    """The log as `custody.jsonl` for an export bundle: each entry's exact bytes, one a line."""
+    return b"".join(entry.raw + b"\n" for entry in log)

@@ -1,0 +1,89 @@
+"""Scrapy settings of the markwatch project (`scrapy.cfg` points here).
+
+Evidence settings are prefixed `EVIDENCE_`, storage ones `STORAGE_`; they are parsed once into
+`crawler.config.MarkwatchConfig`. Secure defaults: no telnet console, no remote control, no
+listener of any kind.
+"""
+
+from __future__ import annotations
+
+from crawler import __version__
+
+BOT_NAME = "markwatch"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# Never listen: an evidence crawler must not run code sent to it.
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+# The executable is filled in at start-up by crawler.browser (MARKWATCH_CHROMIUM, a system
+# chromium, or Playwright's own download).
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    "headless": True,
+    "args": [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+    ],
+}
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_MAX_CONTEXTS = 2
+PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER = True
+
+CONCURRENT_REQUESTS = 4
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0
+DOWNLOAD_TIMEOUT = 60
+ROBOTSTXT_OBEY = True
+COOKIES_ENABLED = True
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+AUTOTHROTTLE_ENABLED = False
+# Unrendered requests and robots.txt use this; rendered pages send the browser's own headers
+# (PLAYWRIGHT_PROCESS_REQUEST_HEADERS = None) and the browser's user agent is recorded.
+USER_AGENT = f"markwatch/{__version__} (evidence crawler)"
+PLAYWRIGHT_PROCESS_REQUEST_HEADERS = None
+DEFAULT_REQUEST_HEADERS = {"Accept-Language": "en"}
+LOG_LEVEL = "INFO"
+LOGSTATS_INTERVAL = 60.0
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+FEED_EXPORT_ENCODING = "utf-8"
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.evidence.EvidencePipeline": 500,
+}
+DOWNLOADER_MIDDLEWARES = {
+    # last before the download handler, so the time is when the page is really fetched
+    "crawler.middlewares.timing.CaptureClockMiddleware": 950,
+}
+EXTENSIONS = {
+    "crawler.extensions.progress.Progress": 500,
+}
+
+# Evidence (see crawler.config for meaning and defaults).
+EVIDENCE_ENABLED = True
+EVIDENCE_CAPTURE_TIMEOUT = 90.0
+EVIDENCE_MAX_DOM_BYTES = 32 * 1024 * 1024
+EVIDENCE_MAX_EXCHANGE_BYTES = 64 * 1024 * 1024
+EVIDENCE_MAX_EXCHANGES = 400
+EVIDENCE_MAX_PAGE_HEIGHT = 16_000
+EVIDENCE_VIEWPORT = {"width": 1280, "height": 720}
+EVIDENCE_OPERATOR = ""
+EVIDENCE_CLOCK = "crawler.clock.SystemClock"
+
+STORAGE_URI = "file://./markwatch-data"
+STORAGE_CATALOG_URI = ""  # empty: next to the local store
+
+MARKWATCH_VERSION = __version__

@@ -1,0 +1,394 @@
+"""`MarketplaceSpider`: the crawl every marketplace shares.
+
+For each watch (brand, term) of its marketplace it requests search pages, captures each one as
+evidence, follows result links to listings, captures those, and follows pagination, within the
+watchlist's `max_pages` and `max_listings`. What a page says is read by page objects
+(`spiders.pages`); how it is captured is `crawler.capture`; storing is the evidence pipeline's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.http import Request, Response
+from twisted.python.failure import Failure
+
+from crawler.capture import (
+    LIMITS_META,
+    RECORDER_META,
+    CaptureSteps,
+    RenderedPage,
+    capture_page,
+    init_page,
+)
+from crawler.config import MarkwatchConfig
+from crawler.evidence import Artifact, CaptureItem, FailureItem, WatchRef, canonical_json
+from crawler.exceptions import CaptureError, ConfigError
+from crawler.ids import new_ulid
+from crawler.items import Block, Listing, SearchResult
+from crawler.middlewares.timing import STARTED_META
+from crawler.warc import spooled_warc, write_warc
+from spiders.pages import ListingPage, SearchPage, page_class
+
+logger = logging.getLogger(__name__)
+
+
+
+@dataclass
+class WatchState:
+    """Progress of one watch (brand, term) on this marketplace during a run."""
+
+    watch: WatchRef
+    msrp: Any = None
+    exclude_terms: tuple[str, ...] = ()
+    pages: int = 0
+    listings: int = 0
+    seen: set[str] = field(default_factory=set)
+
+
+class MarketplaceSpider(scrapy.Spider):
+    """Base of every marketplace spider. Subclasses give `search_url` and capture steps."""
+
+    name: ClassVar[str] = ""  # type: ignore[misc]
+    render_search: ClassVar[bool] = True
+    render_listing: ClassVar[bool] = True
+    first_page: ClassVar[int] = 1
+    consent_click: ClassVar[str | None] = None
+    search_wait_for: ClassVar[str | None] = None
+    listing_wait_for: ClassVar[str | None] = None
+
+    config: MarkwatchConfig
+
+    def __init__(
+        self,
+        watchlist: str | None = None,
+        brand: str | None = None,
+        max_listings: str | int | None = None,
+        max_pages: str | int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.watchlist_path = watchlist
+        self.brand_filter = tuple(b.strip() for b in (brand or "").split(",") if b.strip())
+        self.max_listings_override = int(max_listings) if max_listings else None
+        self.max_pages_override = int(max_pages) if max_pages else None
+        self.states: list[WatchState] = []
+        self.max_pages = 1
+        self.max_listings = 1
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> MarketplaceSpider:
+        spider: MarketplaceSpider = super().from_crawler(crawler, *args, **kwargs)
+        spider.config = MarkwatchConfig.from_settings(crawler.settings)
+        spider._load_watches(crawler)
+        return spider
+
+    # -- subclass hooks ----------------------------------------------------------------------
+
+    def search_url(self, term: str, page: int) -> str:
+        """The URL of results page `page` for `term`."""
+        raise NotImplementedError
+
+    def search_page(self, url: str, html: bytes, status: int,
+                    headers: dict[str, str]) -> SearchPage:
+        cls = page_class(self.name, "search")
+        assert issubclass(cls, SearchPage)
+        return cls(url, html, status, headers)
+
+    def listing_page(self, url: str, html: bytes, status: int,
+                     headers: dict[str, str]) -> ListingPage:
+        cls = page_class(self.name, "listing")
+        assert issubclass(cls, ListingPage)
+        return cls(url, html, status, headers)
+
+    # -- watches -----------------------------------------------------------------------------
+
+    def _load_watches(self, crawler: Crawler) -> None:
+        from crawler.registry import known_marketplaces
+        from crawler.watchlist import load_watchlist
+
+        path = self.watchlist_path or crawler.settings.get("MARKWATCH_WATCHLIST")
+        if not path:
+            raise ConfigError(f"spider {self.name!r} needs a watchlist (-a watchlist=PATH)")
+        watchlist = load_watchlist(path, known_marketplaces(crawler.settings))
+        settings = watchlist.settings
+        self.max_pages = self.max_pages_override or settings.max_pages
+        self.max_listings = (
+            self.max_listings_override
+            or crawler.settings.getint("MARKWATCH_MAX_LISTINGS")
+            or settings.max_listings
+        )
+        msrp_by_brand = {b.name: b.msrp for b in watchlist.brands}
+        for watch in watchlist.watches(marketplaces=[self.name], brands=self.brand_filter):
+            ref = WatchRef(watch.brand, watch.term, watch.marketplace, watch.case)
+            self.states.append(WatchState(ref, msrp_by_brand.get(watch.brand),
+                                          tuple(watch.exclude_terms)))
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Request]:
+        for state in self.states:
+            yield self._search_request(state, self.first_page, self.search_url(
+                state.watch.term, self.first_page))
+
+    def _meta(self, state: WatchState, kind: str, render: bool, **extra: Any) -> dict[str, Any]:
+        meta: dict[str, Any] = {"watch_state": state, "page_kind": kind, **extra}
+        if render:
+            meta.update(
+                playwright=True,
+                playwright_include_page=True,
+                playwright_page_init_callback=init_page,
+                playwright_context_kwargs={
+                    "viewport": self.config.viewport,
+                    "java_script_enabled": True,
+                },
+            )
+            meta[LIMITS_META] = (self.config.limits, self.config.clock)
+        return meta
+
+    def _search_request(self, state: WatchState, page: int, url: str) -> Request:
+        return Request(
+            url,
+            callback=self.parse_search,
+            errback=self.on_error,
+            meta=self._meta(state, "search", self.render_search, search_page=page),
+            dont_filter=True,
+        )
+
+    def _listing_request(self, state: WatchState, url: str) -> Request:
+        return Request(
+            url,
+            callback=self.parse_listing,
+            errback=self.on_error,
+            meta=self._meta(state, "listing", self.render_listing),
+        )
+
+    # -- callbacks ---------------------------------------------------------------------------
+
+    async def parse_search(self, response: Response) -> AsyncIterator[Any]:
+        state: WatchState = response.meta["watch_state"]
+        page_no: int = response.meta["search_page"]
+        state.pages += 1
+        steps = CaptureSteps(self.consent_click, self.search_wait_for)
+        rendered = await self._render(response, steps)
+        if isinstance(rendered, FailureItem):
+            yield rendered
+            return
+        page = self.search_page(rendered_url(response, rendered), body_of(response, rendered),
+                                response.status, headers_of(response))
+        block = page.block()
+        if block is not None:
+            yield self._capture(response, rendered, "blocked", block=block)
+            return
+        results = page.results()
+        yield self._capture(response, rendered, "search", results=results, search_page=page_no)
+        new = 0
+        for result in results:
+            if result.placeholder or result.url in state.seen or self._excluded(state, result):
+                continue
+            state.seen.add(result.url)
+            new += 1
+            if state.listings >= self.max_listings:
+                break
+            state.listings += 1
+            yield self._listing_request(state, result.url)
+        if state.listings >= self.max_listings or state.pages >= self.max_pages or not new:
+            return
+        next_url = page.next_page_url()
+        if next_url:
+            yield self._search_request(state, page_no + 1, next_url)
+
+    @staticmethod
+    def _excluded(state: WatchState, result: SearchResult) -> bool:
+        title = (result.title or "").lower()
+        return any(term.lower() in title for term in state.exclude_terms)
+
+    async def parse_listing(self, response: Response) -> AsyncIterator[Any]:
+        steps = CaptureSteps(self.consent_click, self.listing_wait_for)
+        rendered = await self._render(response, steps)
+        if isinstance(rendered, FailureItem):
+            yield rendered
+            return
+        page = self.listing_page(rendered_url(response, rendered), body_of(response, rendered),
+                                 response.status, headers_of(response))
+        block = page.block()
+        if block is not None:
+            yield self._capture(response, rendered, "blocked", block=block)
+            return
+        listing = page.listing()
+        kind = "listing" if listing.available and response.status < 400 else "gone"
+        yield self._capture(response, rendered, kind, listing=listing)
+
+    async def on_error(self, failure: Failure) -> AsyncIterator[FailureItem]:
+        request = failure.request  # type: ignore[attr-defined]
+        page = request.meta.get("playwright_page")
+        if page is not None:
+            await page.close()
+        reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        self.logger.warning("could not fetch %s: %s", request.url, reason)
+        self.logger.debug("%s", failure.getTraceback())
+        yield self._failure(request.url, request.meta, reason)
+
+    # -- capture -----------------------------------------------------------------------------
+
+    async def _render(self, response: Response, steps: CaptureSteps) -> RenderedPage | FailureItem:
+        page = response.meta.get("playwright_page")
+        if page is None:
+            return unrendered(response)
+        try:
+            return await capture_page(page, response.meta.get(RECORDER_META), steps,
+                                      self.config.limits)
+        except CaptureError as exc:
+            self.logger.warning("capture of %s failed: %s", response.url, exc)
+            return self._failure(response.url, response.meta, str(exc))
+        finally:
+            await page.close()
+
+    def _failure(self, url: str, meta: dict[str, Any], reason: str) -> FailureItem:
+        state: WatchState = meta["watch_state"]
+        return FailureItem(url, meta.get("page_kind", "?"), state.watch, reason,
+                           self.config.clock.now())
+
+    def _capture(
+        self,
+        response: Response,
+        rendered: RenderedPage,
+        kind: str,
+        *,
+        listing: Listing | None = None,
+        results: Iterable[SearchResult] = (),
+        search_page: int | None = None,
+        block: Block | None = None,
+    ) -> CaptureItem:
+        clock = self.config.clock
+        state: WatchState = response.meta["watch_state"]
+        started = response.meta[STARTED_META]
+        finished = clock.now()
+        capture_id = new_ulid(started)
+        browser = {
+            "name": "chromium" if rendered.screenshot else "none",
+            "version": rendered.browser_version,
+            "user_agent": rendered.user_agent,
+            "viewport": rendered.viewport,
+        }
+        artifacts = self._artifacts(capture_id, response, rendered, kind, listing, results,
+                                    started, browser)
+        notes: dict[str, Any] = {}
+        triage = _triage(listing, state.msrp)
+        if triage:
+            notes["triage"] = triage
+        return CaptureItem(
+            capture_id=capture_id,
+            kind=kind,
+            watch=state.watch,
+            request_url=response.request.url if response.request else response.url,
+            final_url=rendered.final_url,
+            status=response.status,
+            started_at=started,
+            finished_at=finished,
+            artifacts=artifacts,
+            browser=browser,
+            listing=listing,
+            search_page=search_page,
+            results=list(results),
+            block=block,
+            limits_hit=rendered.limits_hit,
+            notes=notes,
+        )
+
+    def _artifacts(
+        self,
+        capture_id: str,
+        response: Response,
+        rendered: RenderedPage,
+        kind: str,
+        listing: Listing | None,
+        results: Iterable[SearchResult],
+        started: Any,
+        browser: dict[str, Any],
+    ) -> list[Artifact]:
+        warcinfo = {
+            "software": "markwatch",
+            "format": "WARC File Format 1.1",
+            "capture-id": capture_id,
+            "browser": f"chromium {browser['version']}",
+            "user-agent": browser["user_agent"],
+            "viewport": json.dumps(browser["viewport"], sort_keys=True),
+            "robots": "obeyed" if self.settings.getbool("ROBOTSTXT_OBEY") else "ignored",
+            "marketplace": self.name,
+        }
+        if self.config.operator:
+            warcinfo["operator"] = self.config.operator
+        warc = spooled_warc()
+        write_warc(warc, rendered.exchanges, warcinfo, capture_id=capture_id, at=started)
+        warc.seek(0)
+        artifacts = [
+            Artifact("page.warc.gz", "application/warc", warc.read()),
+            Artifact("dom.html", "text/html; charset=utf-8", rendered.dom),
+        ]
+        warc.close()
+        if rendered.screenshot:
+            artifacts.append(Artifact("screenshot.png", "image/png", rendered.screenshot))
+        if listing is not None:
+            artifacts.append(Artifact("listing.json", "application/json",
+                                      canonical_json(listing.to_json())))
+            wanted = set(listing.images)
+            index = 0
+            for url, media_type, body in rendered.images:
+                if url in wanted:
+                    index += 1
+                    artifacts.append(Artifact(f"image-{index:02d}", media_type, body, url))
+        elif kind == "search":
+            rows = [{"position": r.position, "url": r.url, "listing_id": r.listing_id,
+                     "title": r.title, "price": None if r.price is None else str(r.price),
+                     "currency": r.currency, "sponsored": r.sponsored,
+                     "placeholder": r.placeholder} for r in results]
+            artifacts.append(Artifact("results.json", "application/json", canonical_json(rows)))
+        return artifacts
+
+
+def rendered_url(response: Response, rendered: RenderedPage) -> str:
+    return rendered.final_url or response.url
+
+
+def body_of(response: Response, rendered: RenderedPage) -> bytes:
+    return rendered.dom or response.body
+
+
+def headers_of(response: Response) -> dict[str, str]:
+    return {
+        k.decode("latin-1"): b", ".join(v).decode("latin-1")
+        for k, v in response.headers.items()
+    }
+
+
+def unrendered(response: Response) -> RenderedPage:
+    """A capture of a page fetched without a browser: the body as received is the DOM."""
+    return RenderedPage(
+        final_url=response.url,
+        dom=response.body,
+        screenshot=b"",
+        exchanges=[],
+        images=[],
+        user_agent=(response.request.headers.get("User-Agent") or b"").decode("latin-1")
+        if response.request else "",
+        browser_version="none",
+        viewport={},
+    )
+
+
+def _triage(listing: Listing | None, msrp: Any) -> dict[str, Any] | None:
+    """Price-based triage against the brand's MSRP, in the same currency only."""
+    if listing is None or msrp is None or listing.price is None:
+        return None
+    if listing.currency != msrp.currency or msrp.min is None:
+        return None
+    below = listing.price < Decimal(msrp.min)
+    return {"msrp_min": str(msrp.min), "currency": msrp.currency, "below_msrp": below}

@@ -1,0 +1,113 @@
+"""DHgate page objects: item pages.
+
+JSON-LD `Product` first (`sku` = item code, `offers.price`/`priceCurrency`, `itemCondition`,
+`aggregateRating`, `offers.seller.name`, images); then the page: `h1` for the title (the
+JSON-LD `name` is truncated and on some locales literally holds the placeholder `&Price;`),
+the `self.__next_f` RSC payload for the supplier (`suppliername`, `supplierSeq` = store id),
+the canonical `/product/<slug>/<itemcode>.html` for URL and id.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from crawler.items import Listing
+from crawler.prices import parse_price
+from spiders.pages._util import abs_url, clean, dig, jsonld_product, to_decimal, unique
+from spiders.pages.base import ListingPage
+
+MARKETPLACE = "dhgate"
+_ITEM_CODE = re.compile(r"/product/[^/]+/(\d+)\.html")
+_PLACEHOLDER_BRANDS = {"dhgate", "no brand", "none", "unbranded", "generic"}
+_IMAGE_SIZE = re.compile(r"/(?:webp/m/)?\d+x\d+/")
+
+
+def _rsc(html: str, key: str) -> str | None:
+    """A scalar `"key":value` from the page's (possibly backslash-escaped) RSC payload."""
+    match = re.search(rf'\\?"{key}\\?"\s*:\s*\\?"?([^"\\,}}]+)', html)
+    return clean(match.group(1)) if match else None
+
+
+def _condition(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    name = value.rsplit("/", 1)[-1].removesuffix("Condition")
+    return name.lower() or None
+
+
+def _images(product: dict[str, Any], base: str) -> list[str]:
+    raw = product.get("image") or []
+    raw = raw if isinstance(raw, list) else [raw]
+    urls = [r.get("contentURL") or r.get("url") if isinstance(r, dict) else r for r in raw]
+    seen: set[str] = set()
+    out: list[str] = []
+    for url in urls:
+        absolute = abs_url(url if isinstance(url, str) else None, base)
+        if not absolute:
+            continue
+        key = _IMAGE_SIZE.sub("/", urlsplit(absolute).path)
+        if key not in seen:
+            seen.add(key)
+            out.append(absolute)
+    return out
+
+
+class DhgateListingPage(ListingPage):
+    """`/product/<slug>/<itemcode>.html`."""
+
+    marketplace = MARKETPLACE
+
+    def listing(self) -> Listing:
+        sel = self.selector
+        product = jsonld_product(sel) or {}
+        offer = product.get("offers") or {}
+        offer = offer[0] if isinstance(offer, list) and offer else offer
+        canonical = sel.css("link[rel=canonical]::attr(href)").get() or dig(offer, "url")
+        url = (abs_url(canonical, self.url) or self.url).split("#")[0]
+        match = _ITEM_CODE.search(url) or _ITEM_CODE.search(self.url)
+        currency = offer.get("priceCurrency") if isinstance(offer, dict) else None
+        amount = to_decimal(offer.get("price")) if isinstance(offer, dict) else None
+        price_text: str | None = None
+        if amount is None:
+            price_text = clean(sel.css("[itemprop=price]::attr(content)").get())
+            money = parse_price(price_text or "", currency)
+            amount, currency = (money.amount, money.currency) if money else (None, None)
+        title = clean(sel.css("h1").xpath("string()").get())
+        name = clean(product.get("name"))
+        if not title and name and "&Price;" not in name:
+            title = name
+        brand = clean(dig(product, "brand", "name") or (product.get("brand") or None)
+                      if not isinstance(product.get("brand"), dict) else
+                      dig(product, "brand", "name"))
+        if brand and brand.lower() in _PLACEHOLDER_BRANDS:
+            brand = None
+        seller = clean(dig(offer, "seller", "name")) or _rsc(self.html, "suppliername")
+        store_id = _rsc(self.html, "supplierSeq")
+        host = urlsplit(url).netloc or "www.dhgate.com"
+        rating = product.get("aggregateRating") or {}
+        reviews = rating.get("reviewCount")
+        availability = str(offer.get("availability") or "") if isinstance(offer, dict) else ""
+        return Listing(
+            marketplace=MARKETPLACE,
+            url=url,
+            listing_id=(match.group(1) if match else None) or clean(str(product.get("sku") or "")),
+            title=title,
+            price=amount,
+            currency=currency if amount is not None else None,
+            price_text=price_text,
+            seller_name=seller,
+            seller_url=f"https://{host}/store/{store_id}" if store_id and store_id.isdigit()
+            else None,
+            images=unique(_images(product, url)),
+            brand=brand,
+            rating=to_decimal(rating.get("ratingValue")) if reviews else None,
+            review_count=int(reviews) if str(reviews or "").isdigit() else None,
+            condition=_condition(product.get("itemCondition") or offer.get("itemCondition")),
+            available="OutOfStock" not in availability and "Discontinued" not in availability,
+            extra={"mpn": product["mpn"]} if product.get("mpn") else {},
+        )
+
+
+LISTING_PAGE = DhgateListingPage

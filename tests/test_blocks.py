@@ -1,0 +1,118 @@
+"""spiders.pages.blocks: every captured block page recognised, no real page flagged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spiders.pages.blocks import detect_block
+
+FIXTURES = Path("/work/shared/fixtures/marketplaces")
+
+BLOCKED = {
+    "amazon/blocked-1.html": "bot-wall",
+    "amazon/blocked-2.html": "captcha",
+    "ebay/blocked-1.html": "bot-wall",
+    "aliexpress/blocked-1.html": "captcha",
+    "alibaba/blocked-1.html": "captcha",
+    "etsy/blocked-1.html": "captcha",
+    "walmart/blocked-1.html": "captcha",
+    "jd/blocked-1.html": "rate-limit",
+    "shopee/blocked-1.html": "login-wall",
+    "temu/blocked-1.html": "login-wall",
+}
+
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared fixtures not present")
+
+
+def _read(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8", errors="replace")
+
+
+def _content_fixtures() -> list[str]:
+    if not FIXTURES.is_dir():
+        return []
+    return sorted(
+        str(p.relative_to(FIXTURES))
+        for p in FIXTURES.glob("*/*.html")
+        if not p.name.startswith("blocked-") and "raw-utf16" not in p.name
+    )
+
+
+@needs_fixtures
+@pytest.mark.parametrize(("name", "kind"), sorted(BLOCKED.items()))
+def test_blocked_fixture_detected(name: str, kind: str) -> None:
+    block = detect_block(f"https://example.test/{name}", _read(name), 200, {})
+    assert block is not None
+    assert block.kind == kind
+    assert block.reason
+
+
+@needs_fixtures
+def test_every_blocked_fixture_is_listed() -> None:
+    found = {str(p.relative_to(FIXTURES)) for p in FIXTURES.glob("*/blocked-*.html")}
+    assert found == set(BLOCKED)
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", _content_fixtures())
+def test_content_fixture_not_flagged(name: str) -> None:
+    assert detect_block(f"https://example.test/{name}", _read(name), 200, {}) is None
+
+
+def test_http_429_with_retry_after() -> None:
+    block = detect_block(
+        "https://x.test/s", "<html><body>slow down</body></html>", 429, {"Retry-After": "120"}
+    )
+    assert block is not None
+    assert block.kind == "rate-limit"
+    assert "120" in block.reason
+
+
+def test_cloudflare_just_a_moment() -> None:
+    html = (
+        "<html><head><title>Just a moment...</title></head><body>"
+        "<script>window._cf_chl_opt={cvId:'3'}</script></body></html>"
+    )
+    block = detect_block("https://x.test/", html, 403, {"server": "cloudflare"})
+    assert block is not None
+    assert block.kind == "bot-wall"
+
+
+def test_recaptcha_on_near_empty_page() -> None:
+    html = (
+        "<html><head><title>Checking</title></head><body><form method=post>"
+        "<div class='g-recaptcha' data-sitekey='k'></div></form></body></html>"
+    )
+    block = detect_block("https://x.test/", html, 200, {})
+    assert block is not None
+    assert block.kind == "captcha"
+
+
+def test_recaptcha_widget_on_full_page_is_not_a_block() -> None:
+    filler = "<p>" + "A real product description. " * 200 + "</p>"
+    html = (
+        "<html><head><title>Lumara bag | Shop</title></head><body><h1>Lumara bag</h1>"
+        f"{filler}<div class='g-recaptcha'></div><a href='/login'>Sign in</a></body></html>"
+    )
+    assert detect_block("https://x.test/item/1", html, 200, {}) is None
+
+
+def test_403_with_challenge_markers() -> None:
+    html = "<html><body><p>Please verify you are a human</p></body></html>"
+    block = detect_block("https://x.test/", html, 403, {})
+    assert block is not None
+
+
+def test_login_redirect_url() -> None:
+    html = "<html><head><title>Welcome</title></head><body><form></form></body></html>"
+    block = detect_block("https://shopee.vn/buyer/login?next=%2Fsearch", html, 200, {})
+    assert block is not None
+    assert block.kind == "login-wall"
+
+
+def test_perimeterx_app_id_alone_is_not_a_block() -> None:
+    filler = "<li>item</li>" * 400
+    html = f"<html><head><script>window._pxAppId='PX1'</script></head><body>{filler}</body></html>"
+    assert detect_block("https://www.walmart.test/search?q=x", html, 200, {}) is None
