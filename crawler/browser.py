@@ -17,8 +17,7 @@ def find_chromium(env: dict[str, str] | None = None) -> str | None:
     Order: `MARKWATCH_CHROMIUM` (must exist), then a system Chromium on PATH, then None
     (Playwright's bundled browser, installed by `playwright install chromium`).
     """
-    env = os.environ if env is None else env
-    explicit = env.get("MARKWATCH_CHROMIUM")
+    explicit = (os.environ if env is None else env).get("MARKWATCH_CHROMIUM")
     if explicit:
         path = Path(explicit)
         if not path.is_file() or not os.access(path, os.X_OK):

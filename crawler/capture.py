@@ -65,6 +65,13 @@ async def init_page(page: PwPage, request: Any) -> None:
     recorder = ExchangeRecorder(limits, clock)
     recorder.attach(page)
     request.meta[RECORDER_META] = recorder
+    # Every capture must record every resource it shows: a resource served from the
+    # browser's memory cache raises no network event, so the cache is off for evidence pages.
+    try:
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    except PlaywrightError as exc:  # not Chromium: record what the network shows
+        logger.debug("could not disable the browser cache: %s", exc)
 
 
 @dataclass
@@ -129,9 +136,14 @@ async def capture_page(
         images=images,
         user_agent=str(user_agent),
         browser_version=browser.version if browser else "unknown",
-        viewport=dict(page.viewport_size or {}),
+        viewport=_viewport(page),
         limits_hit=hit,
     )
+
+
+def _viewport(page: PwPage) -> dict[str, int]:
+    size = page.viewport_size
+    return {"width": size["width"], "height": size["height"]} if size else {}
 
 
 async def _dismiss_consent(page: PwPage, selector: str | None, hit: list[str]) -> None:

@@ -153,15 +153,15 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
                 crawlers.append(crawler)
                 try:
                     yield process.crawl(crawler, **spider_args)
-                except Exception as exc:  # noqa: BLE001 - boundary: report and go on
+                except Exception as exc:
                     logger.error("marketplace %s failed: %s", name, exc)
                     errors.append(f"{name}: {exc}")
         finally:
             yield process.stop()
             from twisted.internet import reactor
 
-            if reactor.running:  # type: ignore[attr-defined]
-                reactor.stop()  # type: ignore[attr-defined]
+            if reactor.running:
+                reactor.stop()
 
     t0 = time.monotonic()
     crawl_all()

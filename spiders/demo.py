@@ -13,9 +13,9 @@ from spiders.base import MarketplaceSpider
 
 
 class DemoSpider(MarketplaceSpider):
-    """Searches the demo marketplace; results are rendered by JavaScript behind a consent overlay."""
+    """Searches the demo marketplace: JavaScript-rendered results behind a consent overlay."""
 
-    name = "demo"
+    name = "demo"  # type: ignore[misc]
     consent_click = "#consent-accept"
     search_wait_for = 'body[data-ready="1"]'
     listing_wait_for = "h1"

@@ -151,7 +151,8 @@ class Catalog:
             self._db.execute("BEGIN")
             try:
                 self._db.execute(
-                    f"INSERT OR REPLACE INTO captures VALUES ({','.join('?' * len(row))})", row
+                    f"INSERT OR REPLACE INTO captures VALUES ({','.join('?' * len(row))})",  # noqa: S608 - placeholders only
+                    row
                 )
                 self._db.executemany(
                     "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?)", artifacts
@@ -263,7 +264,8 @@ class Catalog:
         if table not in ("captures", "artifacts", "runs"):
             raise ValueError(table)
         with self._lock:
-            rows = [dict(r) for r in self._db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+            rows = [dict(r) for r in self._db.execute(
+                f"SELECT * FROM {table} ORDER BY 1, 2")]  # noqa: S608 - table name checked
         return iter(rows)
 
 

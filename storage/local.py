@@ -88,7 +88,7 @@ class LocalStore(Store):
     def put_blob(self, source: bytes | Path, media_type: str) -> StoredObject:
         sha, size = sha256_of(source)
         key = blob_key(sha)
-        created, held_sha, held_size = self._write_new(key, source)
+        created, held_sha, _ = self._write_new(key, source)
         if held_sha != sha:
             raise IntegrityError(f"blob {key} holds bytes with SHA-256 {held_sha}")
         return StoredObject(key=key, sha256=sha, size=size, created=created)
@@ -103,7 +103,7 @@ class LocalStore(Store):
         return self._path(blob_key(sha256)).is_file()
 
     def put_document(self, key: str, data: bytes, media_type: str) -> StoredObject:
-        created, held_sha, held_size = self._write_new(key, data)
+        created, held_sha, _ = self._write_new(key, data)
         sha = hashlib.sha256(data).hexdigest()
         if held_sha != sha:
             raise ArtifactConflict(f"{key} already holds other bytes; nothing was overwritten")

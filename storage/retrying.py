@@ -126,6 +126,7 @@ def botocore_config(addressing_style: str | None = None, *, connect_timeout: flo
     if addressing_style:
         s3["addressing_style"] = addressing_style
     return Config(
+        signature_version="s3v4",
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,

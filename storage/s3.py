@@ -380,7 +380,7 @@ class S3Store(Store):
             return self._upload_multipart(full, source, sha, size, extra)
         data = source if isinstance(source, bytes) else source.read_bytes()
         if hashlib.sha256(data).hexdigest() != sha:
-            raise IntegrityError(f"{source} changed while it was being stored")
+            raise IntegrityError(f"{source!s:.80} changed while being stored")
         args = {"Bucket": self.bucket, "Key": full, "Body": data, "ChecksumAlgorithm": "SHA256",
                 "ChecksumSHA256": b64(bytes.fromhex(sha)), "ContentMD5": _md5(data), **extra}
         resp = self._conditional_call("PutObject", self.client.put_object, args)
@@ -440,7 +440,8 @@ class S3Store(Store):
                 parts.append({"PartNumber": number, "ETag": resp["ETag"],
                               "ChecksumSHA256": part_sha})
         if whole.hexdigest() != sha:
-            raise IntegrityError(f"{source!s:.80} changed while it was being stored")
+            what = "the bytes" if isinstance(source, bytes) else str(source)
+            raise IntegrityError(f"{what} changed while being stored")
         return parts, f"{b64(digests.digest())}-{len(parts)}"
 
     def _confirm(self, full: str, version_id: str | None, sha: str, size: int,

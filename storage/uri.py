@@ -42,7 +42,7 @@ def default_catalog_uri(store_uri: str) -> str:
 
 
 def sqlite_path(uri: str) -> Path:
-    """The database file of a `sqlite:///PATH` URI (relative after three slashes, absolute after four)."""
+    """The database file of `sqlite:///PATH` (relative after three slashes, absolute after four)."""
     if not uri.startswith("sqlite:///"):
         raise ConfigError(f"unsupported catalog URI {uri!r}: use sqlite:///PATH")
     return Path(unquote(uri[len("sqlite:///") :])).expanduser()

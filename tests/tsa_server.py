@@ -5,7 +5,8 @@ with the openssl CLI; `TSAServer` answers `application/timestamp-query` POSTs by
 query through `openssl ts -reply`. `mode` switches it to answer 500 or garbage, and
 `stop()`/`start()` make it refuse connections (TSA down) on the same port.
 
-The fixtures `tsa_pki`, `tsa_server`, `rogue_tsa_server` are importable by test modules.
+Fixtures (`tsa_pki`, `tsa_server`, `rogue_tsa_server`, `dead_tsa_url`) load with
+`pytest_plugins = ["tests.tsa_server"]`.
 """
 
 from __future__ import annotations
@@ -77,8 +78,14 @@ class TestPKI:
         return self.dir / "ts.cnf"
 
 
-def make_pki(directory: Path, name: str) -> TestPKI:
-    """Create `<name> Test Root CA` (EC P-256) and `<name> TSA` (RSA 2048) in `directory`."""
+def make_pki(directory: Path, name: str, tsa_key: str = "rsa:2048") -> TestPKI:
+    """Create `<name> Test Root CA` (EC P-256) and `<name> TSA` (`tsa_key`) in `directory`.
+
+    `tsa_key` is an `openssl req -newkey` argument: `rsa:2048`, or `ec` for EC P-256.
+    """
+    newkey = ["-newkey", tsa_key]
+    if tsa_key == "ec":
+        newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
     directory.mkdir(parents=True, exist_ok=True)
     _openssl(
         "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -89,7 +96,7 @@ def make_pki(directory: Path, name: str) -> TestPKI:
         cwd=directory,
     )  # fmt: skip
     _openssl(
-        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr",
+        "req", "-new", *newkey, "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr",
         "-subj", f"/O=markwatch tests/CN={name} TSA",
         cwd=directory,
     )  # fmt: skip
@@ -108,7 +115,7 @@ def make_pki(directory: Path, name: str) -> TestPKI:
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         query = self.rfile.read(length)
         owner = self.server.owner
@@ -131,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
 
 
@@ -197,6 +204,12 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/tsr"
 
 
+@pytest.fixture
+def dead_tsa_url() -> str:
+    """A TSA URL that refuses connections."""
+    return closed_port_url()
+
+
 @pytest.fixture(scope="session")
 def tsa_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     """The trusted test PKI (CA + TSA certificate)."""
@@ -227,10 +240,10 @@ def tsa_server(_tsa_session: TSAServer) -> Iterator[TSAServer]:
 
 @pytest.fixture(scope="session")
 def rogue_tsa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TSAServer]:
-    """A working TSA whose CA nobody trusts."""
+    """A working TSA (EC key) whose CA nobody trusts."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl CLI is needed for the test TSA")
-    server = TSAServer(make_pki(tmp_path_factory.mktemp("rogue-pki"), "Rogue"))
+    server = TSAServer(make_pki(tmp_path_factory.mktemp("rogue-pki"), "Rogue", tsa_key="ec"))
     server.start()
     yield server
     server.stop()

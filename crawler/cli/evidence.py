@@ -12,7 +12,7 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
-from storage.catalog import Catalog, CaptureQuery
+from storage.catalog import CaptureQuery, Catalog
 from storage.uri import open_store, sqlite_path
 
 LIST_COLUMNS = ("capture_id", "started_at", "kind", "marketplace", "brand", "term", "listing_id",

@@ -1,4 +1,7 @@
-"""Where each setting comes from: CLI flag, then MARKWATCH_* variable, then the watchlist, then default."""
+"""Where each setting comes from.
+
+A CLI flag wins, then a MARKWATCH_* variable, then the watchlist's `settings:`, then the default.
+"""
 
 from __future__ import annotations
 

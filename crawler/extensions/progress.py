@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import TextIO
@@ -30,7 +31,8 @@ class Progress:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Progress:
-        mode = crawler.settings.get("MARKWATCH_PROGRESS", "auto")
+        mode = os.environ.get("MARKWATCH_PROGRESS") or crawler.settings.get(
+            "MARKWATCH_PROGRESS", "auto")
         if mode == "off":
             raise NotConfigured("MARKWATCH_PROGRESS is off")
         live = mode == "live" or (mode == "auto" and sys.stderr.isatty())

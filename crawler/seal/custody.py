@@ -153,31 +153,30 @@ def read_log(store: Store) -> list[CustodyEntry]:
 def verify_entries(entries: Sequence[tuple[str, bytes]]) -> list[str]:
     """Problems in a log given as (name, bytes) pairs in order; empty if the chain holds."""
     problems: list[str] = []
-    prev: CustodyEntry | None = None
+    prev_hash: str | None = None
     for position, (name, raw) in enumerate(entries):
         try:
             entry = CustodyEntry.parse(raw)
         except ValueError as exc:
             problems.append(f"{name}: unreadable ({exc})")
-            prev = None
-            continue
-        if entry.seq != position:
-            problems.append(
-                f"{name}: holds seq {entry.seq} at position {position} "
-                "(entry removed, inserted or reordered)"
-            )
-        if position == 0 and entry.prev is not None:
-            problems.append(f"{name}: first entry has a predecessor (log truncated at the start)")
-        elif prev is not None and entry.prev != prev.sha256:
-            problems.append(
-                f"{name}: prev does not match entry {prev.seq} "
-                "(an earlier entry was changed, removed or reordered)"
-            )
-        if entry.event not in EVENTS:
-            problems.append(f"{name}: unknown event {entry.event!r}")
-        if not _canonical(raw):
-            problems.append(f"{name}: not canonical JSON (rewritten)")
-        prev = entry
+        else:
+            if entry.seq != position:
+                problems.append(
+                    f"{name}: holds seq {entry.seq} at position {position} "
+                    "(entry removed, inserted or reordered)"
+                )
+            if position == 0 and entry.prev is not None:
+                problems.append(f"{name}: first entry has a predecessor (log cut at the start)")
+            elif position > 0 and entry.prev != prev_hash:
+                problems.append(
+                    f"{name}: prev does not match entry {position - 1} "
+                    "(an earlier entry was changed, removed or reordered)"
+                )
+            if entry.event not in EVENTS:
+                problems.append(f"{name}: unknown event {entry.event!r}")
+            if not _canonical(raw):
+                problems.append(f"{name}: not canonical JSON (rewritten)")
+        prev_hash = hashlib.sha256(raw).hexdigest()
     return problems
 
 

@@ -809,8 +809,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.trust_tsa_ca:
         pinned = []
         for path in args.trust_tsa_ca:
-            with open(path, "rb") as fh:
-                pinned.extend(x509.load_pem_x509_certificates(fh.read()))
+            try:
+                with open(path, "rb") as fh:
+                    pinned.extend(x509.load_pem_x509_certificates(fh.read()))
+            except (OSError, ValueError) as exc:
+                print(f"verify.py: --trust-tsa-ca {path}: {exc}", file=sys.stderr)
+                return 2
     try:
         bundle = Bundle(args.bundle)
     except zipfile.BadZipFile as exc:

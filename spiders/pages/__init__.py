@@ -1,4 +1,4 @@
-"""Page objects by marketplace: `spiders.pages.<marketplace>` defines SEARCH_PAGE and LISTING_PAGE."""
+"""Page objects by marketplace: `spiders.pages.<name>` defines SEARCH_PAGE and LISTING_PAGE."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def page_class(marketplace: str, kind: Kind) -> type[Page]:
     if cls is None:
         raise LookupError(f"marketplace {marketplace!r} has no {kind} page object")
     assert issubclass(cls, SearchPage if kind == "search" else ListingPage)
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 __all__ = ["ListingPage", "Page", "SearchPage", "page_class"]

@@ -210,8 +210,10 @@ def yen_hint(selector: Selector) -> str | None:
     return None
 
 
-_ALI_SIZE = re.compile(r"(\.(?:jpe?g|png|gif|webp))(?:_\d+x\d+\w*\.(?:jpe?g|png|webp))?(?:_\.webp)?$",
-                       re.IGNORECASE)
+_ALI_SIZE = re.compile(
+    r"(\.(?:jpe?g|png|gif|webp))(?:_\d+x\d+\w*\.(?:jpe?g|png|webp))?(?:_\.webp)?$",
+    re.IGNORECASE,
+)
 
 
 def full_image(url: str) -> str:
@@ -247,7 +249,7 @@ _COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmM千万萬]|mil)?")
 
 
 def count(text: Any) -> int | None:
-    """A count as shown: '1,234 sold' → 1234, '2k+ vendidos' → 2000, '8300+件' → 8300, '1.5万' → 15000."""
+    """A count as shown: '1,234 sold' → 1234, '2k+' → 2000, '8300+件' → 8300, '1.5万' → 15000."""
     if text is None:
         return None
     if isinstance(text, int) and not isinstance(text, bool):

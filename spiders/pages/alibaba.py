@@ -39,6 +39,18 @@ def _strip_tags(text: Any) -> str | None:
     return clean(_TAG.sub("", str(text))) if text else None
 
 
+def _seller_name(link: Any) -> str | None:
+    if not link:
+        return None
+    return clean(link.attrib.get("title") or link.xpath("string()").get())
+
+
+def _seller_url(href: str | None, base: str) -> str | None:
+    """The supplier's site without tracking parameters."""
+    url = abs_url(href, base)
+    return url.split("?")[0] if url else None
+
+
 class AlibabaSearchPage(SearchPage):
     """`/trade/search?SearchText=` and category listing pages."""
 
@@ -139,10 +151,8 @@ class AlibabaListingPage(ListingPage):
             price=low[1].amount if low else None,
             currency=low[1].currency if low else None,
             price_text=low[2] if low else None,
-            seller_name=clean(seller_link.attrib.get("title") or seller_link.xpath("string()").get())
-            if seller_link
-            else None,
-            seller_url=abs_url(seller_link.attrib.get("href"), url) if seller_link else None,
+            seller_name=_seller_name(seller_link),
+            seller_url=_seller_url(seller_link.attrib.get("href"), url) if seller_link else None,
             images=self._images(),
             brand=self._attribute("Brand Name"),
             review_count=review.get("product_reviews"),
@@ -191,9 +201,12 @@ class AlibabaListingPage(ListingPage):
         module = self._module("module_productImage")
         if module is None:
             return []
-        styles = module.xpath(".//@style").getall()
+        thumbs = module.css("[data-submodule=ProductImageThumbsList]") or [module]
+        styles = thumbs[0].xpath(".//@style").getall()
         urls = [m.group(1) for s in styles for m in re.finditer(r"url\([\"']?([^\"')]+)", s)]
-        urls += module.css("img::attr(src)").getall()
+        if not urls:
+            urls = module.css("img::attr(src)").getall()
+        urls = [u for u in urls if "/kf/" in u]
         return unique(full_image(abs_url(u, self.url) or "") for u in urls)
 
     def _attribute(self, name: str) -> str | None:

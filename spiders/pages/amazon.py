@@ -9,6 +9,7 @@ a `"currencyCode"` in page JSON, else the `<html lang>` region (en-us → USD, j
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from decimal import Decimal
@@ -185,10 +186,8 @@ class AmazonListingPage(ListingPage):
         out.extend(hires.getall())
         dynamic = sel.css("#landingImage::attr(data-a-dynamic-image)").get()
         if dynamic:
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 out.extend(json.loads(dynamic))
-            except json.JSONDecodeError:
-                pass
         for match in re.finditer(r'"hiRes"\s*:\s*"(https://[^"]+)"', self.html):
             out.append(match.group(1))
         seen: set[str] = set()

@@ -62,8 +62,9 @@ class DhgateListingPage(ListingPage):
     def listing(self) -> Listing:
         sel = self.selector
         product = jsonld_product(sel) or {}
-        offer = product.get("offers") or {}
-        offer = offer[0] if isinstance(offer, list) and offer else offer
+        offers = product.get("offers") or {}
+        first = offers[0] if isinstance(offers, list) and offers else offers
+        offer: dict[str, Any] = first if isinstance(first, dict) else {}
         canonical = sel.css("link[rel=canonical]::attr(href)").get() or dig(offer, "url")
         url = (abs_url(canonical, self.url) or self.url).split("#")[0]
         match = _ITEM_CODE.search(url) or _ITEM_CODE.search(self.url)
@@ -78,9 +79,8 @@ class DhgateListingPage(ListingPage):
         name = clean(product.get("name"))
         if not title and name and "&Price;" not in name:
             title = name
-        brand = clean(dig(product, "brand", "name") or (product.get("brand") or None)
-                      if not isinstance(product.get("brand"), dict) else
-                      dig(product, "brand", "name"))
+        raw_brand = product.get("brand")
+        brand = clean(raw_brand.get("name") if isinstance(raw_brand, dict) else raw_brand)
         if brand and brand.lower() in _PLACEHOLDER_BRANDS:
             brand = None
         seller = clean(dig(offer, "seller", "name")) or _rsc(self.html, "suppliername")
@@ -103,7 +103,7 @@ class DhgateListingPage(ListingPage):
             images=unique(_images(product, url)),
             brand=brand,
             rating=to_decimal(rating.get("ratingValue")) if reviews else None,
-            review_count=int(reviews) if str(reviews or "").isdigit() else None,
+            review_count=int(str(reviews)) if str(reviews or "").isdigit() else None,
             condition=_condition(product.get("itemCondition") or offer.get("itemCondition")),
             available="OutOfStock" not in availability and "Discontinued" not in availability,
             extra={"mpn": product["mpn"]} if product.get("mpn") else {},

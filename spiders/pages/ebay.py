@@ -231,7 +231,8 @@ class EbayListingPage(ListingPage):
                 money = parse_price(text or "", hint)
         if money is not None:
             listing.price, listing.currency = money.amount, money.currency
-        offers = product.get("offers") if isinstance(product.get("offers"), dict) else {}
+        offers: dict[str, Any] = (
+            product["offers"] if isinstance(product.get("offers"), dict) else {})
         ld_amount = to_decimal(offers.get("price"))
         ld_currency = clean(offers.get("priceCurrency"))
         if listing.price is None and ld_amount is not None and ld_currency:
@@ -292,7 +293,8 @@ class EbayListingPage(ListingPage):
         place = clean(sel.css("[itemprop=availableAtOrFrom]::text").get())
         if place:
             return place
-        for text in sel.css(".ux-labels-values__values-content .ux-textspans--SECONDARY::text").getall():
+        spans = sel.css(".ux-labels-values__values-content .ux-textspans--SECONDARY::text")
+        for text in spans.getall():
             label, sep, value = (clean(text) or "").partition(": ")
             if sep and value and len(label) <= 30 and not re.search(r"\d", label):
                 return value
@@ -318,7 +320,8 @@ class EbayListingPage(ListingPage):
         offered = dig(page, "mainEntity", "offers", "itemOffered")
         product = offered[0] if isinstance(offered, list) and offered else {}
         offers = []
-        for offer in product.get("offers") or []:
+        raw_offers = product.get("offers")
+        for offer in raw_offers if isinstance(raw_offers, list) else []:
             if not isinstance(offer, dict):
                 continue
             offer_id = re.search(r"[?&]iid=(\d+)", str(offer.get("url") or ""))
@@ -332,7 +335,8 @@ class EbayListingPage(ListingPage):
         priced = [o for o in offers if to_decimal(o["price"]) is not None and o["currency"]]
         low = min(priced, key=lambda o: to_decimal(o["price"]) or Decimal(0), default=None)
         title = clean(sel.css("h1").xpath("string()").get()) or clean(product.get("name"))
-        images = product.get("image") if isinstance(product.get("image"), list) else []
+        images: list[Any] = (
+            product["image"] if isinstance(product.get("image"), list) else [])
         brand = product.get("brand")
         return Listing(
             marketplace=MARKETPLACE,

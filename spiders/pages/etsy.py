@@ -95,7 +95,8 @@ class EtsyListingPage(ListingPage):
         canonical = abs_url(sel.css("link[rel=canonical]::attr(href)").get(), self.url)
         url = canonical or str(product.get("url") or self.url)
         match = _LISTING_ID.search(url) or _LISTING_ID.search(self.url)
-        offers = product.get("offers") if isinstance(product.get("offers"), dict) else {}
+        offers: dict[str, Any] = (
+            product["offers"] if isinstance(product.get("offers"), dict) else {})
         price_node = sel.css("[data-buy-box-region=price] p")[:1]
         price_text = clean(" ".join(
             price_node.xpath(".//text()[not(ancestor::*[contains(@class,'screen-reader')])]"

@@ -2,7 +2,8 @@
 
 The 2026 search page renders its offers client-side; in the rendered DOM each offer is an
 `a.search-offer-wrapper` whose `data-renderkey` is `<page>_<pos>_<normal|p4p>_<member>_<offerId>`
-and whose `data-aplus-report` carries `_p_isad@1` for ads. Cards use readable class names
+and whose `data-aplus-report` carries `_p_isad@1` for ads (`bid` cards, class
+`cardui-adOffer`, are paid top placements). Cards use readable class names
 (`title-text`, `price-item`, `offer-shop-row`, `main-img`). Prices are `¥` on a Chinese page,
 hence CNY (from the page's language, see `yen_hint`).
 """
@@ -19,6 +20,8 @@ from spiders.pages._util import abs_url, clean, yen_hint
 from spiders.pages.base import SearchPage
 
 MARKETPLACE = "1688"
+_AD_KINDS = {"p4p", "bid", "ad"}
+"""`data-renderkey` kinds of paid placements (P4P and bid ranking)."""
 _OFFER_ID = re.compile(r"(?:offerId=|/offer/)(\d{6,})")
 
 
@@ -34,8 +37,8 @@ class M1688SearchPage(SearchPage):
 
     def results(self) -> list[SearchResult]:
         hint = yen_hint(self.selector)
-        cards = self.selector.css("a.search-offer-wrapper") or self.selector.css(
-            "[data-renderkey]"
+        cards = self.selector.css(".search-offer-wrapper[data-renderkey]") or self.selector.css(
+            "a.search-offer-wrapper, [data-renderkey]"
         )
         return [self._result(card, i, hint) for i, card in enumerate(cards, start=1)]
 
@@ -47,7 +50,11 @@ class M1688SearchPage(SearchPage):
             match = _OFFER_ID.search(card.attrib.get("href", "") or card.get()[:2000])
             offer_id = match.group(1) if match else None
         report = card.attrib.get("data-aplus-report", "")
-        sponsored = "_p_isad@1" in report or (len(parts) > 2 and parts[2] == "p4p")
+        sponsored = (
+            "_p_isad@1" in report
+            or (len(parts) > 2 and parts[2] in _AD_KINDS)
+            or "adOffer" in card.attrib.get("class", "")
+        )
         price_text = clean(card.css(".offer-price-row .price-item").xpath("string()").get())
         price_text = price_text or clean(card.css(".price-item").xpath("string()").get())
         money = parse_price(price_text or "", hint)

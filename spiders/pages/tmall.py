@@ -64,7 +64,7 @@ class TmallListingPage(ListingPage):
             price=span[0].amount if span else None,
             currency=span[0].currency if span else None,
             price_text=price_text,
-            seller_name=clean(shop.xpath("string()").get()) or (clean(unquote(nick)) if nick else None),
+            seller_name=clean(shop.xpath("string()").get()) or clean(unquote(nick or "")),
             seller_url=abs_url(shop.attrib.get("href"), url) if shop else None,
             images=unique(full_image(abs_url(u, url) or "") for u in images),
             brand=clean(item.get("brand")),

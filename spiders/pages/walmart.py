@@ -113,7 +113,8 @@ class WalmartListingPage(ListingPage):
         if product.get("sellerId"):
             listing.extra["seller_id"] = product["sellerId"]
         if location.get("city"):
-            listing.extra["priced_for_location"] = f"{location['city']}, {location.get('stateOrProvinceCode')}"
+            state = location.get("stateOrProvinceCode")
+            listing.extra["priced_for_location"] = f"{location['city']}, {state}"
         return listing
 
 

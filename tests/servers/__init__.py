@@ -5,7 +5,7 @@ Ceph programs are missing, `scripts/install-ceph.sh` is tried (root and apt-get 
 they still cannot be had the Ceph half is skipped with a loud notice, or fails when CI=true.
 `MARKWATCH_S3_SERVERS=moto` (comma-separated) limits which servers run.
 
-Import into a test module: `from servers import S3Server, s3_server  # noqa: F401`.
+Use from a test module: `pytest_plugins = ["tests.servers"]`.
 """
 
 from __future__ import annotations

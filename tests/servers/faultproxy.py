@@ -10,6 +10,7 @@ Plain HTTP/1.1 with keep-alive; the Host header is passed through so SigV4 signa
 from __future__ import annotations
 
 import collections
+import contextlib
 import http.client
 import logging
 import socket
@@ -105,6 +106,8 @@ class FaultProxy:
         """Stop accepting (connections are refused) and reset open ones; back after `seconds`."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
             listener.close()
         if self._accept_thread is not None:
             self._accept_thread.join(timeout=5)

@@ -20,7 +20,7 @@ class MotoS3:
     """A running moto server; use as a context manager. Credentials are not checked."""
 
     access_key: str = "testing"
-    secret_key: str = "testing"  # noqa: S105 - moto does not check them
+    secret_key: str = "testing"
     region: str = "us-east-1"
     port: int = 0
     start_seconds: float = 0.0
@@ -39,6 +39,7 @@ class MotoS3:
 
     def start(self, timeout: float = 20.0) -> None:
         began = time.monotonic()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.port = free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()

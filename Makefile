@@ -1,0 +1,37 @@
+# markwatch: two commands on a fresh machine.
+#   make demo   crawl the bundled demo marketplace into ./markwatch-data and verify it
+#   make test   lint, type-check and run the whole test suite (what CI runs)
+# Both create .venv, install the project and make sure a Chromium is there, idempotently.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck chromium ceph bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "markwatch needs Python 3.11 or newer ($(PYTHON) is older)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+chromium: $(STAMP)
+	@VENV=$(VENV) scripts/ensure-chromium.sh
+
+demo: $(STAMP) chromium
+	$(BIN)/markwatch demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) chromium lint typecheck
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
