@@ -167,16 +167,20 @@ async def _wait_for(page: PwPage, selector: str, timeout: float, hit: list[str])
 
 _SCROLL_JS = """
 async ([maxHeight, step]) => {
+  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   let y = 0;
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 400; i++) {
     const height = Math.min(document.documentElement.scrollHeight, maxHeight);
+    window.scrollTo(0, y);
+    await frame();
+    await frame();
+    await sleep(50);
     if (y >= height) break;
     y += step;
-    window.scrollTo(0, y);
-    await sleep(60);
   }
   window.scrollTo(0, 0);
+  await frame();
   return document.documentElement.scrollHeight;
 }
 """
@@ -187,8 +191,13 @@ _IMAGES_DONE_JS = """
 
 
 async def _scroll_through(page: PwPage, max_height: int, hit: list[str]) -> None:
-    step = (page.viewport_size or {"height": 720})["height"]
+    """Scroll the page through, so lazy content loads, then let the network settle."""
+    step = max((page.viewport_size or {"height": 720})["height"] // 2, 200)
     await page.evaluate(_SCROLL_JS, [max_height, step])
+    try:
+        await page.wait_for_load_state("networkidle", timeout=5_000)
+    except PwTimeout:
+        hit.append("network still busy 5 s after scrolling")
     try:
         await page.wait_for_function(_IMAGES_DONE_JS, timeout=10_000, polling=100)
     except PwTimeout:

@@ -134,7 +134,7 @@ class S3Store(Store):
         query = {k: v for k, v in (("endpoint_url", endpoint_url and _public_url(endpoint_url)),
                                    ("addressing_style", addressing_style)) if v}
         self.uri = urlunsplit(("s3", bucket, "/" + self.prefix.rstrip("/") if self.prefix
-                               else "", urlencode(query), ""))
+                               else "", urlencode(query, safe=":/"), ""))
 
     @classmethod
     def from_uri(cls, uri: str, **kwargs: Any) -> S3Store:
@@ -325,7 +325,9 @@ class S3Store(Store):
                 return self._existing(key, existing, sha, size, blob=blob)
             confirmed = self._confirm(full, version_id, sha, size, echo)
             if confirmed is not None:
-                version_id, etag = confirmed[0] or version_id, confirmed[1] or etag
+                version_id = confirmed.get("VersionId") or version_id
+                etag = confirmed.get("ETag") or etag
+                self._ensure_retention(key, version_id, confirmed)
                 break
             self._discard_bad(key, version_id)
             log.warning("%s: stored copy did not match (attempt %d of %d); uploading again",
@@ -445,21 +447,40 @@ class S3Store(Store):
         return parts, f"{b64(digests.digest())}-{len(parts)}"
 
     def _confirm(self, full: str, version_id: str | None, sha: str, size: int,
-                 echo: str) -> tuple[str | None, str | None] | None:
-        """(VersionId, ETag) if the server holds exactly our bytes, else None."""
+                 echo: str) -> dict[str, Any] | None:
+        """The object's headers if the server holds exactly our bytes, else None."""
         if not self.read_back:
             head = self._head(full, version_id)
             echoed = head.get("ChecksumSHA256") if head else None
             if head is not None and echoed:
                 ok = echoed == echo and int(head["ContentLength"]) == size
-                return (head.get("VersionId"), head.get("ETag")) if ok else None
+                return head if ok else None
             log.debug("%s stores no SHA-256 for %s; reading it back", self.endpoint, full)
         got_sha, got_size, resp = self._call("GetObject", self._hash_remote, full, version_id)
         if got_sha != sha or got_size != size:
             log.error("%s read back with SHA-256 %s (%d bytes), sent %s (%d bytes)", full,
                       got_sha, got_size, sha, size)
             return None
-        return resp.get("VersionId"), resp.get("ETag")
+        headers: dict[str, Any] = resp
+        return headers
+
+    def _ensure_retention(self, key: str, version_id: str | None,
+                          headers: dict[str, Any]) -> None:
+        """Apply Object Lock retention where the upload did not (Ceph and moto drop it on
+        multipart uploads), then check it holds."""
+        if self.object_lock is None or headers.get("ObjectLockMode") == self.object_lock.mode:
+            return
+        lock = self.object_lock.headers(self.clock.now())
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key, "Retention": {
+            "Mode": lock["ObjectLockMode"], "RetainUntilDate": lock["ObjectLockRetainUntilDate"]}}
+        if version_id:
+            args["VersionId"] = version_id
+        log.info("%s: server did not apply the upload's retention; setting it", key)
+        self._call("PutObjectRetention", self.client.put_object_retention, **args)
+        head = self._head(self.prefix + key, version_id)
+        if head is None or head.get("ObjectLockMode") != self.object_lock.mode:
+            raise StoreError(f"{key}: the server does not keep Object Lock retention "
+                             f"({self.target}); the object is stored but not locked")
 
     def _discard_bad(self, key: str, version_id: str | None) -> None:
         """Delete a copy that failed verification; hide it if Object Lock keeps it."""

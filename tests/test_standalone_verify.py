@@ -19,7 +19,8 @@ import pytest
 import rfc8785
 
 from crawler.clock import FrozenClock
-from crawler.seal import TSAConfig, custody, init_key, seal_run
+from crawler.exceptions import SealError
+from crawler.seal import TSAConfig, custody, init_key, seal_run, verify_timestamp
 from crawler.seal import standalone_verify as sv
 from tests.test_custody import DirStore
 
@@ -329,3 +330,31 @@ def test_in_process_main(bundle: tuple[Path, dict[str, Any]], capsys: Any) -> No
     assert sv.main([str(root)]) == 0
     assert "VERIFIED" in capsys.readouterr().out
     assert sys.version_info >= (3, 9)
+
+
+def test_no_token_byte_flip_crashes_either_verifier(
+    bundle: tuple[Path, dict[str, Any]], tsa_server: TSAServer
+) -> None:
+    """Each single-byte change is refused by name, or lies in an unsigned, unused field."""
+    _, info = bundle
+    doc = json.loads(info["seal"].read_bytes())
+    der = base64.b64decode(doc["timestamps"][0]["response"])
+    root = bytes.fromhex(doc["tree"]["root"])
+    ca = tsa_server.pki.ca_pem.read_bytes()
+    accepted = 0
+    for i in range(len(der)):
+        bad = bytearray(der)
+        bad[i] ^= 0x01
+        try:
+            sv.verify_token(bytes(bad), root, ca, None)
+        except sv.VerifyError:
+            pass
+        else:
+            accepted += 1
+        try:
+            verify_timestamp(bytes(bad), root, ca)
+        except SealError:
+            pass
+        else:
+            accepted += 1
+    assert accepted < 40  # status, versions, algorithm parameters: nothing that is signed

@@ -164,7 +164,7 @@ def der_oid(tlv: TLV) -> str:
 
 
 def der_int(tlv: TLV) -> int:
-    if tlv.tag != 0x02:
+    if tlv.tag != 0x02 or not tlv.content:
         raise VerifyError("malformed timestamp: expected an INTEGER")
     return int.from_bytes(tlv.content, "big", signed=True)
 
@@ -407,14 +407,17 @@ def verify_token(
     """Check an RFC 3161 response/token over `message`; VerifyError names the failure."""
     try:
         return _verify_token(token_der, message, bundled_ca_pem, pinned)
-    except (IndexError, ValueError, UnicodeDecodeError) as exc:
-        raise VerifyError(f"malformed timestamp: {exc}") from exc
+    except (IndexError, ValueError, TypeError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
+        raise VerifyError(f"malformed timestamp: {exc!r}") from exc
 
 
 def _verify_token(
     token_der: bytes, message: bytes, bundled_ca_pem: bytes, pinned: list[x509.Certificate] | None
 ) -> Timestamp:
     sd = der_children(_signed_data(token_der))
+    if der_int(sd[0]) not in (1, 3, 4, 5):
+        raise VerifyError("malformed timestamp: bad SignedData version")
+    expect(sd[1], 0x31, "digestAlgorithms")
     encap = der_children(expect(sd[2], 0x30, "encapContentInfo"))
     if der_oid(encap[0]) != OID_TSTINFO:
         raise VerifyError("malformed timestamp: content is not a TSTInfo")
@@ -429,7 +432,9 @@ def _verify_token(
     signer_infos = der_children(expect(rest[0], 0x31, "signerInfos"))
     if len(signer_infos) != 1:
         raise VerifyError(f"malformed timestamp: {len(signer_infos)} signers, expected 1")
-    si = der_children(signer_infos[0])
+    si = der_children(expect(signer_infos[0], 0x30, "SignerInfo"))
+    if der_int(si[0]) not in (1, 3):
+        raise VerifyError("malformed timestamp: bad SignerInfo version")
 
     # TSTInfo: the imprint must be the hash of the Merkle root
     tst = der_children(expect(der_read(tst_der)[0], 0x30, "TSTInfo"))
@@ -446,9 +451,9 @@ def _verify_token(
 
     # SignerInfo: signed attributes bind the TSTInfo; the TSA key signs them
     sid = si[1]
-    digest_name, digest_alg = _hash_alg(der_oid(der_children(si[2])[0]))
+    digest_name, digest_alg = _hash_alg(der_oid(der_children(expect(si[2], 0x30, "alg"))[0]))
     signed_attrs = expect(si[3], 0xA0, "signedAttrs")
-    sig_alg = der_oid(der_children(si[4])[0])
+    sig_alg = der_oid(der_children(expect(si[4], 0x30, "signatureAlgorithm"))[0])
     signature = expect(si[5], 0x04, "signature").content
     attrs = _attributes(signed_attrs)
     if OID_CONTENT_TYPE not in attrs or der_oid(attrs[OID_CONTENT_TYPE][0]) != OID_TSTINFO:

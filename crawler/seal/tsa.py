@@ -242,6 +242,15 @@ def verify_timestamp(
     Failures start with `malformed timestamp`, `timestamp refused`, `digest mismatch`,
     `untrusted CA` or `bad signature`.
     """
+    try:
+        return _verify(token_der, digest, ca_pem_bytes, nonce, label)
+    except (ValueError, TypeError, KeyError, IndexError, x509.InvalidVersion) as exc:
+        raise SealError(f"malformed timestamp: {exc}") from exc
+
+
+def _verify(
+    token_der: bytes, digest: bytes, ca_pem_bytes: bytes, nonce: int | None, label: str
+) -> TimestampInfo:
     response = _parse(token_der)
     tst = response.tst_info
     algorithm = tst.message_imprint.hash_algorithm.dotted_string

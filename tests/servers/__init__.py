@@ -31,7 +31,7 @@ from .moto import MotoS3
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ("moto", "ceph")
 
-__all__ = ["SERVERS", "FaultProxy", "S3Server", "s3_server"]
+__all__ = ["SERVERS", "FaultProxy", "S3Server", "s3_proxy", "s3_server"]
 
 
 @dataclass
@@ -110,3 +110,10 @@ def s3_server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
         sys.stderr.write(f"\n[s3 servers] ceph rgw started in {ceph.start_seconds:.1f} s\n")
         yield S3Server("ceph", ceph.endpoint_url, ceph.access_key, ceph.secret_key,
                        ceph.region, ceph.start_seconds)
+
+
+@pytest.fixture
+def s3_proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of `s3_server`, for one test."""
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        yield proxy

@@ -8,6 +8,7 @@ radosgw-admin. Daemons run in the foreground as our children and are stopped wit
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -99,6 +100,7 @@ class CephRGW:
             raise CephStartError(f"Ceph binaries missing: {', '.join(missing)}")
         began = time.monotonic()
         deadline = began + timeout
+        atexit.register(self.stop)  # no daemons left behind if the session is interrupted
         try:
             self._write_conf()
             self._start_mon(deadline)

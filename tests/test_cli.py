@@ -1,0 +1,54 @@
+"""The CLI's contract: exit codes, help, and clear errors for bad watchlists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crawler import __version__
+from tests.conftest import run_markwatch
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    out = run_markwatch(["--version"], cwd=tmp_path)
+    assert out.code == 0 and __version__ in out.out
+    for command in (["crawl"], ["demo"], ["verify"], ["evidence", "list"], ["evidence", "show"],
+                    ["catalog", "rebuild"], ["parse"]):
+        assert run_markwatch([*command, "--help"], cwd=tmp_path).code == 0
+
+
+def test_bad_watchlist_exits_2_naming_file_line_and_field(tmp_path: Path) -> None:
+    wl = tmp_path / "wl.yaml"
+    wl.write_text("version: 1\nbrands:\n  - name: Lumara\n    terms: [lumara]\n"
+                  "    marketplaces: [nosuchmarket]\n", encoding="utf-8")
+    out = run_markwatch(["crawl", "-w", str(wl), "--store", f"file://{tmp_path}/s"],
+                        cwd=tmp_path)
+    assert out.code == 2
+    assert f"{wl}:5" in out.err and "marketplaces" in out.err and "nosuchmarket" in out.err
+    assert not (tmp_path / "s").exists()  # nothing was crawled or written
+
+
+def test_missing_watchlist_exits_2(tmp_path: Path) -> None:
+    out = run_markwatch(["crawl", "-w", str(tmp_path / "none.yaml")], cwd=tmp_path)
+    assert out.code == 2
+    assert "none.yaml" in out.err
+
+
+def test_verify_needs_ids_or_all(tmp_path: Path) -> None:
+    assert run_markwatch(["verify"], cwd=tmp_path).code == 2
+
+
+def test_verify_of_unknown_capture_fails(tmp_path: Path) -> None:
+    out = run_markwatch(["verify", "01M8GYM9YSTFZDETM8EB09YGVG", "--store",
+                         f"file://{tmp_path}/s"], cwd=tmp_path)
+    assert out.code == 1
+    assert "missing" in out.out
+
+
+def test_parse_prints_json_for_a_saved_page(tmp_path: Path) -> None:
+    page = Path(__file__).parent / "pages" / "ebay"
+    case = next(p for p in sorted(page.iterdir()) if (p / "case.json").exists()
+                and '"search"' in (p / "case.json").read_text())
+    out = run_markwatch(["parse", "--marketplace", "ebay", "--kind", "search",
+                         str(case / "page.html.gz")], cwd=tmp_path)
+    assert out.code == 0, out.err
+    assert '"count"' in out.out
