@@ -24,7 +24,7 @@ from crawler.evidence import (
 from crawler.exceptions import ConfigError
 from crawler.ids import is_ulid, new_ulid, ulid_time
 from crawler.items import Listing
-from storage.catalog import Catalog, CaptureQuery
+from storage.catalog import CaptureQuery, Catalog
 
 T0 = dt.datetime(2026, 11, 28, 9, 30, 0, 123000, tzinfo=dt.UTC)
 
