@@ -67,6 +67,7 @@ ITEM_PIPELINES = {
 DOWNLOADER_MIDDLEWARES = {
     # last before the download handler, so the time is when the page is really fetched
     "crawler.middlewares.timing.CaptureClockMiddleware": 950,
+    "crawler.middlewares.contexts.ContextRecycleMiddleware": 960,
 }
 EXTENSIONS = {
     "crawler.extensions.progress.Progress": 500,
@@ -82,6 +83,7 @@ EVIDENCE_MAX_PAGE_HEIGHT = 16_000
 EVIDENCE_VIEWPORT = {"width": 1280, "height": 720}
 EVIDENCE_OPERATOR = ""
 EVIDENCE_CLOCK = "crawler.clock.SystemClock"
+EVIDENCE_CONTEXT_PAGES = 100  # a fresh browser context every N rendered pages (0: never)
 
 STORAGE_URI = "file://./markwatch-data"
 STORAGE_CATALOG_URI = ""  # empty: next to the local store

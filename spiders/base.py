@@ -250,6 +250,17 @@ class MarketplaceSpider(scrapy.Spider):
             return self._failure(response.url, response.meta, str(exc))
         finally:
             await page.close()
+            await self._close_retired_context(page, response.meta.get("playwright_context"))
+
+    async def _close_retired_context(self, page: Any, name: str | None) -> None:
+        """Close a context that gets no new pages once its last page is closed."""
+        recycler = getattr(self.crawler, "markwatch_contexts", None)
+        if recycler is None or not name or not recycler.retired(name):
+            return
+        context = page.context
+        if not context.pages:
+            self.crawler.stats.inc_value("evidence/contexts_recycled")
+            await context.close()
 
     def _failure(self, url: str, meta: dict[str, Any], reason: str) -> FailureItem:
         state: WatchState = meta["watch_state"]

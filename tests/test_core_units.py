@@ -111,3 +111,13 @@ def test_config_is_parsed_once_and_checked() -> None:
     settings.set("EVIDENCE_CAPTURE_TIMEOUT", 0)
     with pytest.raises(ConfigError):
         MarkwatchConfig.from_settings(settings)
+
+
+def test_context_recycler_moves_on_every_n_pages() -> None:
+    from crawler.middlewares.contexts import ContextRecycler
+
+    recycler = ContextRecycler(3)
+    names = [recycler.assign() for _ in range(7)]
+    assert names == ["mw-0", "mw-0", "mw-0", "mw-1", "mw-1", "mw-1", "mw-2"]
+    assert recycler.retired("mw-0") and recycler.retired("mw-1")
+    assert not recycler.retired("mw-2") and not recycler.retired("default")

@@ -55,9 +55,11 @@ def _log_setup(level: str) -> dict[str, Any]:
               help="Write the run report as JSON here.")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("-s", "--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="A Scrapy or markwatch setting for this run (repeatable).")
 def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
           marketplaces: tuple[str, ...], brands: tuple[str, ...], max_listings: int | None,
-          report_json: Path | None, log_level: str) -> None:
+          report_json: Path | None, log_level: str, overrides: tuple[str, ...]) -> None:
     """One crawl run over the watches selected (what a scheduler calls)."""
     from crawler.registry import known_marketplaces
     from crawler.runner import project_settings, run_crawl
@@ -66,9 +68,20 @@ def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
     watchlist = load_watchlist(watchlist_path, known_marketplaces(project_settings()))
     store_uri = resolve_store(store, watchlist)
     catalog_uri = resolve_catalog(catalog, store_uri, watchlist)
+    settings = {**_parse_overrides(overrides), **_log_setup(log_level)}
     report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
-                                    brands, max_listings, _log_setup(log_level)))
+                                    brands, max_listings, settings))
     _finish(report, report_json)
+
+
+def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--set")
+        out[name.strip()] = value
+    return out
 
 
 def _finish(report: CrawlReport, report_json: Path | None) -> None:
