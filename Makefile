@@ -33,5 +33,8 @@ typecheck: $(STAMP)
 test: $(STAMP) chromium lint typecheck
 	$(BIN)/pytest
 
+bench: $(STAMP) chromium
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""Sampling a process tree: proportional memory (PSS) and CPU seconds of a command and all its
+descendants (the browser included), read from /proc."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+            out.extend(int(c) for c in text.split())
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return out
+
+
+def tree(pid: int) -> list[int]:
+    """The pid and every live descendant."""
+    seen, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        seen.append(current)
+        todo.extend(_children(current))
+    return seen
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+
+
+@dataclass
+class TreeStats:
+    """What sampling a command's process tree found."""
+
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    peak_pss_mib: float = 0.0
+    samples: list[tuple[float, float, int]] = field(default_factory=list)
+    """(seconds since start, PSS MiB, progress counter) per sample."""
+    returncode: int = 0
+
+
+def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
+                interval: float = 0.25, progress: Callable[[], int] | None = None,
+                timeout: float = 7200, log: str | None = None) -> TreeStats:
+    """Run a command to the end while sampling its tree's PSS and CPU."""
+    stats = TreeStats()
+    cpu_by_pid: dict[int, float] = {}
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
+    start = time.monotonic()
+    proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            pids = tree(proc.pid)
+            pss = sum(pss_kib(p) for p in pids) / 1024
+            for p in pids:
+                cpu_by_pid[p] = max(cpu_by_pid.get(p, 0.0), cpu_seconds(p))
+            count = progress() if progress else 0
+            stats.samples.append((time.monotonic() - start, pss, count))
+            stats.peak_pss_mib = max(stats.peak_pss_mib, pss)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        stats.returncode = proc.wait(timeout=timeout)
+    finally:
+        stop.set()
+        thread.join()
+        if log:
+            out.close()  # type: ignore[union-attr]
+    stats.wall_s = time.monotonic() - start
+    children = os.times()
+    stats.cpu_s = max(sum(cpu_by_pid.values()), 0.0)
+    del children
+    return stats

@@ -1,0 +1,263 @@
+"""`make bench`: markwatch's capture rate against the machine's rendered-capture limit.
+
+Starts the demo marketplace (sized up) on 127.0.0.1 and measures, in the same run on the same
+pages, for each concurrency:
+
+* baseline    a bare Playwright loop (new page, goto load, full-page PNG, DOM), same Chromium;
+* markwatch   a full `markwatch crawl`: consent, scrolling, recording, screenshot, DOM, hashing,
+              manifests, local store, catalog;
+* markwatch+s3 the same into an S3 bucket on a local server (with --s3);
+* unrendered  plain Scrapy fetching the same pages without a browser.
+
+Prints captures/s, markwatch's ratio to the baseline, CPU seconds per capture, the peak PSS of
+the whole process tree (browser included) and stored bytes per capture. `--long` runs one
+crawl of 10,000 captures and reports whether memory stays flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.proctree import TreeStats, run_sampled  # noqa: E402
+from crawler.browser import find_chromium  # noqa: E402
+from crawler.demo import DemoMarketplace, build_catalog  # noqa: E402
+
+TERMS = ("lumara", "corvane", "velisse", "nordhaven")
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Row:
+    concurrency: int
+    row: str
+    captures: int
+    wall_s: float
+    rate: float
+    cpu_per_capture: float
+    peak_pss_mib: float
+    stored_bytes_per_capture: float | None = None
+    ratio: float | None = None
+
+
+def watchlist(target: int, page_size: int) -> str:
+    per_term = max(1, math.ceil(target / len(TERMS)))
+    pages = max(2, math.ceil(per_term / page_size) + 1)
+    brands = "\n".join(
+        f"  - name: {t.title()}\n    terms: [\"{t}\"]\n    marketplaces: [demo]" for t in TERMS)
+    return (f"version: 1\nsettings:\n  max_pages: {pages}\n  max_listings: {per_term}\n"
+            f"brands:\n{brands}\n")
+
+
+def env_for(base_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+    env.update(MARKWATCH_DEMO_URL=base_url, MARKWATCH_PROGRESS="off")
+    return env
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()
+               and p.suffix not in (".db", ".db-wal", ".db-shm") and "tmp" not in p.parts)
+
+
+def catalog_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return int(con.execute("SELECT count(*) FROM captures").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency: int,
+                  store: str, label: str, interval: float = 0.25) -> tuple[Row, list[str],
+                                                                           TreeStats]:
+    wl = work / "watchlist.yaml"
+    wl.write_text(watchlist(target, market.page_size), encoding="utf-8")
+    local = work / "store"
+    catalog = work / "catalog.db"
+    report = work / "report.json"
+    cmd = [str(BIN / "markwatch"), "crawl", "-w", str(wl), "--store", store,
+           "--catalog", f"sqlite:///{catalog}", "--report-json", str(report),
+           "--log-level", "WARNING",
+           "-s", f"CONCURRENT_REQUESTS={concurrency}",
+           "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}",
+           "-s", f"PLAYWRIGHT_MAX_PAGES_PER_CONTEXT={concurrency}"]
+    stats = run_sampled(cmd, env=env_for(market.base_url), cwd=str(work), interval=interval,
+                        progress=lambda: catalog_count(catalog), log=str(work / "crawl.log"))
+    data = json.loads(report.read_text()) if report.exists() else {"counts": {}}
+    captures = int(data["counts"].get("captures", 0))
+    with sqlite3.connect(catalog) as con:
+        urls = [r[0] for r in con.execute("SELECT url FROM captures ORDER BY started_at")]
+    stored = dir_bytes(local) / captures if local.exists() and captures else None
+    row = Row(concurrency, label, captures, stats.wall_s, captures / stats.wall_s,
+              stats.cpu_s / max(captures, 1), stats.peak_pss_mib, stored)
+    return row, urls, stats
+
+
+def run_script(script: str, urls: list[str], concurrency: int, label: str, work: Path,
+               chromium: str | None) -> Row:
+    url_file = work / f"urls-{label}.txt"
+    url_file.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    cmd = [sys.executable, str(ROOT / "bench" / script), "--urls", str(url_file),
+           "--concurrency", str(concurrency)]
+    if chromium and script == "baseline.py":
+        cmd += ["--chromium", chromium]
+    stats = run_sampled(cmd, cwd=str(work), log=str(work / f"{label}.log"))
+    if stats.returncode != 0:
+        raise SystemExit(f"{script} failed; see {work / (label + '.log')}")
+    n = len(urls)
+    return Row(concurrency, label, n, stats.wall_s, n / stats.wall_s, stats.cpu_s / n,
+               stats.peak_pss_mib)
+
+
+def print_table(rows: list[Row]) -> None:
+    head = (f"{'conc':>4}  {'row':13}  {'captures':>8}  {'capt/s':>7}  {'ratio':>6}  "
+            f"{'CPU s/capt':>10}  {'peak PSS MiB':>12}  {'stored B/capt':>13}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else ""
+        stored = f"{r.stored_bytes_per_capture:,.0f}" if r.stored_bytes_per_capture else ""
+        print(f"{r.concurrency:>4}  {r.row:13}  {r.captures:>8}  {r.rate:>7.2f}  {ratio:>6}  "
+              f"{r.cpu_per_capture:>10.3f}  {r.peak_pss_mib:>12.0f}  {stored:>13}")
+
+
+def long_run(work: Path, market: DemoMarketplace, captures: int, concurrency: int) -> dict[str,
+                                                                                          Any]:
+    row, _, stats = run_markwatch(work, market, captures, concurrency,
+                                  f"file://{work / 'store'}", "markwatch", interval=1.0)
+    window = max(captures // 10, 1)
+    first = [pss for _, pss, n in stats.samples if 0 < n <= window]
+    last = [pss for _, pss, n in stats.samples if n >= row.captures - window]
+    first_peak, last_peak = (max(first) if first else 0.0), (max(last) if last else 0.0)
+    growth = (last_peak / first_peak - 1) if first_peak else float("nan")
+    return {"captures": row.captures, "rate": row.rate, "window": window,
+            "peak_first_mib": first_peak, "peak_last_mib": last_peak,
+            "growth": growth, "flat": bool(first_peak and growth <= 0.10)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--listings", type=int, default=2000, help="demo catalog size")
+    parser.add_argument("--captures", type=int, default=160, help="target captures per run")
+    parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--s3", action="store_true", help="add a row with an S3 store (moto)")
+    parser.add_argument("--long", type=int, nargs="?", const=10_000, default=0,
+                        help="one long crawl of this many captures (default 10000): memory")
+    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    opts = parser.parse_args()
+    chromium = find_chromium()
+    levels = [int(c) for c in opts.concurrency.split(",") if c]
+    work_root = Path(tempfile.mkdtemp(prefix="markwatch-bench-"))
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, chromium {chromium or 'playwright'}")
+    rows: list[Row] = []
+    results: dict[str, Any] = {}
+    with DemoMarketplace(build_catalog(listings=opts.listings)) as market:
+        print(f"demo marketplace: {opts.listings} listings at {market.base_url}; "
+              f"~{opts.captures} captures per run")
+        for c in levels:
+            work = work_root / f"c{c}"
+            work.mkdir()
+            mw, urls, _ = run_markwatch(work, market, opts.captures, c,
+                                        f"file://{work / 'store'}", "markwatch")
+            base = run_script("baseline.py", urls, c, "baseline", work, chromium)
+            mw.ratio = mw.rate / base.rate
+            rows += [base, mw]
+            if opts.s3:
+                rows.append(s3_row(work_root / f"c{c}-s3", market, opts.captures, c, base))
+            rows.append(run_script("unrendered.py", urls, c, "unrendered", work, chromium))
+        print()
+        print_table(rows)
+        best = max((r for r in rows if r.row == "markwatch"), key=lambda r: r.rate)
+        base_best = max(r.rate for r in rows if r.row == "baseline")
+        print(f"\nbest markwatch {best.rate:.2f} captures/s at concurrency {best.concurrency}; "
+              f"best baseline {base_best:.2f} pages/s; ratio {best.rate / base_best:.2f}")
+        results["rows"] = [asdict(r) for r in rows]
+        if opts.long:
+            work = work_root / "long"
+            work.mkdir()
+            results["long"] = long_run(work, market, opts.long, best.concurrency)
+            lr = results["long"]
+            print(f"\nlong run: {lr['captures']} captures at {lr['rate']:.2f}/s; peak PSS "
+                  f"first {lr['window']}: {lr['peak_first_mib']:.0f} MiB, last "
+                  f"{lr['window']}: {lr['peak_last_mib']:.0f} MiB "
+                  f"({lr['growth']:+.1%}): {'flat' if lr['flat'] else 'GROWING'}")
+    if opts.json:
+        opts.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if not opts.keep:
+        shutil.rmtree(work_root, ignore_errors=True)
+    else:
+        print(f"work folder kept: {work_root}")
+
+
+def s3_row(work: Path, market: DemoMarketplace, target: int, concurrency: int,
+           base: Row) -> Row:
+    """markwatch into a bucket on a local moto server."""
+    import boto3
+
+    work.mkdir()
+    port = _free_port()
+    server = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        _wait_http(endpoint)
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
+        row, _, _ = run_markwatch(work, market, target, concurrency,
+                                  f"s3://bench/evidence?endpoint_url={endpoint}",
+                                  "markwatch+s3")
+        row.ratio = row.rate / base.rate
+        return row
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str) -> None:
+    import time
+    import urllib.error
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - 127.0.0.1
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not start")
+
+
+if __name__ == "__main__":
+    main()

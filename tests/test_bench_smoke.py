@@ -1,0 +1,28 @@
+"""The benchmark runs end to end at a tiny size, so it cannot rot (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.browser
+def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--listings", "120", "--captures", "6",
+         "--concurrency", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "capt/s" in proc.stdout and "ratio" in proc.stdout
+    rows = {r["row"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"baseline", "markwatch", "unrendered"}
+    assert rows["markwatch"]["captures"] == rows["baseline"]["captures"] > 0
+    assert rows["markwatch"]["stored_bytes_per_capture"] > 0
+    assert rows["markwatch"]["peak_pss_mib"] > 0
