@@ -250,7 +250,7 @@ def _wait_http(url: str) -> None:
 
     for _ in range(100):
         try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - 127.0.0.1
+            urllib.request.urlopen(url, timeout=1)
             return
         except urllib.error.HTTPError:
             return
