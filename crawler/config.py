@@ -27,6 +27,10 @@ class CaptureLimits:
     """Recorded HTTP exchanges per capture; past it, exchanges are counted but not kept."""
     max_page_height: int = 16_000
     """Tallest screenshot in CSS pixels; a taller page is cut there and the cut recorded."""
+    max_decoded_bytes: int = 256 * 1024 * 1024
+    """Largest decoded size of one content-encoded response (a compression bomb is cut there)."""
+    exchange_idle_timeout: float = 30.0
+    """Seconds the recording proxy waits for an upstream that sends nothing before giving up."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class MarkwatchConfig:
     store_uri: str = DEFAULT_STORE
     catalog_uri: str = ""
     run_id: str = ""
+    spool_dir: str = ""
     operator: str = ""
     viewport: dict[str, int] = field(default_factory=lambda: {"width": 1280, "height": 720})
     limits: CaptureLimits = field(default_factory=CaptureLimits)
@@ -55,6 +60,9 @@ class MarkwatchConfig:
             max_exchange_bytes=_positive(settings, "EVIDENCE_MAX_EXCHANGE_BYTES", settings.getint),
             max_exchanges=_positive(settings, "EVIDENCE_MAX_EXCHANGES", settings.getint),
             max_page_height=_positive(settings, "EVIDENCE_MAX_PAGE_HEIGHT", settings.getint),
+            max_decoded_bytes=_positive(settings, "EVIDENCE_MAX_DECODED_BYTES", settings.getint),
+            exchange_idle_timeout=_positive(settings, "EVIDENCE_EXCHANGE_IDLE_TIMEOUT",
+                                            settings.getfloat),
         )
         clock_setting = settings.get("EVIDENCE_CLOCK") or SystemClock
         clock = load_object(clock_setting)() if isinstance(clock_setting, str) else clock_setting
@@ -64,6 +72,7 @@ class MarkwatchConfig:
             store_uri=store_uri,
             catalog_uri=catalog_uri,
             run_id=settings.get("MARKWATCH_RUN_ID") or "",
+            spool_dir=settings.get("STORAGE_SPOOL_DIR") or "",
             operator=settings.get("EVIDENCE_OPERATOR") or "",
             viewport={k: int(viewport[k]) for k in ("width", "height")},
             limits=limits,

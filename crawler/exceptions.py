@@ -23,8 +23,16 @@ class WatchlistError(ConfigError):
         super().__init__(f"{where}: {field}: {message}")
 
 
+class RunInProgress(ConfigError):
+    """Another process is running the same watchlist and selection; nothing was crawled."""
+
+
 class StoreError(MarkwatchError):
     """The evidence store failed to read or write."""
+
+
+class StoreMisconfigured(StoreError):
+    """The evidence store refuses us for good (credentials, bucket); retrying cannot help."""
 
 
 class StoreUnavailable(StoreError):

@@ -39,7 +39,7 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
 }
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
-PLAYWRIGHT_MAX_CONTEXTS = 2
+PLAYWRIGHT_MAX_CONTEXTS = 4  # one context per capture with the recording proxy
 PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER = True
 
 CONCURRENT_REQUESTS = 4
@@ -67,7 +67,15 @@ ITEM_PIPELINES = {
 DOWNLOADER_MIDDLEWARES = {
     # last before the download handler, so the time is when the page is really fetched
     "crawler.middlewares.timing.CaptureClockMiddleware": 950,
+    # only when resuming a run: answer pages the run already stored from the store
+    "crawler.middlewares.resume.ResumeMiddleware": 955,
+    # a recording-proxy session and a browser context of its own per capture (before 960)
+    "crawler.middlewares.recording.RecordingProxyMiddleware": 958,
     "crawler.middlewares.contexts.ContextRecycleMiddleware": 960,
+}
+SPIDER_MIDDLEWARES = {
+    # only when resuming a run: drop what the spider makes of pages replayed from the store
+    "crawler.middlewares.resume.ResumeSpiderMiddleware": 100,
 }
 EXTENSIONS = {
     "crawler.extensions.progress.Progress": 500,
@@ -80,6 +88,12 @@ EVIDENCE_MAX_DOM_BYTES = 32 * 1024 * 1024
 EVIDENCE_MAX_EXCHANGE_BYTES = 64 * 1024 * 1024
 EVIDENCE_MAX_EXCHANGES = 400
 EVIDENCE_MAX_PAGE_HEIGHT = 16_000
+EVIDENCE_MAX_DECODED_BYTES = 256 * 1024 * 1024
+EVIDENCE_EXCHANGE_IDLE_TIMEOUT = 30.0
+# Byte-exact WARC of every exchange through a recording proxy on 127.0.0.1 (crawler.recording).
+EVIDENCE_RECORDING_PROXY = True
+EVIDENCE_TLS_VERIFY = True  # the proxy checks upstream certificates (the browser cannot)
+EVIDENCE_TLS_CA_FILE = ""  # extra trusted CA certificates (PEM) for upstream TLS
 EVIDENCE_VIEWPORT = {"width": 1280, "height": 720}
 EVIDENCE_OPERATOR = ""
 EVIDENCE_CLOCK = "crawler.clock.SystemClock"
@@ -87,5 +101,6 @@ EVIDENCE_CONTEXT_PAGES = 100  # a fresh browser context every N rendered pages (
 
 STORAGE_URI = "file://./markwatch-data"
 STORAGE_CATALOG_URI = ""  # empty: next to the local store
+STORAGE_SPOOL_DIR = ""  # empty: MARKWATCH_SPOOL_DIR or ./markwatch-data/spool
 
 MARKWATCH_VERSION = __version__

@@ -28,7 +28,7 @@ import tenacity
 import urllib3.exceptions
 from botocore.config import Config
 
-from crawler.exceptions import IntegrityError, StoreError, StoreUnavailable
+from crawler.exceptions import IntegrityError, StoreMisconfigured, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,8 @@ class RetryPolicy:
                 hint = FATAL_HINTS.get(code, "no usable AWS credentials were found; set "
                                              "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
                                              "AWS_PROFILE")
-                raise StoreError(f"S3 {operation}{where} refused ({code}): {hint}") from exc
+                raise StoreMisconfigured(
+                    f"S3 {operation}{where} refused ({code}): {hint}") from exc
             raise
 
     def _before_sleep(self, operation: str, state: tenacity.RetryCallState) -> None:

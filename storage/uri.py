@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.exceptions import ConfigError
 from storage.base import Store
 
 DEFAULT_STORE = "file://./markwatch-data"
+DEFAULT_SPOOL = "./markwatch-data/spool"
 
 
 def local_path(uri: str) -> Path:
@@ -18,19 +22,30 @@ def local_path(uri: str) -> Path:
     return Path(unquote(uri[len("file://") :])).expanduser()
 
 
-def open_store(uri: str) -> Store:
-    """Open the store a URI names. Raises ConfigError for an unknown scheme."""
+def spool_dir(configured: str | None = None) -> Path:
+    """Where captures wait when a remote store is unreachable (`MARKWATCH_SPOOL_DIR`)."""
+    return Path(configured or os.environ.get("MARKWATCH_SPOOL_DIR") or DEFAULT_SPOOL)
+
+
+def open_store(uri: str, *, spool: str | Path | None = None,
+               on_retry: Callable[[Any], None] | None = None) -> Store:
+    """Open the store a URI names. Raises ConfigError for an unknown scheme.
+
+    A remote store comes wrapped in a `SpoolingStore`: when it cannot be reached, writes go to
+    a durable local spool (`spool`, default `spool_dir()`) and `markwatch sync` uploads them.
+    """
     scheme = urlsplit(uri).scheme
     if scheme == "file":
         from storage.local import LocalStore
 
         return LocalStore(local_path(uri))
     if scheme == "s3":
-        try:
-            from storage.s3 import S3Store
-        except ImportError as exc:  # pragma: no cover - packaging error
-            raise ConfigError(f"S3 support is not installed: {exc}") from exc
-        return S3Store.from_uri(uri)
+        from storage.retrying import RetryPolicy
+        from storage.s3 import S3Store
+        from storage.spool import SpoolingStore
+
+        remote = S3Store.from_uri(uri, retry=RetryPolicy().with_hook(on_retry))
+        return SpoolingStore(remote, Path(spool) if spool else spool_dir())
     raise ConfigError(f"unsupported store URI {uri!r}: use file://PATH or s3://BUCKET/PREFIX")
 
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,12 +76,18 @@ def _ensure_ceph() -> str | None:
     if not missing_binaries():
         return None
     script = ROOT / "scripts" / "install-ceph.sh"
-    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False,
-                          timeout=600)
-    if done.returncode == 0 and not missing_binaries():
-        return None
+    sys.stderr.write("\n[s3 servers] Ceph missing: running scripts/install-ceph.sh\n")
+    try:
+        done = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                              check=False, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        if done.returncode == 0 and not missing_binaries():
+            return None
+        error = done.stderr.strip()[-300:]
     return (f"Ceph binaries missing ({', '.join(missing_binaries())}) and "
-            f"scripts/install-ceph.sh failed: {done.stderr.strip()[-300:]}")
+            f"scripts/install-ceph.sh failed: {error}")
 
 
 def _selected() -> list[str]:
@@ -105,6 +112,7 @@ def s3_server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and Ceph cannot run: {why}")
         _loud(f"SKIPPING every Ceph RGW test: {why}")
+        warnings.warn(f"CEPH RGW TESTS SKIPPED: {why}", stacklevel=1)
         pytest.skip(f"CEPH TESTS SKIPPED: {why}")
     with CephRGW() as ceph:
         sys.stderr.write(f"\n[s3 servers] ceph rgw started in {ceph.start_seconds:.1f} s\n")
