@@ -8,6 +8,8 @@ listener of any kind.
 from __future__ import annotations
 
 from crawler import __version__
+from crawler.browser import find_chromium
+from crawler.exceptions import ConfigError
 
 BOT_NAME = "markwatch"
 SPIDER_MODULES = ["spiders"]
@@ -23,9 +25,9 @@ DOWNLOAD_HANDLERS = {
     "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
 }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
-# The executable is filled in at start-up by crawler.browser (MARKWATCH_CHROMIUM, a system
-# chromium, or Playwright's own download).
-PLAYWRIGHT_LAUNCH_OPTIONS = {
+# The executable: MARKWATCH_CHROMIUM, else a system chromium, else Playwright's own download
+# (crawler.browser). Filled in here too so that plain `scrapy crawl` finds the same browser.
+PLAYWRIGHT_LAUNCH_OPTIONS: dict[str, object] = {
     "headless": True,
     "args": [
         "--no-sandbox",
@@ -37,6 +39,12 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         "--disable-dev-shm-usage",
     ],
 }
+try:
+    _chromium = find_chromium()
+except ConfigError:  # reported when the crawl starts (crawler.runner)
+    _chromium = None
+if _chromium:
+    PLAYWRIGHT_LAUNCH_OPTIONS["executable_path"] = _chromium
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_MAX_CONTEXTS = 4  # one context per capture with the recording proxy
