@@ -20,6 +20,7 @@ from playwright.async_api import TimeoutError as PwTimeout
 from crawler.clock import Clock
 from crawler.config import CaptureLimits
 from crawler.exceptions import CaptureError
+from crawler.recording.handle import RECORDING_META, CaptureRecording
 from crawler.warc import Exchange
 
 logger = logging.getLogger(__name__)
@@ -62,9 +63,14 @@ class ExchangeRecorder:
 async def init_page(page: PwPage, request: Any) -> None:
     """scrapy-playwright's `playwright_page_init_callback`: attach a recorder before `goto`."""
     limits, clock = request.meta[LIMITS_META]
-    recorder = ExchangeRecorder(limits, clock)
-    recorder.attach(page)
-    request.meta[RECORDER_META] = recorder
+    recording = request.meta.get(RECORDING_META)
+    if isinstance(recording, CaptureRecording):  # the recording proxy records this capture
+        recording.context = page.context
+        request.meta[RECORDER_META] = recording
+    else:
+        recorder = ExchangeRecorder(limits, clock)
+        recorder.attach(page)
+        request.meta[RECORDER_META] = recorder
     # Every capture must record every resource it shows: a resource served from the
     # browser's memory cache raises no network event, so the cache is off for evidence pages.
     try:
@@ -87,6 +93,8 @@ class RenderedPage:
     browser_version: str
     viewport: dict[str, int]
     limits_hit: list[str] = field(default_factory=list)
+    recording: Any = None
+    """The capture's `crawler.recording.CaptureSession` when the recording proxy was used."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ class CaptureSteps:
 
 async def capture_page(
     page: PwPage,
-    recorder: ExchangeRecorder | None,
+    recorder: ExchangeRecorder | CaptureRecording | None,
     steps: CaptureSteps,
     limits: CaptureLimits,
 ) -> RenderedPage:
@@ -121,7 +129,13 @@ async def capture_page(
                 raise CaptureError(
                     f"rendered DOM is {len(dom)} bytes, over the cap of {limits.max_dom_bytes}"
                 )
-            exchanges, images = await _read_exchanges(recorder, limits, hit)
+            recording = None
+            if isinstance(recorder, CaptureRecording):
+                recording = await recorder.finish(hit)
+                exchanges: list[Exchange] = []
+                images = recorder.images(IMAGE_TYPES, limits.max_exchange_bytes)
+            else:
+                exchanges, images = await _read_exchanges(recorder, limits, hit)
             user_agent = await page.evaluate("navigator.userAgent")
     except TimeoutError as exc:
         raise CaptureError(f"capture did not finish within {limits.timeout:g} s") from exc
@@ -138,6 +152,7 @@ async def capture_page(
         browser_version=browser.version if browser else "unknown",
         viewport=_viewport(page),
         limits_hit=hit,
+        recording=recording,
     )
 
 

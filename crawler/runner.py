@@ -26,7 +26,9 @@ from crawler.clock import Clock, SystemClock, isoformat
 from crawler.exceptions import ConfigError, StoreUnavailable
 from crawler.ids import new_ulid
 from crawler.registry import known_marketplaces
+from crawler.resume import crawler_stats, plan_run, stopped_by_signal
 from crawler.watchlist import Watchlist, load_watchlist
+from storage.archive import preflight, settle
 from storage.uri import open_store
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class CrawlOptions:
     brands: Sequence[str] = ()
     max_listings: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    """Resume an unfinished run of the same watchlist and selection (see crawler.resume)."""
 
 
 @dataclass
@@ -71,13 +75,20 @@ class CrawlReport:
     finished_at: dt.datetime
     runs: list[dict[str, Any]]
     errors: list[str]
+    spooled: int = 0
+    """Objects still waiting in the local spool for an unreachable archive."""
+    seals: list[dict[str, Any]] = field(default_factory=list)
+    """Per marketplace, what sealing did (`crawler.seal.runs.SealOutcome.to_json`)."""
 
     @property
     def exit_code(self) -> int:
-        if any("unreachable" in e or "unavailable" in e for e in self.errors):
+        if self.spooled or any("unreachable" in e or "unavailable" in e for e in self.errors):
             return EXIT_STORE
         if self.errors or any(r["counts"]["failures"] for r in self.runs):
             return EXIT_FAILURES
+        if any(s["problems"] or (s["status"] == "pending" and s["required"])
+               for s in self.seals):
+            return EXIT_FAILURES  # sealing failed: captures stored but unsealed
         return EXIT_OK
 
     def totals(self) -> dict[str, int]:
@@ -99,10 +110,12 @@ class CrawlReport:
             "counts": self.totals(),
             "marketplaces": [
                 {"marketplace": r["marketplace"], "status": r["status"], "counts": r["counts"],
-                 "failures": r["failures"]}
+                 "finish_reason": r.get("finish_reason"), "failures": r["failures"]}
                 for r in self.runs
             ],
             "errors": self.errors,
+            "spooled": self.spooled,
+            "seals": self.seals,
         }
 
 
@@ -124,15 +137,16 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
     chosen = select_marketplaces(watchlist, options.marketplaces, options.brands)
     if not chosen:
         raise ConfigError(f"{options.watchlist}: no watch matches the --marketplace/--brand given")
-    recipes = [m for m in chosen if m in watchlist.recipes]
-    if recipes:
-        raise ConfigError(f"recipe marketplaces are not supported yet: {', '.join(recipes)}")
+    spool = options.settings.get("STORAGE_SPOOL_DIR") or None
+    preflight(options.store, spool)
     started = clock.now()
-    run_id = new_ulid(started)
+    plan = plan_run(options.watchlist, options.marketplaces, options.brands, chosen,
+                    options.store, options.catalog, started, new_ulid(started), options.resume)
+    run_id = plan.run_id
     settings = project_settings({
         "STORAGE_URI": options.store,
         "STORAGE_CATALOG_URI": options.catalog,
-        "MARKWATCH_RUN_ID": run_id,
+        **plan.settings,
         **options.settings,
     })
     loader = SpiderLoader.from_settings(settings)
@@ -148,14 +162,19 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
     @defer.inlineCallbacks
     def crawl_all():  # type: ignore[no-untyped-def]
         try:
-            for name in chosen:
-                crawler = process.create_crawler(loader.load(name))
+            for name in plan.pending:
+                # a recipe marketplace runs the generic spider, told which recipe to follow
+                recipe = name in watchlist.recipes
+                crawler = process.create_crawler(loader.load("recipe" if recipe else name))
                 crawlers.append(crawler)
+                args = {**spider_args, "marketplace": name} if recipe else spider_args
                 try:
-                    yield process.crawl(crawler, **spider_args)
+                    yield process.crawl(crawler, **args)
                 except Exception as exc:
                     logger.error("marketplace %s failed: %s", name, exc)
                     errors.append(f"{name}: {exc}")
+                if stopped_by_signal(crawler):
+                    break  # stopped by a signal: leave the rest to the resumed run
         finally:
             yield process.stop()
             from twisted.internet import reactor
@@ -168,18 +187,30 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
     process.start(stop_after_crawl=False)
     logger.debug("crawl took %.1f s", time.monotonic() - t0)
     records: list[dict[str, Any]] = []
-    store = open_store(options.store)
+    seals: list[dict[str, Any]] = []
+    store = open_store(options.store, spool=spool)
     try:
+        records.extend(plan.previous_records(store))
         for crawler in crawlers:
-            stats = crawler.stats.get_stats() if crawler.stats else {}
+            stats = crawler_stats(crawler)
             key = stats.get("markwatch/run_record")
             if key:
                 records.append(json.loads(store.read_document(key)))
+            if stats.get("markwatch/run_interrupted"):
+                errors.append(f"{crawler.spider.name if crawler.spider else '?'}: interrupted; "
+                              f"run {run_id} resumes on the next start")
+            if stats.get("markwatch/seal"):
+                seals.append(stats["markwatch/seal"])
             elif stats.get("markwatch/run_record_error"):
                 errors.append(f"store unavailable: {stats['markwatch/run_record_error']}")
     except StoreUnavailable as exc:
         errors.append(f"store unreachable: {exc}")
     finally:
         store.close()
+    plan.close(complete=len(records) == len(chosen))
+    archive = settle(options.store, spool)
+    if archive.pending:
+        errors.append(f"archive unreachable: {archive.pending} objects wait in the local spool; "
+                      "run `markwatch sync` when it is back")
     return CrawlReport(run_id, options.store, options.catalog, started, clock.now(),
-                       records, errors)
+                       records, errors, seals=seals, spooled=archive.pending)

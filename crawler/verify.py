@@ -16,6 +16,7 @@ from typing import Any
 from crawler.evidence import MANIFEST_SCHEMA, canonical_json
 from crawler.ids import is_ulid, ulid_time
 from crawler.run import digest_list_root, run_record_key
+from crawler.seal.check import SealChecker
 from storage.base import Store
 from storage.catalog import Catalog
 
@@ -27,6 +28,8 @@ class Verdict:
     capture_id: str
     problems: list[str] = field(default_factory=list)
     proven: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Information that is neither proof nor failure (e.g. "not sealed")."""
     manifest: dict[str, Any] | None = None
 
     @property
@@ -35,15 +38,17 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         return {"capture_id": self.capture_id, "ok": self.ok, "problems": self.problems,
-                "proven": self.proven}
+                "proven": self.proven, "notes": self.notes}
 
 
 class Verifier:
     """Checks captures in a store; the catalog, when given, is checked against the store too."""
 
-    def __init__(self, store: Store, catalog: Catalog | None = None) -> None:
+    def __init__(self, store: Store, catalog: Catalog | None = None,
+                 seals: SealChecker | None = None) -> None:
         self.store = store
         self.catalog = catalog
+        self.seals = seals
         self._runs: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
 
     def all_capture_ids(self) -> Iterator[str]:
@@ -86,6 +91,8 @@ class Verifier:
             verdict.proven.append(
                 f"integrity: manifest sha256:{digest} and {len(manifest['artifacts'])} "
                 "artifacts match the run record")
+        if self.seals is not None:  # time and origin: crawler/seal/check.py
+            self.seals.check(manifest, digest, verdict)
         return verdict
 
     def _parse_manifest(self, key: str, data: bytes, capture_id: str,

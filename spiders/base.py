@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
+from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.capture import (
@@ -34,7 +35,10 @@ from crawler.exceptions import CaptureError, ConfigError
 from crawler.ids import new_ulid
 from crawler.items import Block, Listing, SearchResult
 from crawler.middlewares.timing import STARTED_META
+from crawler.recording import release_page
+from crawler.recording.artifacts import recorded_warc
 from crawler.warc import spooled_warc, write_warc
+from spiders.backoff import BackoffMixin
 from spiders.pages import ListingPage, SearchPage, page_class
 
 logger = logging.getLogger(__name__)
@@ -53,16 +57,26 @@ class WatchState:
     seen: set[str] = field(default_factory=set)
 
 
-class MarketplaceSpider(scrapy.Spider):
+class MarketplaceSpider(BackoffMixin, scrapy.Spider):
     """Base of every marketplace spider. Subclasses give `search_url` and capture steps."""
 
     name: ClassVar[str] = ""  # type: ignore[misc]
-    render_search: ClassVar[bool] = True
-    render_listing: ClassVar[bool] = True
-    first_page: ClassVar[int] = 1
-    consent_click: ClassVar[str | None] = None
-    search_wait_for: ClassVar[str | None] = None
-    listing_wait_for: ClassVar[str | None] = None
+    # Class defaults that a spider instance may override (the recipe spider does).
+    render_search: bool = True
+    render_listing: bool = True
+    first_page: int = 1
+    consent_click: str | None = None
+    search_wait_for: str | None = None
+    listing_wait_for: str | None = None
+    increment_pages: bool | None = None
+    """Without a next-page link, ask for page+1: None means when the page object has no
+    `next_page_url` of its own."""
+    handle_httpstatus_list: ClassVar[list[int]] = [401, 403, 404, 410, 429, 503]
+    """Statuses the callbacks see (gone pages, bot walls); others stay failures."""
+    custom_settings = {
+        # 429 is answered by the spider (Retry-After, backoff), not retried at once.
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408],
+    }
 
     config: MarkwatchConfig
 
@@ -84,8 +98,21 @@ class MarketplaceSpider(scrapy.Spider):
         self.max_listings = 1
 
     @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        super().update_settings(settings)
+        # Under `scrapy crawl` (not `markwatch crawl`) nobody has filled in the browser yet.
+        options = settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")
+        if "executable_path" not in options:
+            from crawler.browser import find_chromium, launch_options
+
+            settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",
+                         launch_options(options, find_chromium()), priority="spider")
+
+    @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> MarketplaceSpider:
         spider: MarketplaceSpider = super().from_crawler(crawler, *args, **kwargs)
+        if kwargs.get("store"):  # `-a store=URI` (Scrapyd: store=URI): the evidence store
+            crawler.settings.set("STORAGE_URI", kwargs["store"], priority="spider")
         spider.config = MarkwatchConfig.from_settings(crawler.settings)
         spider._load_watches(crawler)
         return spider
@@ -118,6 +145,7 @@ class MarketplaceSpider(scrapy.Spider):
         if not path:
             raise ConfigError(f"spider {self.name!r} needs a watchlist (-a watchlist=PATH)")
         watchlist = load_watchlist(path, known_marketplaces(crawler.settings))
+        self.watchlist = watchlist
         settings = watchlist.settings
         self.max_pages = self.max_pages_override or settings.max_pages
         self.max_listings = (
@@ -162,6 +190,13 @@ class MarketplaceSpider(scrapy.Spider):
             dont_filter=True,
         )
 
+    def rebuild_request(self, request: Request) -> Request:
+        """A fresh request for the same page: no state of the earlier fetch carried over."""
+        state: WatchState = request.meta["watch_state"]
+        if request.meta.get("page_kind") == "search":
+            return self._search_request(state, request.meta["search_page"], request.url)
+        return self._listing_request(state, request.url).replace(dont_filter=True)
+
     def _listing_request(self, state: WatchState, url: str) -> Request:
         return Request(
             url,
@@ -175,6 +210,10 @@ class MarketplaceSpider(scrapy.Spider):
     async def parse_search(self, response: Response) -> AsyncIterator[Any]:
         state: WatchState = response.meta["watch_state"]
         page_no: int = response.meta["search_page"]
+        if again := self.retry_after_request(response):
+            await _close_page(response)
+            yield again
+            return
         state.pages += 1
         steps = CaptureSteps(self.consent_click, self.search_wait_for)
         rendered = await self._render(response, steps)
@@ -183,10 +222,16 @@ class MarketplaceSpider(scrapy.Spider):
             return
         page = self.search_page(rendered_url(response, rendered), body_of(response, rendered),
                                 response.status, headers_of(response))
-        block = page.block()
+        block = page.block() or status_block(response.status)
         if block is not None:
+            self.note_block(response, block)
             yield self._capture(response, rendered, "blocked", block=block)
+            self.stop_if_exhausted()
             return
+        if response.status >= 400:
+            yield self._failure(response.url, response.meta, f"HTTP {response.status}")
+            return
+        self.note_passed(response)
         results = page.results()
         yield self._capture(response, rendered, "search", results=results, search_page=page_no)
         new = 0
@@ -202,6 +247,8 @@ class MarketplaceSpider(scrapy.Spider):
         if state.listings >= self.max_listings or state.pages >= self.max_pages or not new:
             return
         next_url = page.next_page_url()
+        if next_url is None and self._increments(page):
+            next_url = self.search_url(state.watch.term, page_no + 1)
         if next_url:
             yield self._search_request(state, page_no + 1, next_url)
 
@@ -210,7 +257,16 @@ class MarketplaceSpider(scrapy.Spider):
         title = (result.title or "").lower()
         return any(term.lower() in title for term in state.exclude_terms)
 
+    def _increments(self, page: SearchPage) -> bool:
+        if self.increment_pages is not None:
+            return self.increment_pages
+        return type(page).next_page_url is SearchPage.next_page_url
+
     async def parse_listing(self, response: Response) -> AsyncIterator[Any]:
+        if again := self.retry_after_request(response):
+            await _close_page(response)
+            yield again
+            return
         steps = CaptureSteps(self.consent_click, self.listing_wait_for)
         rendered = await self._render(response, steps)
         if isinstance(rendered, FailureItem):
@@ -218,20 +274,27 @@ class MarketplaceSpider(scrapy.Spider):
             return
         page = self.listing_page(rendered_url(response, rendered), body_of(response, rendered),
                                  response.status, headers_of(response))
-        block = page.block()
+        block = page.block() or status_block(response.status)
         if block is not None:
+            self.note_block(response, block)
             yield self._capture(response, rendered, "blocked", block=block)
+            self.stop_if_exhausted()
             return
+        if response.status >= 400 and response.status not in GONE_STATUSES:
+            yield self._failure(response.url, response.meta, f"HTTP {response.status}")
+            return
+        self.note_passed(response)
         listing = page.listing()
         kind = "listing" if listing.available and response.status < 400 else "gone"
         yield self._capture(response, rendered, kind, listing=listing)
 
     async def on_error(self, failure: Failure) -> AsyncIterator[FailureItem]:
         request = failure.request  # type: ignore[attr-defined]
-        page = request.meta.get("playwright_page")
-        if page is not None:
-            await page.close()
+        hit = await release_page(request.meta.get("playwright_page"), request.meta)
+        hit += request.meta.get("markwatch_limits_hit", [])
         reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        if hit:
+            reason += f" (limits hit: {'; '.join(hit)})"
         self.logger.warning("could not fetch %s: %s", request.url, reason)
         self.logger.debug("%s", failure.getTraceback())
         yield self._failure(request.url, request.meta, reason)
@@ -249,7 +312,7 @@ class MarketplaceSpider(scrapy.Spider):
             self.logger.warning("capture of %s failed: %s", response.url, exc)
             return self._failure(response.url, response.meta, str(exc))
         finally:
-            await page.close()
+            await release_page(page, response.meta)
             await self._close_retired_context(page, response.meta.get("playwright_context"))
 
     async def _close_retired_context(self, page: Any, name: str | None) -> None:
@@ -337,14 +400,9 @@ class MarketplaceSpider(scrapy.Spider):
         }
         if self.config.operator:
             warcinfo["operator"] = self.config.operator
-        warc = spooled_warc()
-        write_warc(warc, rendered.exchanges, warcinfo, capture_id=capture_id, at=started)
-        warc.seek(0)
-        artifacts = [
-            Artifact("page.warc.gz", "application/warc", warc.read()),
-            Artifact("dom.html", "text/html; charset=utf-8", rendered.dom),
-        ]
-        warc.close()
+        watch = response.meta["watch_state"].watch
+        warcinfo.update(watch=f"{watch.brand} / {watch.term}", case=watch.case or "none")
+        artifacts = [Artifact("dom.html", "text/html; charset=utf-8", rendered.dom)]
         if rendered.screenshot:
             artifacts.append(Artifact("screenshot.png", "image/png", rendered.screenshot))
         if listing is not None:
@@ -362,7 +420,36 @@ class MarketplaceSpider(scrapy.Spider):
                      "currency": r.currency, "sponsored": r.sponsored,
                      "placeholder": r.placeholder} for r in results]
             artifacts.append(Artifact("results.json", "application/json", canonical_json(rows)))
+        if rendered.recording is not None:  # byte-exact exchanges from the recording proxy
+            artifacts.insert(0, recorded_warc(
+                rendered.recording, warcinfo, capture_id=capture_id, started=started,
+                page_url=rendered.final_url, limits_hit=rendered.limits_hit,
+                artifacts=[a for a in artifacts if not a.name.startswith("image-")]))
+            return artifacts
+        warc = spooled_warc()
+        write_warc(warc, rendered.exchanges, warcinfo, capture_id=capture_id, at=started)
+        warc.seek(0)
+        artifacts.insert(0, Artifact("page.warc.gz", "application/warc", warc.read()))
+        warc.close()
         return artifacts
+
+
+GONE_STATUSES = (404, 410)
+
+
+def status_block(status: int) -> Block | None:
+    """A refusal by HTTP status alone, when the page itself names no known block."""
+    if status == 429:
+        return Block("rate-limit", "HTTP 429 Too Many Requests")
+    if status == 401:
+        return Block("login-wall", "HTTP 401 Unauthorized")
+    if status in (403, 503):
+        return Block("bot-wall", f"HTTP {status} refusal without a recognised challenge page")
+    return None
+
+
+async def _close_page(response: Response) -> None:
+    await release_page(response.meta.get("playwright_page"), response.meta)
 
 
 def rendered_url(response: Response, rendered: RenderedPage) -> str:

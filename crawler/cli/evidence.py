@@ -148,6 +148,8 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
                      f"sha256:{a['sha256']}")
     if manifest.get("previous_capture"):
         lines.append(f"previous   {manifest['previous_capture']}")
+    lines += [f"seal       {safe(x)}" for x in _seal_lines(store_uri, manifest,
+                                                            row["manifest_sha256"])]
     if len(history) > 1:
         lines.append("history of this listing")
         for h in history:
@@ -155,6 +157,17 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
             lines.append(f" {mark} {h['capture_id']}  {h['started_at']}  "
                          f"{safe(h['price'])} {safe(h['currency'])}")
     click.echo("\n".join(lines))
+
+
+def _seal_lines(store_uri: str, manifest: dict[str, Any], digest: str) -> list[str]:
+    from crawler.cli.seal import project_seal_config
+    from crawler.exceptions import SealError
+    from crawler.seal.check import describe_seal
+
+    try:
+        return describe_seal(open_store(store_uri), project_seal_config(), manifest, digest)
+    except SealError as exc:
+        return [f"cannot check: {exc}"]
 
 
 class _catalog:

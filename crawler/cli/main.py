@@ -11,6 +11,11 @@ import click
 
 from crawler import __version__
 from crawler.cli import evidence as evidence_cmds
+from crawler.cli import export as export_cmds
+from crawler.cli import runs as runs_cmds
+from crawler.cli import schedule as schedule_cmds
+from crawler.cli import seal as seal_cmds
+from crawler.cli import store as store_cmds
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.runner import EXIT_CONFIG, CrawlOptions, CrawlReport
@@ -57,20 +62,27 @@ def _log_setup(level: str) -> dict[str, Any]:
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("-s", "--set", "overrides", multiple=True, metavar="NAME=VALUE",
               help="A Scrapy or markwatch setting for this run (repeatable).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Resume an unfinished (killed or stopped) run of the same watchlist and "
+                   "selection under its run id.")
 def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
           marketplaces: tuple[str, ...], brands: tuple[str, ...], max_listings: int | None,
-          report_json: Path | None, log_level: str, overrides: tuple[str, ...]) -> None:
+          report_json: Path | None, log_level: str, overrides: tuple[str, ...],
+          resume: bool) -> None:
     """One crawl run over the watches selected (what a scheduler calls)."""
     from crawler.registry import known_marketplaces
     from crawler.runner import project_settings, run_crawl
     from crawler.watchlist import load_watchlist
 
     watchlist = load_watchlist(watchlist_path, known_marketplaces(project_settings()))
+    from crawler.cli.seal import project_seal_config
+
+    project_seal_config().check()  # an unusable key or CA file: exit 2, nothing crawled
     store_uri = resolve_store(store, watchlist)
     catalog_uri = resolve_catalog(catalog, store_uri, watchlist)
     settings = {**_parse_overrides(overrides), **_log_setup(log_level)}
     report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
-                                    brands, max_listings, settings))
+                                    brands, max_listings, settings, resume=resume))
     _finish(report, report_json)
 
 
@@ -110,6 +122,19 @@ def _print_summary(report: CrawlReport) -> None:
             click.echo(f"  failed: {safe(failure['url'])}: {safe(failure['reason'])}")
     for error in report.errors:
         click.echo(f"  error: {safe(error)}")
+    _print_seals(report)
+
+
+def _print_seals(report: CrawlReport) -> None:
+    from crawler.cli.text import safe
+    from crawler.seal.runs import SealOutcome
+
+    for data in report.seals:
+        outcome = SealOutcome(**data)
+        if outcome.status != "empty":
+            click.echo(f"  seal: {safe(outcome.describe())}")
+        for problem in outcome.problems:
+            click.echo(f"  error: {safe(problem)}")
 
 
 @cli.command()
@@ -136,7 +161,8 @@ def demo(store: str | None, catalog: str | None, max_listings: int | None,
               show_default=True)
 def verify(capture_ids: tuple[str, ...], verify_all: bool, store: str | None,
            catalog: str | None, fmt: str) -> None:
-    """Re-hash and re-check captures; exit 0 only if everything verifies."""
+    """Re-hash and re-check captures, their seals and the custody log, or export bundles
+    (BUNDLE.zip or folder); exit 0 only if everything verifies."""
     from crawler.cli.verify import run_verify
 
     if not capture_ids and not verify_all:
@@ -168,15 +194,26 @@ def catalog_rebuild(store: str | None, catalog_uri: str | None) -> None:
 @click.option("--marketplace", required=True, help="Marketplace whose page objects to use.")
 @click.option("--kind", type=click.Choice(["search", "listing"]), required=True)
 @click.option("--url", default="https://example.invalid/", help="The page's URL.")
+@click.option("-w", "--watchlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Watchlist holding the recipe when --marketplace names one.")
 @click.argument("html_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def parse(marketplace: str, kind: str, url: str, html_file: Path) -> None:
+def parse(marketplace: str, kind: str, url: str, watchlist: Path | None,
+          html_file: Path) -> None:
     """Print what a marketplace's parser extracts from a saved page, as JSON."""
     from crawler.cli.parse import run_parse
 
-    click.echo(run_parse(marketplace, kind, url, html_file))
+    click.echo(run_parse(marketplace, kind, url, html_file, watchlist))
 
 
 cli.add_command(evidence_cmds.evidence)
+cli.add_command(runs_cmds.runs)
+cli.add_command(schedule_cmds.schedule)
+cli.add_command(store_cmds.store_group)
+cli.add_command(store_cmds.sync)
+evidence_cmds.evidence.add_command(store_cmds.evidence_url)
+cli.add_command(seal_cmds.keys)
+cli.add_command(seal_cmds.seal)
+evidence_cmds.evidence.add_command(export_cmds.export)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 
 import click
 
-from spiders.pages import ListingPage, SearchPage, page_class
+from spiders.pages import ListingPage, Page, SearchPage, page_class
 
 
 def _jsonable(value: Any) -> Any:
@@ -26,16 +26,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def run_parse(marketplace: str, kind: str, url: str, path: Path) -> str:
-    """The extracted JSON of a saved page (gzip-compressed files are read too)."""
+def run_parse(marketplace: str, kind: str, url: str, path: Path,
+              watchlist: Path | None = None) -> str:
+    """The extracted JSON of a saved page (gzip-compressed files are read too).
+
+    `marketplace` is a dedicated site, or a recipe of `watchlist`."""
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    try:
-        cls = page_class(marketplace, cast(Literal["search", "listing"], kind))
-    except LookupError as exc:
-        raise click.ClickException(str(exc)) from exc
-    page = cls(url, data)
+    page = _recipe_page(watchlist, marketplace, kind, url, data) if watchlist else None
+    if page is None:
+        try:
+            cls = page_class(marketplace, cast(Literal["search", "listing"], kind))
+        except LookupError as exc:
+            hint = "" if watchlist else " (for a recipe, give its watchlist with --watchlist)"
+            raise click.ClickException(f"{exc}{hint}") from exc
+        page = cls(url, data)
     block = page.block()
     out: dict[str, Any] = {"marketplace": marketplace, "kind": kind, "url": url,
                            "blocked": _jsonable(block) if block else None}
@@ -47,3 +53,20 @@ def run_parse(marketplace: str, kind: str, url: str, path: Path) -> str:
     elif block is None and isinstance(page, ListingPage):
         out["listing"] = _jsonable(page.listing())
     return json.dumps(out, indent=2, ensure_ascii=False)
+
+
+def _recipe_page(watchlist: Path, marketplace: str, kind: str, url: str,
+                 data: bytes) -> Page | None:
+    """The recipe page object for `marketplace` when the watchlist defines it as a recipe."""
+    from crawler.registry import known_marketplaces
+    from crawler.runner import project_settings
+    from crawler.watchlist import load_watchlist
+    from spiders.pages.recipe import RecipeListingPage, RecipeSearchPage
+
+    loaded = load_watchlist(watchlist, known_marketplaces(project_settings()))
+    recipe = loaded.recipes.get(marketplace)
+    if recipe is None:
+        return None
+    if kind == "search":
+        return RecipeSearchPage(recipe, url, data)
+    return RecipeListingPage(recipe, url, data)

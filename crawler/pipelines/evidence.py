@@ -28,7 +28,10 @@ from crawler.evidence import (
 )
 from crawler.exceptions import StoreError
 from crawler.ids import new_ulid
+from crawler.resume import preload_ledger
 from crawler.run import CaptureEntry, RunLedger, run_record_key
+from crawler.seal.config import SealConfig
+from crawler.seal.runs import RunSealer
 from storage.base import Store
 from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path
@@ -40,8 +43,10 @@ class EvidencePipeline:
     """Turns `CaptureItem`s into stored, indexed evidence and `FailureItem`s into the report."""
 
     def __init__(self, store: Store, catalog: Catalog, config: MarkwatchConfig,
-                 stats: StatsCollector, crawler: Crawler | None = None) -> None:
+                 stats: StatsCollector, crawler: Crawler | None = None,
+                 seal_config: SealConfig | None = None) -> None:
         self.store = store
+        self.sealer = RunSealer(store, seal_config or SealConfig(), config.clock)
         self.catalog = catalog
         self.config = config
         self.stats = stats
@@ -54,10 +59,19 @@ class EvidencePipeline:
         if not crawler.settings.getbool("EVIDENCE_ENABLED"):
             raise NotConfigured("EVIDENCE_ENABLED is off")
         config = MarkwatchConfig.from_settings(crawler.settings)
-        store = open_store(config.store_uri)
+        assert crawler.stats is not None
+        stats = crawler.stats
+
+        def count_retry(event: Any) -> None:
+            stats.inc_value("storage/put/retry")
+            stats.inc_value(f"storage/put/retry/reason_count/{event.reason}")
+
+        store = open_store(config.store_uri, spool=config.spool_dir or None,
+                           on_retry=count_retry)
+        seal_config = SealConfig.from_settings(crawler.settings)
         catalog = Catalog(sqlite_path(config.catalog_uri))
         assert crawler.stats is not None
-        return cls(store, catalog, config, crawler.stats, crawler)
+        return cls(store, catalog, config, crawler.stats, crawler, seal_config)
 
     def open_spider(self) -> None:
         assert self.crawler is not None and self.crawler.spider is not None
@@ -75,6 +89,8 @@ class EvidencePipeline:
             case=states[0].watch.case if states else None,
             watchlist=info,
         )
+        if self.crawler.settings.getbool("MARKWATCH_RESUME"):
+            preload_ledger(self.ledger, self.catalog)
         self.stats.set_value("markwatch/run_id", self.run_id)
         self.stats.set_value("markwatch/store", self.store.uri)
 
@@ -109,6 +125,7 @@ class EvidencePipeline:
         stored: list[StoredArtifact] = []
         for artifact in item.artifacts:
             obj = self.store.put_blob(artifact.data, artifact.media_type)
+            self._count_spooled(obj)
             if obj.created:
                 self.ledger.new_blobs += 1
                 self.ledger.new_bytes += obj.size
@@ -132,14 +149,29 @@ class EvidencePipeline:
         data = canonical_json(manifest)
         key = manifest_key(item.capture_id, item.started_at)
         doc = self.store.put_document(key, data, "application/json")
+        self._count_spooled(doc)
         self.catalog.index_capture(manifest, key, doc.sha256)
         return CaptureEntry(item.capture_id, item.kind, item.request_url, key, doc.sha256)
+
+    def _count_spooled(self, obj: Any) -> None:
+        if getattr(obj, "spooled", False):
+            self.stats.inc_value("storage/spooled")
 
     async def close_spider(self) -> None:
         assert self.ledger is not None
         reason = "finished"
         if self.crawler is not None and self.crawler.stats is not None:
             reason = str(self.crawler.stats.get_value("finish_reason") or "finished")
+        # Stopped by a signal (Crawler.stop clears `crawling` first; the finish reason is only
+        # set after pipelines close): the run resumes under the same id and writes its record then
+        if self.crawler and not self.crawler.crawling and self.crawler.settings.getbool(
+                "MARKWATCH_RESUMABLE"):
+            logger.warning("run %s interrupted; its record is written when it resumes",
+                           self.run_id)
+            self.stats.set_value("markwatch/run_interrupted", True)
+            self.catalog.close()
+            self.store.close()
+            return
         record = self.ledger.record(self.config.clock.now(), reason)
         data = canonical_json(record)
         key = run_record_key(self.run_id, self.ledger.marketplace)
@@ -147,6 +179,10 @@ class EvidencePipeline:
             doc = await asyncio.to_thread(self.store.put_document, key, data, "application/json")
             self.catalog.index_run(record, key, doc.sha256)
             self.stats.set_value("markwatch/run_record", key)
+            # seal the run (or mark it pending) and log custody: see crawler/seal/runs.py
+            outcome = await asyncio.to_thread(self.sealer.after_run, record, key, doc.sha256)
+            self.stats.set_value("markwatch/seal", outcome.to_json())
+            self.stats.set_value(f"seal/{outcome.status}", 1)
         except StoreError as exc:
             logger.error("could not write the run record %s: %s", key, exc)
             self.stats.set_value("markwatch/run_record_error", str(exc))

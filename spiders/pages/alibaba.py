@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote_plus
 
 from parsel import Selector
 
@@ -33,6 +34,12 @@ from spiders.pages.base import ListingPage, SearchPage
 MARKETPLACE = "alibaba"
 _PRODUCT_ID = re.compile(r"/product-detail/[^?#]*?_(\d{6,})\.html")
 _TAG = re.compile(r"<[^>]+>")
+
+
+def search_url(term: str, page: int = 1, site: str | None = None) -> str:
+    """The search URL for `term` (Alibaba.com has one site; `site` is ignored)."""
+    return (f"https://www.alibaba.com/trade/search?fsb=y&IndexArea=product_en"
+            f"&SearchText={quote_plus(term)}&page={max(page, 1)}")
 
 
 def _strip_tags(text: Any) -> str | None:

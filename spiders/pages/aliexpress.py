@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from crawler.items import Listing, SearchResult
 from crawler.prices import parse_price, parse_price_range
@@ -43,6 +43,15 @@ def _item_url(page_url: str, product_id: str) -> str:
     parts = urlsplit(page_url)
     host = parts.netloc or "www.aliexpress.com"
     return f"https://{host}/item/{product_id}.html"
+
+
+def search_url(term: str, page: int = 1, site: str | None = None) -> str:
+    """The search URL for `term`: `site` is a language subdomain (`es`, `fr`...), a host
+    (`aliexpress.us`), or None for www.aliexpress.com."""
+    site = (site or "www").strip().lower()
+    host = site if "." in site else f"{site}.aliexpress.com"
+    slug = quote(re.sub(r"\s+", "-", term.strip()))
+    return f"https://{host}/w/wholesale-{slug}.html?page={max(page, 1)}"
 
 
 class AliexpressSearchPage(SearchPage):

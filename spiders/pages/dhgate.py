@@ -1,4 +1,8 @@
-"""DHgate page objects: item pages.
+"""DHgate page objects: search results and item pages.
+
+Search (no saved page yet, so read by structure only): every link to
+`/product/<slug>/<itemcode>.html` is a result, once per item code, in page order; the title is
+the link's `title` or text, the price the first `US $`/`$` amount in the link's card.
 
 JSON-LD `Product` first (`sku` = item code, `offers.price`/`priceCurrency`, `itemCondition`,
 `aggregateRating`, `offers.seller.name`, images); then the page: `h1` for the title (the
@@ -11,17 +15,59 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
-from crawler.items import Listing
+from crawler.items import Listing, SearchResult
 from crawler.prices import parse_price
 from spiders.pages._util import abs_url, clean, dig, jsonld_product, to_decimal, unique
-from spiders.pages.base import ListingPage
+from spiders.pages.base import ListingPage, SearchPage
 
 MARKETPLACE = "dhgate"
 _ITEM_CODE = re.compile(r"/product/[^/]+/(\d+)\.html")
 _PLACEHOLDER_BRANDS = {"dhgate", "no brand", "none", "unbranded", "generic"}
 _IMAGE_SIZE = re.compile(r"/(?:webp/m/)?\d+x\d+/")
+_CARD = "ancestor-or-self::*[self::li or self::article or contains(@class, 'item')][1]"
+
+
+def search_url(term: str, page: int = 1, site: str | None = None) -> str:
+    """The search URL for `term` (`site="de"` → de.dhgate.com; default www)."""
+    host = f"{(site or 'www').strip().lower()}.dhgate.com"
+    return (f"https://{host}/wholesale/search.do?act=search&searchkey={quote_plus(term)}"
+            f"&pageNum={max(page, 1)}")
+
+
+class DhgateSearchPage(SearchPage):
+    """`/wholesale/search.do?searchkey=` result pages (see the module doc)."""
+
+    marketplace = MARKETPLACE
+
+    def results(self) -> list[SearchResult]:
+        out: list[SearchResult] = []
+        seen: set[str] = set()
+        for link in self.selector.css("a[href*='/product/']"):
+            url = abs_url(link.attrib.get("href"), self.url)
+            match = _ITEM_CODE.search(url or "")
+            if not url or not match or match.group(1) in seen:
+                continue
+            seen.add(match.group(1))
+            card = link.xpath(_CARD)
+            text = clean(card.xpath("string()").get()) if card else None
+            money = parse_price(text or "", "USD") if text and "$" in text else None
+            out.append(SearchResult(
+                url=url.split("?")[0].split("#")[0],
+                listing_id=match.group(1),
+                title=clean(link.attrib.get("title")) or clean(link.xpath("string()").get()),
+                price=money.amount if money else None,
+                currency=money.currency if money else None,
+                image_url=abs_url(link.css("img::attr(src)").get(), self.url),
+                sponsored=bool(card.css("[class*=sponsor], [class*=-ad-]")) if card else False,
+                position=len(out) + 1,
+            ))
+        return out
+
+    def next_page_url(self) -> str | None:
+        href = self.selector.css("a.next::attr(href), a[rel=next]::attr(href)").get()
+        return abs_url(href, self.url)
 
 
 def _rsc(html: str, key: str) -> str | None:
@@ -111,3 +157,4 @@ class DhgateListingPage(ListingPage):
 
 
 LISTING_PAGE = DhgateListingPage
+SEARCH_PAGE = DhgateSearchPage

@@ -11,11 +11,13 @@ hence CNY (from the page's language, see `yen_hint`).
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from parsel import Selector
 
 from crawler.items import SearchResult
 from crawler.prices import parse_price
+from spiders.pages._generic import GenericListingPage
 from spiders.pages._util import abs_url, clean, yen_hint
 from spiders.pages.base import SearchPage
 
@@ -28,6 +30,21 @@ _OFFER_ID = re.compile(r"(?:offerId=|/offer/)(\d{6,})")
 def offer_url(offer_id: str) -> str:
     """The canonical desktop URL of an offer."""
     return f"https://detail.1688.com/offer/{offer_id}.html"
+
+
+def search_url(term: str, page: int = 1, site: str | None = None) -> str:
+    """The search URL for `term` (UTF-8 keywords; `site` is ignored)."""
+    return (f"https://s.1688.com/selloffer/offer_search.htm?keywords={quote(term)}"
+            f"&charset=utf8&beginPage={max(page, 1)}")
+
+
+class M1688ListingPage(GenericListingPage):
+    """`detail.1688.com/offer/<id>.html`, read generically (no saved page to build a reader on
+    yet): JSON-LD, `og:` meta, `<h1>`; `¥` as CNY."""
+
+    marketplace = MARKETPLACE
+    id_pattern = _OFFER_ID
+    currency_hint = "CNY"
 
 
 class M1688SearchPage(SearchPage):
@@ -79,3 +96,4 @@ class M1688SearchPage(SearchPage):
 
 
 SEARCH_PAGE = M1688SearchPage
+LISTING_PAGE = M1688ListingPage

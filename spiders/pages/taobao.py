@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from parsel import Selector
 
@@ -34,6 +34,15 @@ from spiders.pages._util import (
 from spiders.pages.base import ListingPage, SearchPage
 
 MARKETPLACE = "taobao"
+PAGE_SIZE = 44
+"""Results per search page (`s=` is the offset of the first)."""
+
+
+def search_url(term: str, page: int = 1, site: str | None = None, tab: str = "") -> str:
+    """The search URL for `term` (`tab="mall"` keeps only Tmall shops; `site` is ignored)."""
+    extra = f"&tab={tab}" if tab else ""
+    offset = f"&s={(max(page, 1) - 1) * PAGE_SIZE}" if page > 1 else ""
+    return f"https://s.taobao.com/search?q={quote_plus(term)}{extra}{offset}"
 
 
 def item_id_from_url(url: str) -> str | None:

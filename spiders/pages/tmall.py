@@ -1,5 +1,8 @@
 """Tmall page objects: item pages.
 
+Search: Tmall's own search (list.tmall.com) now sends visitors to Taobao's search with the
+`tab=mall` filter, so the search page is Taobao's (`TmallSearchPage`), restricted to Tmall shops.
+
 Item (2020): `TShop.Setup({...})` JSON → `itemDO` (itemId, title, brand, prov, quantity,
 isOnline, URL-encoded sellerNickName) and `propertyPics.default` (images); the shown price
 is `#J_StrPriceModBox .tm-price` (a range for multi-SKU items, promotion in
@@ -16,9 +19,21 @@ from crawler.items import Listing
 from crawler.prices import parse_price_range
 from spiders.pages._util import abs_url, clean, count, dig, embedded_json, full_image, unique
 from spiders.pages.base import ListingPage
-from spiders.pages.taobao import currency_hint, item_id_from_url
+from spiders.pages.taobao import TaobaoSearchPage, currency_hint, item_id_from_url
+from spiders.pages.taobao import search_url as taobao_search_url
 
 MARKETPLACE = "tmall"
+
+
+def search_url(term: str, page: int = 1, site: str | None = None) -> str:
+    """Taobao's search for `term` with only Tmall shops (`tab=mall`)."""
+    return taobao_search_url(term, page, site, tab="mall")
+
+
+class TmallSearchPage(TaobaoSearchPage):
+    """Taobao search results with `tab=mall` (Tmall shops only)."""
+
+    marketplace = MARKETPLACE
 
 
 class TmallListingPage(ListingPage):
@@ -77,3 +92,4 @@ class TmallListingPage(ListingPage):
 
 
 LISTING_PAGE = TmallListingPage
+SEARCH_PAGE = TmallSearchPage

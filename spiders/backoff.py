@@ -1,0 +1,201 @@
+"""Per-marketplace backoff after a block, and `Retry-After` on HTTP 429.
+
+Each marketplace runs in its own spider, so "per marketplace" is per spider. After a page comes
+back blocked (captcha, bot wall, login wall, rate limit) the spider waits longer between its
+later requests: the delay of its download slots starts at `BLOCK_BACKOFF_DELAY` and doubles with
+every further block in a row, up to `BLOCK_BACKOFF_MAX_DELAY`; a page that is not blocked halves
+it again, down to the configured `DOWNLOAD_DELAY`. After `BLOCK_STOP_AFTER` blocks in a row the
+spider stops (finish reason `blocked`), because carrying on only collects more bot walls.
+
+An HTTP 429 with a `Retry-After` of at most `RETRY_AFTER_MAX` seconds is not a capture: the
+request is sent again once that time has passed (at most `RETRY_AFTER_TIMES` times). A 429
+without one, with a longer one, or repeated too often is captured as a `rate-limit` block.
+
+Stats: `evidence/blocked`, `evidence/blocked/<kind>`, `backoff/delay` (the current delay),
+`backoff/retry_after` (429s waited out), `backoff/stopped`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider
+from scrapy.http import Request, Response
+from scrapy.settings import BaseSettings
+
+from crawler.exceptions import ConfigError
+from crawler.items import Block
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_META = "markwatch_retry_after"
+"""How many times this request was already sent again after a 429."""
+STOP_REASON = "blocked"
+
+
+@dataclass
+class Backoff:
+    """The delay policy of one marketplace; pure, so it is testable without a crawl."""
+
+    base: float = 0.0
+    """The delay when nothing is blocked (`DOWNLOAD_DELAY`)."""
+    start: float = 5.0
+    """The delay after the first block."""
+    cap: float = 300.0
+    """The longest delay."""
+    stop_after: int = 3
+    """Blocks in a row after which the marketplace is stopped (0: never)."""
+    retry_after_max: float = 300.0
+    """The longest `Retry-After` waited out; a longer one is captured as a block."""
+    retry_after_times: int = 2
+    """How often one request is sent again after a 429."""
+    consecutive: int = 0
+    delay: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.delay = max(self.delay, self.base)
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> Backoff:
+        backoff = cls(
+            base=settings.getfloat("DOWNLOAD_DELAY"),
+            start=settings.getfloat("BLOCK_BACKOFF_DELAY", 5.0),
+            cap=settings.getfloat("BLOCK_BACKOFF_MAX_DELAY", 300.0),
+            stop_after=settings.getint("BLOCK_STOP_AFTER", 3),
+            retry_after_max=settings.getfloat("RETRY_AFTER_MAX", 300.0),
+            retry_after_times=settings.getint("RETRY_AFTER_TIMES", 2),
+        )
+        if backoff.start < 0 or backoff.cap < backoff.start or backoff.stop_after < 0:
+            raise ConfigError("BLOCK_BACKOFF_DELAY must be >= 0 and <= BLOCK_BACKOFF_MAX_DELAY, "
+                              "BLOCK_STOP_AFTER >= 0")
+        return backoff
+
+    def blocked(self, retry_after: float | None = None) -> float:
+        """Note a block; the new delay (exponential, capped, at least `retry_after`)."""
+        self.consecutive += 1
+        grown = self.start * 2 ** (self.consecutive - 1)
+        self.delay = min(self.cap, max(grown, retry_after or 0.0, self.base))
+        return self.delay
+
+    def passed(self) -> float:
+        """Note a page that was not blocked; the new delay (halved towards `base`)."""
+        self.consecutive = 0
+        half = self.delay / 2
+        self.delay = max(self.base, half if half >= self.start else self.base)
+        return self.delay
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the marketplace should be stopped."""
+        return bool(self.stop_after) and self.consecutive >= self.stop_after
+
+    def wait_out(self, retry_after: float | None, attempts: int) -> bool:
+        """True when a 429 with this `Retry-After` should be waited out and sent again."""
+        return (retry_after is not None and retry_after <= self.retry_after_max
+                and attempts < self.retry_after_times)
+
+
+def parse_retry_after(value: str | bytes | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delay-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class BackoffMixin:
+    """What `MarketplaceSpider` does with blocks and 429s; needs `crawler` and `logger`."""
+
+    crawler: Crawler
+    logger: Any
+    _backoff: Backoff | None = None
+
+    def rebuild_request(self, request: Request) -> Request:
+        """A fresh request for the same page (the spider knows how to build one)."""
+        raise NotImplementedError
+
+    @property
+    def backoff(self) -> Backoff:
+        if self._backoff is None:
+            self._backoff = Backoff.from_settings(self.crawler.settings)
+        return self._backoff
+
+    def retry_after_request(self, response: Response) -> Request | None:
+        """For a 429 to wait out: the same request again, the slot delayed; else None."""
+        if response.status != 429:
+            return None
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        attempts = int(response.meta.get(RETRY_AFTER_META, 0))
+        if not self.backoff.wait_out(wait, attempts) or response.request is None:
+            return None
+        assert wait is not None
+        self.logger.info("HTTP 429 for %s: waiting %.1f s (Retry-After) before asking again",
+                         response.url, wait)
+        self.backoff.delay = max(wait, self.backoff.delay)
+        self._delay_slots(response, self.backoff.delay)
+        self._inc("backoff/retry_after")
+        again = self.rebuild_request(response.request)
+        again.meta[RETRY_AFTER_META] = attempts + 1
+        return again
+
+    def note_block(self, response: Response, block: Block) -> None:
+        """Count a block and slow down the marketplace's later requests."""
+        self._inc("evidence/blocked")
+        self._inc(f"evidence/blocked/{block.kind}")
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        delay = self.backoff.blocked(wait)
+        self.logger.warning("blocked (%s: %s) at %s; %d in a row, next requests %.1f s apart",
+                            block.kind, block.reason, response.url, self.backoff.consecutive,
+                            delay)
+        self._delay_slots(response, delay)
+
+    def note_passed(self, response: Response) -> None:
+        """A page that was not blocked: relax the delay again."""
+        if self.backoff.consecutive or self.backoff.delay > self.backoff.base:
+            self._delay_slots(response, self.backoff.passed(), restart=False)
+
+    def stop_if_exhausted(self) -> None:
+        """Stop the marketplace after too many blocks in a row (`CloseSpider`)."""
+        if self.backoff.exhausted:
+            self.logger.error("stopping: %d blocked pages in a row", self.backoff.consecutive)
+            self._set("backoff/stopped", self.backoff.consecutive)
+            # Scrapy records the finish reason only after the pipelines close; the run
+            # record (written when they close) should already say why the run ended.
+            self._set("finish_reason", STOP_REASON)
+            raise CloseSpider(STOP_REASON)
+
+    def _delay_slots(self, response: Response, delay: float, restart: bool = True) -> None:
+        """Every download slot of this marketplace at least `delay` apart from now on."""
+        self._set("backoff/delay", round(delay, 3))
+        try:
+            downloader = self.crawler.engine.downloader
+        except (AttributeError, RuntimeError):  # not crawling (offline tests)
+            return
+        for slot in downloader.slots.values():
+            # Slots randomise their delay by +-jitter: keep the shortest at `delay`.
+            slot.jitter = min(slot.jitter, 0.5)
+            slot.delay = delay / (1 - slot.jitter) if delay else 0.0
+            if restart:
+                slot.lastseen = time.monotonic()
+
+    def _inc(self, key: str) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key)
+
+    def _set(self, key: str, value: Any) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value(key, value)
