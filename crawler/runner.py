@@ -84,6 +84,9 @@ class CrawlReport:
     def exit_code(self) -> int:
         if self.spooled or any("unreachable" in e or "unavailable" in e for e in self.errors):
             return EXIT_STORE
+        if self.errors and not self.runs and all(": configuration error: " in e
+                                                 for e in self.errors):
+            return EXIT_CONFIG  # nothing was crawled
         if self.errors or any(r["counts"]["failures"] for r in self.runs):
             return EXIT_FAILURES
         if any(s["problems"] or (s["status"] == "pending" and s["required"])
@@ -170,7 +173,10 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
                 args = {**spider_args, "marketplace": name} if recipe else spider_args
                 try:
                     yield process.crawl(crawler, **args)
-                except Exception as exc:
+                except ConfigError as exc:
+                    logger.error("marketplace %s is misconfigured: %s", name, exc)
+                    errors.append(f"{name}: configuration error: {exc}")
+                except Exception as exc:  # boundary: report the marketplace and go on
                     logger.error("marketplace %s failed: %s", name, exc)
                     errors.append(f"{name}: {exc}")
                 if stopped_by_signal(crawler):
@@ -181,6 +187,8 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
 
             if reactor.running:
                 reactor.stop()
+            else:  # everything failed before the reactor started: stop it as it starts
+                reactor.callWhenRunning(reactor.stop)
 
     t0 = time.monotonic()
     crawl_all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import signal
@@ -186,7 +187,7 @@ def test_schedule_runs_on_time_never_overlapping_and_records_each_run(
     assert all(r["exit_code"] == 0 and r["run_id"] for r in finished)
     assert any(r["status"] == "skipped" for r in rows)  # fired every second, runs take longer
     spans = sorted((r["started_at"], r["finished_at"]) for r in finished)
-    for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (begin, _) in itertools.pairwise(spans):
         assert end <= begin  # never two at once
     with Catalog(store / "catalog.db") as cat:
         runs = {r["run_id"]: r for r in cat.runs()}

@@ -41,7 +41,11 @@ def run_demo(store: str | None, catalog: str | None, max_listings: int | None,
         report_json.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     _print_summary(report)
     with Catalog(sqlite_path(catalog_uri)) as cat:
-        verifier = Verifier(open_store(store_uri), cat)
+        from crawler.cli.seal import project_seal_config
+        from crawler.cli.verify_seals import seal_checker
+
+        target = open_store(store_uri)
+        verifier = Verifier(target, cat, seal_checker(target, project_seal_config()))
         ids = [c["capture_id"] for c in cat.find_run(report.run_id)]
         verdicts = [verifier.verify(cid) for cid in ids]
     print_verdicts(verdicts, "text")

@@ -169,7 +169,8 @@ def _readme(writer: _Writer, ids: Sequence[str], pdf: bool) -> str:
 markwatch, that nothing was changed since they were sealed, when they were sealed (RFC 3161
 trusted timestamps) and by whose key (Ed25519).
 
-Human-readable reports: {reports} (screenshot, URL, times, seller, price, hashes, seal).
+Human-readable reports: {reports}
+(screenshot, URL, times, seller, price, hashes, seal).
 
 How to verify (Python 3.9 or later, and the `cryptography` package; nothing else):
 
