@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck chromium ceph bench clean
+.PHONY: demo test lint typecheck chromium ceph testtools bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -26,6 +26,12 @@ chromium: $(STAMP)
 ceph:
 	@bash scripts/install-ceph.sh || echo "markwatch: Ceph not installed; its tests will be skipped"
 
+# Programs the tests use, installed when missing: poppler-utils (the PDF report is turned into
+# images and text) and openssl (the tests' RFC 3161 time-stamping authority).
+testtools:
+	@scripts/apt-ensure.sh pdftoppm poppler-utils || echo "markwatch: PDF report tests will fail"
+	@scripts/apt-ensure.sh openssl openssl || echo "markwatch: time-stamping tests will fail"
+
 demo: $(STAMP) chromium
 	$(BIN)/markwatch demo
 
@@ -35,7 +41,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) chromium ceph lint typecheck
+test: $(STAMP) chromium ceph testtools lint typecheck
 	$(BIN)/pytest
 
 bench: $(STAMP) chromium

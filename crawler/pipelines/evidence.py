@@ -12,7 +12,7 @@ import hashlib
 import logging
 from typing import Any
 
-from scrapy import Spider
+from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
@@ -70,8 +70,9 @@ class EvidencePipeline:
                            on_retry=count_retry)
         seal_config = SealConfig.from_settings(crawler.settings)
         catalog = Catalog(sqlite_path(config.catalog_uri))
-        assert crawler.stats is not None
-        return cls(store, catalog, config, crawler.stats, crawler, seal_config)
+        pipeline = cls(store, catalog, config, crawler.stats, crawler, seal_config)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
 
     def open_spider(self) -> None:
         assert self.crawler is not None and self.crawler.spider is not None
@@ -157,14 +158,13 @@ class EvidencePipeline:
         if getattr(obj, "spooled", False):
             self.stats.inc_value("storage/spooled")
 
-    async def close_spider(self) -> None:
-        assert self.ledger is not None
-        reason = "finished"
-        if self.crawler is not None and self.crawler.stats is not None:
-            reason = str(self.crawler.stats.get_value("finish_reason") or "finished")
-        # Stopped by a signal (Crawler.stop clears `crawling` first; the finish reason is only
-        # set after pipelines close): the run resumes under the same id and writes its record then
-        if self.crawler and not self.crawler.crawling and self.crawler.settings.getbool(
+    async def spider_closed(self, spider: Spider, reason: str) -> None:
+        """Write the run record once the close reason is known (Scrapy gives it to this signal,
+        after pipelines' `close_spider`), then seal it."""
+        if self.ledger is None:  # the spider never opened
+            return
+        # Stopped by a signal: the run resumes under the same id and writes its record then
+        if reason == "shutdown" and self.crawler and self.crawler.settings.getbool(
                 "MARKWATCH_RESUMABLE"):
             logger.warning("run %s interrupted; its record is written when it resumes",
                            self.run_id)

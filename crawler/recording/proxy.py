@@ -173,7 +173,12 @@ class RecordingProxy:
         session = CaptureSession(token, limits)
 
         async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._client(session, reader, writer)
+            try:
+                await self._client(session, reader, writer)
+            except asyncio.CancelledError:
+                # the capture ended and closed its session: an expected end, not an error
+                # (asyncio would log a cancelled connection task as an unhandled exception)
+                writer.close()
 
         server = await asyncio.start_server(client, "127.0.0.1", 0, limit=MAX_HEAD)
         session._server = server
