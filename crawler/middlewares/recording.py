@@ -38,7 +38,7 @@ class RecordingProxyMiddleware:
     def from_crawler(cls, crawler: Crawler) -> RecordingProxyMiddleware:
         settings = crawler.settings
         if not settings.getbool("EVIDENCE_RECORDING_PROXY"):
-            raise NotConfigured("EVIDENCE_RECORDING_PROXY is off")
+            raise NotConfigured  # EVIDENCE_RECORDING_PROXY is off
         config = MarkwatchConfig.from_settings(settings)
         proxy = RecordingProxy(verify_tls=settings.getbool("EVIDENCE_TLS_VERIFY", True),
                                ca_file=settings.get("EVIDENCE_TLS_CA_FILE") or None,

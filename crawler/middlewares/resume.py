@@ -43,7 +43,7 @@ class ResumeMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ResumeMiddleware:
         if not crawler.settings.getbool("MARKWATCH_RESUME"):
-            raise NotConfigured("not resuming a run")
+            raise NotConfigured  # not resuming a run: switched off quietly
         config = MarkwatchConfig.from_settings(crawler.settings)
         if not config.run_id:
             raise NotConfigured("MARKWATCH_RESUME needs MARKWATCH_RUN_ID")
@@ -87,7 +87,7 @@ class ResumeSpiderMiddleware(BaseSpiderMiddleware):
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ResumeSpiderMiddleware:
         if not crawler.settings.getbool("MARKWATCH_RESUME"):
-            raise NotConfigured("not resuming a run")
+            raise NotConfigured  # not resuming a run: switched off quietly
         return cls(crawler)
 
     def get_processed_item(self, item: Any, response: Response | None) -> Any:
