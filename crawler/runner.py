@@ -149,6 +149,7 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
     settings = project_settings({
         "STORAGE_URI": options.store,
         "STORAGE_CATALOG_URI": options.catalog,
+        "ROBOTSTXT_OBEY": watchlist.settings.obey_robots,
         **plan.settings,
         **options.settings,
     })
