@@ -70,8 +70,9 @@ def env_for(base_url: str) -> dict[str, str]:
 
 
 def dir_bytes(path: Path) -> int:
+    """Bytes of evidence in a local store (not the catalog, not its temporary folder)."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()
-               and p.suffix not in (".db", ".db-wal", ".db-shm") and "tmp" not in p.parts)
+               and p.relative_to(path).parts[0] in ("blobs", "captures", "runs", "seals"))
 
 
 def catalog_count(db: Path) -> int:
