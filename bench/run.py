@@ -85,6 +85,10 @@ def catalog_count(db: Path) -> int:
         return 0
 
 
+EXTRA_SETTINGS: list[str] = []
+"""`-s NAME=VALUE` pairs given to every markwatch run (`--set`), for experiments."""
+
+
 def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency: int,
                   store: str, label: str, interval: float = 0.25) -> tuple[Row, list[str],
                                                                            TreeStats]:
@@ -99,6 +103,8 @@ def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency:
            "-s", f"CONCURRENT_REQUESTS={concurrency}",
            "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}",
            "-s", f"PLAYWRIGHT_MAX_PAGES_PER_CONTEXT={concurrency}"]
+    for pair in EXTRA_SETTINGS:
+        cmd += ["-s", pair]
     stats = run_sampled(cmd, env=env_for(market.base_url), cwd=str(work), interval=interval,
                         progress=lambda: catalog_count(catalog), log=str(work / "crawl.log"))
     data = json.loads(report.read_text()) if report.exists() else {"counts": {}}
@@ -164,7 +170,12 @@ def main() -> None:
                         help="one long crawl of this many captures (default 10000): memory")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        metavar="NAME=VALUE", help="a setting for the markwatch runs")
+    parser.add_argument("--skip", default="", help="rows to leave out: unrendered,baseline")
     opts = parser.parse_args()
+    EXTRA_SETTINGS.extend(opts.settings)
+    skip = set(opts.skip.split(","))
     chromium = find_chromium()
     levels = [int(c) for c in opts.concurrency.split(",") if c]
     work_root = Path(tempfile.mkdtemp(prefix="markwatch-bench-"))
@@ -180,16 +191,20 @@ def main() -> None:
             work.mkdir()
             mw, urls, _ = run_markwatch(work, market, opts.captures, c,
                                         f"file://{work / 'store'}", "markwatch")
+            if "baseline" in skip:
+                rows.append(mw)
+                continue
             base = run_script("baseline.py", urls, c, "baseline", work, chromium)
             mw.ratio = mw.rate / base.rate
             rows += [base, mw]
             if opts.s3:
                 rows.append(s3_row(work_root / f"c{c}-s3", market, opts.captures, c, base))
-            rows.append(run_script("unrendered.py", urls, c, "unrendered", work, chromium))
+            if "unrendered" not in skip:
+                rows.append(run_script("unrendered.py", urls, c, "unrendered", work, chromium))
         print()
         print_table(rows)
         best = max((r for r in rows if r.row == "markwatch"), key=lambda r: r.rate)
-        base_best = max(r.rate for r in rows if r.row == "baseline")
+        base_best = max((r.rate for r in rows if r.row == "baseline"), default=float("nan"))
         print(f"\nbest markwatch {best.rate:.2f} captures/s at concurrency {best.concurrency}; "
               f"best baseline {base_best:.2f} pages/s; ratio {best.rate / base_best:.2f}")
         results["rows"] = [asdict(r) for r in rows]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,9 +61,48 @@ class ExchangeRecorder:
         self.responses.append(RecordedResponse(response, self.clock.now()))
 
 
+class InFlight:
+    """Counts a page's requests in flight, to wait for a quiet network without the fixed
+    500 ms of Playwright's `networkidle`."""
+
+    def __init__(self, idle: float = 0.15, timeout: float = 5.0) -> None:
+        self.idle = idle
+        self.timeout = timeout
+        self.count = 0
+        self.changed = time.monotonic()
+
+    def attach(self, page: PwPage) -> None:
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _started(self, _request: Any) -> None:
+        self.count += 1
+        self.changed = time.monotonic()
+
+    def _ended(self, _request: Any) -> None:
+        self.count = max(self.count - 1, 0)
+        self.changed = time.monotonic()
+
+    async def quiet(self) -> bool:
+        """Wait until nothing has been in flight for `idle` s; False after `timeout` s."""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.count == 0 and time.monotonic() - self.changed >= self.idle:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+
+INFLIGHT_META = "markwatch_inflight"
+
+
 async def init_page(page: PwPage, request: Any) -> None:
     """scrapy-playwright's `playwright_page_init_callback`: attach a recorder before `goto`."""
     limits, clock = request.meta[LIMITS_META]
+    inflight = InFlight()
+    inflight.attach(page)
+    request.meta[INFLIGHT_META] = inflight
     recording = request.meta.get(RECORDING_META)
     if isinstance(recording, CaptureRecording):  # the recording proxy records this capture
         recording.context = page.context
@@ -112,6 +152,7 @@ async def capture_page(
     recorder: ExchangeRecorder | CaptureRecording | None,
     steps: CaptureSteps,
     limits: CaptureLimits,
+    inflight: InFlight | None = None,
 ) -> RenderedPage:
     """Run the capture steps on an open page within `limits.timeout` seconds."""
     hit: list[str] = []
@@ -121,7 +162,7 @@ async def capture_page(
             if steps.wait_for:
                 await _wait_for(page, steps.wait_for, steps.wait_timeout, hit)
             if steps.scroll:
-                await _scroll_through(page, limits.max_page_height, hit)
+                await _scroll_through(page, limits.max_page_height, hit, inflight)
             shot = await _screenshot(page, limits.max_page_height, hit)
             html = await page.content()
             dom = html.encode("utf-8")
@@ -183,17 +224,15 @@ async def _wait_for(page: PwPage, selector: str, timeout: float, hit: list[str])
 _SCROLL_JS = """
 async ([maxHeight, step]) => {
   const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   let y = 0;
   for (let i = 0; i < 400; i++) {
     const height = Math.min(document.documentElement.scrollHeight, maxHeight);
     window.scrollTo(0, y);
     await frame();
-    await frame();
-    await sleep(50);
-    if (y >= height) break;
+    if (y + step >= height) break;
     y += step;
   }
+  await frame();
   window.scrollTo(0, 0);
   await frame();
   return document.documentElement.scrollHeight;
@@ -205,14 +244,19 @@ _IMAGES_DONE_JS = """
 """
 
 
-async def _scroll_through(page: PwPage, max_height: int, hit: list[str]) -> None:
+async def _scroll_through(page: PwPage, max_height: int, hit: list[str],
+                          inflight: InFlight | None) -> None:
     """Scroll the page through, so lazy content loads, then let the network settle."""
-    step = max((page.viewport_size or {"height": 720})["height"] // 2, 200)
+    step = max((page.viewport_size or {"height": 720})["height"], 200)
     await page.evaluate(_SCROLL_JS, [max_height, step])
-    try:
-        await page.wait_for_load_state("networkidle", timeout=5_000)
-    except PwTimeout:
-        hit.append("network still busy 5 s after scrolling")
+    if inflight is not None:
+        if not await inflight.quiet():
+            hit.append(f"network still busy {inflight.timeout:g} s after scrolling")
+    else:
+        try:
+            await page.wait_for_load_state("networkidle", timeout=5_000)
+        except PwTimeout:
+            hit.append("network still busy 5 s after scrolling")
     try:
         await page.wait_for_function(_IMAGES_DONE_JS, timeout=10_000, polling=100)
     except PwTimeout:

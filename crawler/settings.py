@@ -47,7 +47,7 @@ if _chromium:
     PLAYWRIGHT_LAUNCH_OPTIONS["executable_path"] = _chromium
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
-PLAYWRIGHT_MAX_CONTEXTS = 4  # one context per capture with the recording proxy
+PLAYWRIGHT_MAX_CONTEXTS = 8  # one per context slot (CONCURRENT_REQUESTS), plus retiring ones
 PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER = True
 
 CONCURRENT_REQUESTS = 4

@@ -22,6 +22,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.capture import (
+    INFLIGHT_META,
     LIMITS_META,
     RECORDER_META,
     CaptureSteps,
@@ -307,7 +308,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             return unrendered(response)
         try:
             return await capture_page(page, response.meta.get(RECORDER_META), steps,
-                                      self.config.limits)
+                                      self.config.limits, response.meta.get(INFLIGHT_META))
         except CaptureError as exc:
             self.logger.warning("capture of %s failed: %s", response.url, exc)
             return self._failure(response.url, response.meta, str(exc))
