@@ -22,6 +22,7 @@ from crawler.clock import Clock
 from crawler.config import CaptureLimits
 from crawler.exceptions import CaptureError
 from crawler.recording.handle import RECORDING_META, CaptureRecording
+from crawler.recording.headers import tag_page
 from crawler.warc import Exchange
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ async def init_page(page: PwPage, request: Any) -> None:
     if isinstance(recording, CaptureRecording):  # the recording proxy records this capture
         recording.context = page.context
         request.meta[RECORDER_META] = recording
+        tag_page(page, recording.session.token)
     else:
         recorder = ExchangeRecorder(limits, clock)
         recorder.attach(page)

@@ -60,9 +60,9 @@ RETRY_ENABLED = True
 RETRY_TIMES = 2
 AUTOTHROTTLE_ENABLED = False
 # Unrendered requests and robots.txt use this; rendered pages send the browser's own headers
-# (PLAYWRIGHT_PROCESS_REQUEST_HEADERS = None) and the browser's user agent is recorded.
+# (its user agent is recorded), plus the capture tag the recording proxy routes by and strips.
 USER_AGENT = f"markwatch/{__version__} (evidence crawler)"
-PLAYWRIGHT_PROCESS_REQUEST_HEADERS = None
+PLAYWRIGHT_PROCESS_REQUEST_HEADERS = "crawler.recording.headers.tag_capture_headers"
 DEFAULT_REQUEST_HEADERS = {"Accept-Language": "en"}
 LOG_LEVEL = "INFO"
 LOGSTATS_INTERVAL = 60.0
@@ -100,6 +100,7 @@ EVIDENCE_MAX_DECODED_BYTES = 256 * 1024 * 1024
 EVIDENCE_EXCHANGE_IDLE_TIMEOUT = 30.0
 # Byte-exact WARC of every exchange through a recording proxy on 127.0.0.1 (crawler.recording).
 EVIDENCE_RECORDING_PROXY = True
+EVIDENCE_RECORDING_CONTEXTS = "shared"  # or "per-capture" (see crawler/middlewares/recording.py)
 EVIDENCE_TLS_VERIFY = True  # the proxy checks upstream certificates (the browser cannot)
 EVIDENCE_TLS_CA_FILE = ""  # extra trusted CA certificates (PEM) for upstream TLS
 EVIDENCE_VIEWPORT = {"width": 1280, "height": 720}

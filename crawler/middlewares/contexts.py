@@ -18,15 +18,16 @@ CONTEXT_PREFIX = "mw-"
 class ContextRecycler:
     """Counts rendered pages and says which context a new page should open in."""
 
-    def __init__(self, pages_per_context: int) -> None:
+    def __init__(self, pages_per_context: int, prefix: str = CONTEXT_PREFIX) -> None:
         if pages_per_context < 1:
             raise ValueError("pages_per_context must be at least 1")
         self.pages_per_context = pages_per_context
+        self.prefix = prefix
         self.assigned = 0
 
     @property
     def current(self) -> str:
-        return f"{CONTEXT_PREFIX}{self.assigned // self.pages_per_context}"
+        return f"{self.prefix}{self.assigned // self.pages_per_context}"
 
     def assign(self) -> str:
         name = self.current
@@ -35,7 +36,7 @@ class ContextRecycler:
 
     def retired(self, name: str) -> bool:
         """Whether a context will get no new pages (so it may be closed when empty)."""
-        return name.startswith(CONTEXT_PREFIX) and name != self.current
+        return name.startswith(self.prefix) and name != self.current
 
 
 class ContextRecycleMiddleware:
@@ -47,8 +48,8 @@ class ContextRecycleMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ContextRecycleMiddleware:
         pages = crawler.settings.getint("EVIDENCE_CONTEXT_PAGES", 100)
-        if pages <= 0:
-            raise NotConfigured
+        if pages <= 0 or crawler.settings.getbool("EVIDENCE_RECORDING_PROXY"):
+            raise NotConfigured  # off, or the recording middleware names contexts itself
         middleware = cls(ContextRecycler(pages))
         crawler.markwatch_contexts = middleware.recycler  # type: ignore[attr-defined]
         return middleware

@@ -1,16 +1,22 @@
-"""Points each rendered capture's own browser context at its own recording-proxy session.
+"""Points each rendered capture at a recording-proxy session.
 
-Runs the crawl's `RecordingProxy` (started when the spider opens, stopped when it closes). For
-every Playwright request it opens a session on a fresh 127.0.0.1 port and asks
-scrapy-playwright for a browser context of the capture's own, proxied through that port, so
-exchanges are attributed by connection. The context is closed when the capture ends
-(`crawler.recording.release_page`) or, on a download error, here.
+Runs the crawl's `RecordingProxy` (started with the first rendered request, stopped when the
+spider closes). Two ways to tell captures apart (`EVIDENCE_RECORDING_CONTEXTS`):
+
+* `shared` (default): the pages of many captures share one browser context proxied through one
+  127.0.0.1 port; every request of a capture's page is tagged with the capture's token
+  (`crawler.recording.headers`), the proxy records it into that capture and strips the tag.
+  Pages of one site share a renderer, its caches and its cookies (consent), which is what keeps
+  recording cheap; the context is replaced every `EVIDENCE_CONTEXT_PAGES` captures.
+* `per-capture`: every capture gets a browser context and a proxy port of its own (attribution
+  by connection, nothing shared between captures), at about three times the browser CPU.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 from typing import Any
 
 from scrapy import signals
@@ -19,6 +25,8 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Request
 
 from crawler.config import CaptureLimits, MarkwatchConfig
+from crawler.exceptions import ConfigError
+from crawler.middlewares.contexts import ContextRecycler
 from crawler.recording import RECORDING_META, CaptureRecording, RecordingProxy
 
 logger = logging.getLogger(__name__)
@@ -27,10 +35,13 @@ logger = logging.getLogger(__name__)
 class RecordingProxyMiddleware:
     """Downloader middleware: one recording session and one browser context per capture."""
 
-    def __init__(self, limits: CaptureLimits, proxy: RecordingProxy, stats: Any = None) -> None:
+    def __init__(self, limits: CaptureLimits, proxy: RecordingProxy, stats: Any = None, *,
+                 shared: bool = True, pages_per_context: int = 100) -> None:
         self.limits = limits
         self.proxy = proxy
         self.stats = stats
+        self.shared = shared
+        self.recycler = ContextRecycler(max(pages_per_context, 1), prefix="markwatch-shared-")
         self._ids = itertools.count(1)
         self._running = False
 
@@ -43,7 +54,13 @@ class RecordingProxyMiddleware:
         proxy = RecordingProxy(verify_tls=settings.getbool("EVIDENCE_TLS_VERIFY", True),
                                ca_file=settings.get("EVIDENCE_TLS_CA_FILE") or None,
                                clock=config.clock)
-        middleware = cls(config.limits, proxy, crawler.stats)
+        mode = settings.get("EVIDENCE_RECORDING_CONTEXTS", "shared")
+        if mode not in ("shared", "per-capture"):
+            raise ConfigError(f"EVIDENCE_RECORDING_CONTEXTS must be shared or per-capture, "
+                              f"not {mode!r}")
+        middleware = cls(config.limits, proxy, crawler.stats, shared=mode == "shared",
+                         pages_per_context=settings.getint("EVIDENCE_CONTEXT_PAGES", 100))
+        crawler.markwatch_contexts = middleware.recycler  # type: ignore[attr-defined]
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 
@@ -58,14 +75,22 @@ class RecordingProxyMiddleware:
         if not self._running:
             self.proxy.start()
             self._running = True
-        session = await self.proxy.open_session(f"capture-{next(self._ids)}", self.limits)
-        request.meta[RECORDING_META] = CaptureRecording(self.proxy, session)
+        token = f"capture-{next(self._ids)}-{secrets.token_hex(8)}"
+        if self.shared:
+            session = await self.proxy.open_tagged_session(token, self.limits)
+            request.meta[RECORDING_META] = CaptureRecording(self.proxy, session,
+                                                            close_context=False)
+            context = self.recycler.assign()
+        else:
+            session = await self.proxy.open_session(token, self.limits)
+            request.meta[RECORDING_META] = CaptureRecording(self.proxy, session)
+            context = f"markwatch-{session.token}-{session.port}"
         kwargs = dict(request.meta.get("playwright_context_kwargs") or {})
         kwargs["proxy"] = {"server": session.proxy_url}
         # The browser's only TLS peer is the proxy, which verifies the real site (see
         # docs/fidelity.md); the browser accepts the proxy's per-run certificates.
         kwargs["ignore_https_errors"] = True
-        request.meta["playwright_context"] = f"markwatch-{session.token}-{session.port}"
+        request.meta["playwright_context"] = context
         request.meta["playwright_context_kwargs"] = kwargs
         if self.stats is not None:
             self.stats.inc_value("evidence/recording/sessions")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
@@ -20,10 +21,16 @@ RECORDING_META = "markwatch_recording"
 class CaptureRecording:
     """A capture's proxy session; `finish` ends recording, `release` frees everything."""
 
-    def __init__(self, proxy: RecordingProxy, session: CaptureSession) -> None:
+    def __init__(self, proxy: RecordingProxy, session: CaptureSession, *,
+                 close_context: bool = True,
+                 on_release: Callable[[], None] | None = None) -> None:
         self.proxy = proxy
         self.session = session
         self.context: Any = None
+        self.close_context = close_context
+        """Close the browser context on release (a context of its own, or a retired slot's)."""
+        self.on_release = on_release
+        """Called once when everything is released (gives a context slot back)."""
 
     async def finish(self, hit: list[str] | None = None) -> CaptureSession:
         """Stop recording (open exchanges are cut) and add the caps hit to `hit`."""
@@ -34,12 +41,17 @@ class CaptureRecording:
 
     async def release(self) -> list[str]:
         """Stop recording if still running, close the capture's browser context."""
-        if not self.session.closed:
-            await self.finish()
-        context, self.context = self.context, None
-        if context is not None:
-            with contextlib.suppress(PlaywrightError):
-                await context.close()
+        try:
+            if not self.session.closed:
+                await self.finish()
+            context, self.context = self.context, None
+            if context is not None and self.close_context:
+                with contextlib.suppress(PlaywrightError):
+                    await context.close()
+        finally:
+            callback, self.on_release = self.on_release, None
+            if callback is not None:
+                callback()
         return list(self.session.limits_hit)
 
     def images(self, media_types: set[str], limit: int) -> list[tuple[str, str, bytes]]:

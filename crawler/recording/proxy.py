@@ -81,6 +81,13 @@ class CaptureSession:
             exchange.close()
 
 
+CAPTURE_HEADER = b"x-markwatch-capture"
+"""Added by the browser side (`crawler.recording.headers`) to every request of a capture's page;
+the proxy routes the exchange to that capture and strips the header: it is neither recorded
+nor sent to the site."""
+_DROP = (*HOP_TO_PROXY, CAPTURE_HEADER)
+
+
 class _Conn:
     """One browser connection to the proxy, and the upstream connection it is using."""
 
@@ -91,11 +98,13 @@ class _Conn:
         self.up_key: tuple[str, str, int] | None = None
         self.up_tls: str | None = None
         self.up_ip: str | None = None
+        self.up_session: CaptureSession | None = None
+        """The capture the upstream connection was opened for: never shared with another."""
 
     def close_upstream(self) -> None:
         if self.up is not None:
             self.up[1].close()
-        self.up = self.up_key = None
+        self.up = self.up_key = self.up_session = None
 
 
 class RecordingProxy:
@@ -118,6 +127,10 @@ class RecordingProxy:
             context.set_alpn_protocols(["http/1.1"])
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._shared: asyncio.Server | None = None
+        self._tagged: dict[str, CaptureSession] = {}
+        self.untagged = 0
+        """Requests on the shared listener that named no open capture (refused)."""
 
     # -- lifecycle (any thread) --------------------------------------------------------------
 
@@ -163,6 +176,15 @@ class RecordingProxy:
         """A new session listening on its own 127.0.0.1 port (call from any event loop)."""
         return await self._on_proxy_loop(self._open(token, limits))
 
+    async def open_shared(self) -> int:
+        """Start the shared listener (one port for a browser context whose pages are told
+        apart by `CAPTURE_HEADER`); returns its port. Idempotent."""
+        return await self._on_proxy_loop(self._open_shared())
+
+    async def open_tagged_session(self, token: str, limits: CaptureLimits) -> CaptureSession:
+        """A session receiving the shared listener's requests tagged with `token`."""
+        return await self._on_proxy_loop(self._open_tagged(token, limits))
+
     async def close_session(self, session: CaptureSession) -> CaptureSession:
         """Stop the session: no new connections; exchanges still open are cut (`time`)."""
         return await self._on_proxy_loop(self._close(session))
@@ -185,10 +207,62 @@ class RecordingProxy:
         session.port = server.sockets[0].getsockname()[1]
         return session
 
+    async def _open_shared(self) -> int:
+        if self._shared is None:
+            self._shared = await asyncio.start_server(self._shared_client, "127.0.0.1", 0,
+                                                      limit=MAX_HEAD)
+        return int(self._shared.sockets[0].getsockname()[1])
+
+    async def _open_tagged(self, token: str, limits: CaptureLimits) -> CaptureSession:
+        session = CaptureSession(token, limits)
+        session.port = await self._open_shared()
+        self._tagged[token] = session
+        return session
+
+    async def _shared_client(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        """A browser connection shared by a context's pages: each request goes to the session
+        its `CAPTURE_HEADER` names; an untagged or late request is refused, never recorded
+        into the wrong capture."""
+        conn = _Conn(reader, writer)
+        task = asyncio.current_task()
+        try:
+            while True:
+                got = await read_head(conn.reader, _HEAD_TIMEOUT)
+                if got is None:
+                    break
+                head, _raw = got
+                if head.parts[0] == b"CONNECT":
+                    await self._connect(conn, head)
+                    continue
+                session = self._tagged.get(head.value(CAPTURE_HEADER) or "")
+                if session is None or session.closed:
+                    self.untagged += 1
+                    await _refuse(conn, 503, "no capture is recording this request")
+                    break
+                if task is not None:
+                    session._tasks.add(task)  # cut with the capture if still running then
+                try:
+                    if not await self._exchange(session, conn, head):
+                        break
+                finally:
+                    if task is not None:
+                        session._tasks.discard(task)
+        except asyncio.CancelledError:
+            pass  # the capture this connection was serving ended: the connection goes too
+        except (ConnectionError, ProtocolError, ssl.SSLError, TimeoutError,
+                asyncio.IncompleteReadError, OSError) as exc:
+            logger.debug("recording proxy: shared connection ended: %r", exc)
+        finally:
+            conn.close_upstream()
+            writer.close()
+
     async def _close(self, session: CaptureSession) -> CaptureSession:
         if session.closed:
             return session
         session.closed = True
+        if self._tagged.get(session.token) is session:
+            del self._tagged[session.token]
         if session._server is not None:
             session._server.close()
         for task in list(session._tasks):
@@ -274,7 +348,7 @@ class RecordingProxy:
         request = HashingSpool(self.spool_threshold)
         exchange = RecordedExchange(url, method, self.clock.now(), request)
         request.write_head(head.to_bytes(f"{method} {path} HTTP/1.1".encode("latin-1"),
-                                         drop=HOP_TO_PROXY))
+                                         drop=_DROP))
         framing, length = body_framing(head, request=True)
         if framing == "length" and length > limits.max_exchange_bytes - session.recorded_bytes:
             session.hit("byte cap: a request body was larger than the bytes left")
@@ -374,7 +448,8 @@ class RecordingProxy:
     async def _upstream(self, session: CaptureSession, conn: _Conn, scheme: str, host: str,
                         port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         key = (scheme, host, port)
-        if conn.up is not None and conn.up_key == key and not conn.up[1].is_closing():
+        if (conn.up is not None and conn.up_key == key and conn.up_session is session
+                and not conn.up[1].is_closing()):
             return conn.up
         conn.close_upstream()
         timeout = session.limits.exchange_idle_timeout
@@ -389,7 +464,7 @@ class RecordingProxy:
         conn.up_ip = peer[0] if peer else None
         if local:
             session.egress_ips.add(local[0])
-        conn.up, conn.up_key = (reader, writer), key
+        conn.up, conn.up_key, conn.up_session = (reader, writer), key, session
         return reader, writer
 
     async def _tls_upstream(self, session: CaptureSession, conn: _Conn, host: str, port: int,
