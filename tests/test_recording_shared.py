@@ -21,7 +21,7 @@ class _Site(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         SEEN.append({k.lower(): v for k, v in self.headers.items()})
         body = f"page {self.path}".encode()
         self.send_response(200)
