@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 from crawler.clock import isoformat, parse_utc
+from storage.sqlite import open_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schedule_runs (
@@ -51,13 +51,8 @@ class ScheduleLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+        self._db = open_db(self.path, SCHEMA)
 
     def close(self) -> None:
         with self._lock:
