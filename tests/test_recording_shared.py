@@ -63,7 +63,7 @@ def test_tagged_requests_go_to_their_capture_untagged_are_refused(site: str) -> 
             assert b"page /two" in await _get(a.port, site, "/two", "cap-b")
             refused = await _get(a.port, site, "/three", None)
             assert b" 503 " in refused.split(b"\r\n", 1)[0] + b" "
-            assert proxy.untagged == 1
+            assert proxy.unclaimed == 1
             await proxy.close_session(a)
             late = await _get(a.port, site, "/four", "cap-a")  # capture a has ended
             assert b" 503 " in late.split(b"\r\n", 1)[0] + b" "

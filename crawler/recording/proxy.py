@@ -20,7 +20,7 @@ import contextlib
 import logging
 import ssl
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -129,8 +129,8 @@ class RecordingProxy:
         self._thread: threading.Thread | None = None
         self._shared: asyncio.Server | None = None
         self._tagged: dict[str, CaptureSession] = {}
-        self.untagged = 0
-        """Requests on the shared listener that named no open capture (refused)."""
+        self.unclaimed = 0
+        """Requests no open capture claimed (untagged, or after their capture): refused."""
 
     # -- lifecycle (any thread) --------------------------------------------------------------
 
@@ -195,12 +195,15 @@ class RecordingProxy:
         session = CaptureSession(token, limits)
 
         async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # every connection on this port is the session's, for its whole life
+            task = asyncio.current_task()
+            if task is not None:
+                session._tasks.add(task)
             try:
-                await self._client(session, reader, writer)
-            except asyncio.CancelledError:
-                # the capture ended and closed its session: an expected end, not an error
-                # (asyncio would log a cancelled connection task as an unhandled exception)
-                writer.close()
+                await self._serve(reader, writer, lambda _head: session)
+            finally:
+                if task is not None:
+                    session._tasks.discard(task)
 
         server = await asyncio.start_server(client, "127.0.0.1", 0, limit=MAX_HEAD)
         session._server = server
@@ -221,41 +224,9 @@ class RecordingProxy:
 
     async def _shared_client(self, reader: asyncio.StreamReader,
                              writer: asyncio.StreamWriter) -> None:
-        """A browser connection shared by a context's pages: each request goes to the session
-        its `CAPTURE_HEADER` names; an untagged or late request is refused, never recorded
-        into the wrong capture."""
-        conn = _Conn(reader, writer)
-        task = asyncio.current_task()
-        try:
-            while True:
-                got = await read_head(conn.reader, _HEAD_TIMEOUT)
-                if got is None:
-                    break
-                head, _raw = got
-                if head.parts[0] == b"CONNECT":
-                    await self._connect(conn, head)
-                    continue
-                session = self._tagged.get(head.value(CAPTURE_HEADER) or "")
-                if session is None or session.closed:
-                    self.untagged += 1
-                    await _refuse(conn, 503, "no capture is recording this request")
-                    break
-                if task is not None:
-                    session._tasks.add(task)  # cut with the capture if still running then
-                try:
-                    if not await self._exchange(session, conn, head):
-                        break
-                finally:
-                    if task is not None:
-                        session._tasks.discard(task)
-        except asyncio.CancelledError:
-            pass  # the capture this connection was serving ended: the connection goes too
-        except (ConnectionError, ProtocolError, ssl.SSLError, TimeoutError,
-                asyncio.IncompleteReadError, OSError) as exc:
-            logger.debug("recording proxy: shared connection ended: %r", exc)
-        finally:
-            conn.close_upstream()
-            writer.close()
+        """A connection shared by a context's pages: requests go by their `CAPTURE_HEADER`."""
+        await self._serve(reader, writer,
+                          lambda head: self._tagged.get(head.value(CAPTURE_HEADER) or ""))
 
     async def _close(self, session: CaptureSession) -> CaptureSession:
         if session.closed:
@@ -276,14 +247,16 @@ class RecordingProxy:
             session.hit("exchanges still open when the capture ended were cut")
         return session
 
-    async def _client(self, session: CaptureSession, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            session._tasks.add(task)
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     pick: Callable[[Head], CaptureSession | None]) -> None:
+        """One browser connection. Each request goes to the capture session `pick` names for
+        it; a request no open capture claims is refused, never recorded into another capture.
+        While a request is relayed, the connection's task belongs to that session, so ending
+        the capture cuts it."""
         conn = _Conn(reader, writer)
+        task = asyncio.current_task()
         try:
-            while not session.closed:
+            while True:
                 got = await read_head(conn.reader, _HEAD_TIMEOUT)
                 if got is None:
                     break
@@ -291,16 +264,28 @@ class RecordingProxy:
                 if head.parts[0] == b"CONNECT":
                     await self._connect(conn, head)
                     continue
-                if not await self._exchange(session, conn, head):
+                session = pick(head)
+                if session is None or session.closed:
+                    self.unclaimed += 1
+                    await _refuse(conn, 503, "no capture is recording this request")
                     break
+                owned = task is not None and task not in session._tasks
+                if owned:
+                    session._tasks.add(task)  # type: ignore[arg-type]
+                try:
+                    if not await self._exchange(session, conn, head):
+                        break
+                finally:
+                    if owned:
+                        session._tasks.discard(task)
+        except asyncio.CancelledError:
+            pass  # the capture this connection served ended: the connection goes with it
         except (ConnectionError, ProtocolError, ssl.SSLError, TimeoutError,
                 asyncio.IncompleteReadError, OSError) as exc:
             logger.debug("recording proxy: connection ended: %r", exc)
         finally:
             conn.close_upstream()
             writer.close()
-            if task is not None:
-                session._tasks.discard(task)
 
     async def _connect(self, conn: _Conn, head: Head) -> None:
         parts = head.parts
