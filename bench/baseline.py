@@ -2,6 +2,18 @@
 
 Each page: new page, goto (load), full-page PNG screenshot, DOM; `concurrency` pages at once,
 same Chromium and flags as markwatch. Prints the number of pages done.
+
+`--cookie NAME=VALUE` puts a cookie in the browser context first, so the baseline sees the
+pages in the state markwatch's crawl saw them: the demo marketplace hides every page behind a
+consent overlay until its cookie is set, and markwatch's shared context carries that cookie
+after its first consent click. Without it the baseline would screenshot an empty overlay.
+
+`--steps` makes it the "browser steps" row instead: the same pages put through markwatch's own
+capture steps (`crawler.capture.capture_page`: browser cache off, consent click, wait-for,
+scrolling until lazy images and the network settle, screenshot, DOM) on a bare Playwright
+page, with no recording proxy, no Scrapy and no evidence pipeline. markwatch against this row
+is the cost of the evidence work alone; this row against the plain baseline is the cost of
+rendering the page completely.
 """
 
 from __future__ import annotations
@@ -9,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
+from typing import Any
 
 from playwright.async_api import async_playwright
 
@@ -17,7 +31,28 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-dev-shm-usage"]
 
 
-async def main(urls: list[str], concurrency: int, chromium: str | None) -> int:
+async def _steps_capture(context: Any, url: str, consent: str | None) -> None:
+    from crawler.capture import CaptureSteps, InFlight, capture_page
+    from crawler.config import CaptureLimits
+
+    page = await context.new_page()
+    try:
+        inflight = InFlight()
+        inflight.attach(page)
+        cdp = await context.new_cdp_session(page)
+        await cdp.send("Network.enable", {"maxTotalBufferSize": 0, "maxResourceBufferSize": 0})
+        await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        await page.goto(url, wait_until="load")
+        wait_for = 'body[data-ready="1"]' if "/search" in url else "h1"
+        await capture_page(page, None, CaptureSteps(consent, wait_for), CaptureLimits(),
+                           inflight, cdp)
+    finally:
+        await page.close()
+
+
+async def main(urls: list[str], concurrency: int, chromium: str | None,
+               cookies: list[str] | None = None, steps: bool = False,
+               consent: str | None = None) -> int:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for url in urls:
         queue.put_nowait(url)
@@ -25,11 +60,20 @@ async def main(urls: list[str], concurrency: int, chromium: str | None) -> int:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         context = await browser.new_context(viewport={"width": 1280, "height": 720})
+        if cookies and urls:
+            origin = "/".join(urls[0].split("/", 3)[:3])
+            await context.add_cookies([
+                {"name": c.split("=", 1)[0], "value": c.split("=", 1)[1], "url": origin}
+                for c in cookies])
 
         async def worker() -> None:
             nonlocal done
             while not queue.empty():
                 url = queue.get_nowait()
+                if steps:
+                    await _steps_capture(context, url, consent)
+                    done += 1
+                    continue
                 page = await context.new_page()
                 try:
                     await page.goto(url, wait_until="load")
@@ -50,9 +94,15 @@ if __name__ == "__main__":
     parser.add_argument("--urls", required=True)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--chromium")
+    parser.add_argument("--cookie", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--steps", action="store_true",
+                        help="markwatch's capture steps on a bare page (the browser-steps row)")
+    parser.add_argument("--consent", help="consent button selector for --steps")
     opts = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     with open(opts.urls, encoding="utf-8") as fh:
         url_list = [line.strip() for line in fh if line.strip()]
-    count = asyncio.run(main(url_list, opts.concurrency, opts.chromium))
+    count = asyncio.run(main(url_list, opts.concurrency, opts.chromium, opts.cookie,
+                             opts.steps, opts.consent))
     print(count)
     sys.exit(0 if count == len(url_list) else 1)

@@ -52,6 +52,8 @@ class Row:
     peak_pss_mib: float
     stored_bytes_per_capture: float | None = None
     ratio: float | None = None
+    steps_ratio: float | None = None
+    """markwatch against the browser-steps row: the cost of the evidence work alone."""
 
 
 def watchlist(target: int, page_size: int) -> str:
@@ -84,6 +86,11 @@ def catalog_count(db: Path) -> int:
     except sqlite3.Error:
         return 0
 
+
+DEMO_CONSENT_SELECTOR = "#consent-accept"
+DEMO_CONSENT_COOKIE = "consent=yes"
+"""What the demo marketplace's consent button sets; markwatch's context has it after its first
+click, so the baseline starts with it (the same pages, not an empty consent overlay)."""
 
 EXTRA_SETTINGS: list[str] = []
 """`-s NAME=VALUE` pairs given to every markwatch run (`--set`), for experiments."""
@@ -118,13 +125,15 @@ def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency:
 
 
 def run_script(script: str, urls: list[str], concurrency: int, label: str, work: Path,
-               chromium: str | None) -> Row:
+               chromium: str | None, extra: tuple[str, ...] = ()) -> Row:
     url_file = work / f"urls-{label}.txt"
     url_file.write_text("\n".join(urls) + "\n", encoding="utf-8")
     cmd = [sys.executable, str(ROOT / "bench" / script), "--urls", str(url_file),
            "--concurrency", str(concurrency)]
-    if chromium and script == "baseline.py":
-        cmd += ["--chromium", chromium]
+    if script == "baseline.py":
+        cmd += ["--cookie", DEMO_CONSENT_COOKIE, *extra]
+        if chromium:
+            cmd += ["--chromium", chromium]
     stats = run_sampled(cmd, cwd=str(work), log=str(work / f"{label}.log"))
     if stats.returncode != 0:
         raise SystemExit(f"{script} failed; see {work / (label + '.log')}")
@@ -135,13 +144,16 @@ def run_script(script: str, urls: list[str], concurrency: int, label: str, work:
 
 def print_table(rows: list[Row]) -> None:
     head = (f"{'conc':>4}  {'row':13}  {'captures':>8}  {'capt/s':>7}  {'ratio':>6}  "
+            f"{'vs steps':>8}  "
             f"{'CPU s/capt':>10}  {'peak PSS MiB':>12}  {'stored B/capt':>13}")
     print(head)
     print("-" * len(head))
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else ""
+        vs_steps = f"{r.steps_ratio:.2f}" if r.steps_ratio is not None else ""
         stored = f"{r.stored_bytes_per_capture:,.0f}" if r.stored_bytes_per_capture else ""
         print(f"{r.concurrency:>4}  {r.row:13}  {r.captures:>8}  {r.rate:>7.2f}  {ratio:>6}  "
+              f"{vs_steps:>8}  "
               f"{r.cpu_per_capture:>10.3f}  {r.peak_pss_mib:>12.0f}  {stored:>13}")
 
 
@@ -172,7 +184,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--set", dest="settings", action="append", default=[],
                         metavar="NAME=VALUE", help="a setting for the markwatch runs")
-    parser.add_argument("--skip", default="", help="rows to leave out: unrendered,baseline")
+    parser.add_argument("--skip", default="", help="rows to leave out: unrendered,baseline,steps")
     opts = parser.parse_args()
     EXTRA_SETTINGS.extend(opts.settings)
     skip = set(opts.skip.split(","))
@@ -197,6 +209,12 @@ def main() -> None:
             base = run_script("baseline.py", urls, c, "baseline", work, chromium)
             mw.ratio = mw.rate / base.rate
             rows += [base, mw]
+            if "steps" not in skip:
+                steps = run_script("baseline.py", urls, c, "browser-steps", work, chromium,
+                                   ("--steps", "--consent", DEMO_CONSENT_SELECTOR))
+                steps.ratio = steps.rate / base.rate
+                mw.steps_ratio = mw.rate / steps.rate
+                rows.insert(len(rows) - 1, steps)
             if opts.s3:
                 rows.append(s3_row(work_root / f"c{c}-s3", market, opts.captures, c, base))
             if "unrendered" not in skip:
@@ -205,8 +223,11 @@ def main() -> None:
         print_table(rows)
         best = max((r for r in rows if r.row == "markwatch"), key=lambda r: r.rate)
         base_best = max((r.rate for r in rows if r.row == "baseline"), default=float("nan"))
+        steps_best = max((r.rate for r in rows if r.row == "browser-steps"),
+                         default=float("nan"))
         print(f"\nbest markwatch {best.rate:.2f} captures/s at concurrency {best.concurrency}; "
-              f"best baseline {base_best:.2f} pages/s; ratio {best.rate / base_best:.2f}")
+              f"best baseline {base_best:.2f} pages/s; ratio {best.rate / base_best:.2f}; "
+              f"best browser-steps {steps_best:.2f}; ratio {best.rate / steps_best:.2f}")
         results["rows"] = [asdict(r) for r in rows]
         if opts.long:
             work = work_root / "long"

@@ -21,8 +21,8 @@ REMOTE_CONTROL_ENABLED = False
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "http": "crawler.playwright_handler.MarkwatchPlaywrightHandler",
+    "https": "crawler.playwright_handler.MarkwatchPlaywrightHandler",
 }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 # The executable: MARKWATCH_CHROMIUM, else a system chromium, else Playwright's own download
@@ -62,7 +62,9 @@ AUTOTHROTTLE_ENABLED = False
 # Unrendered requests and robots.txt use this; rendered pages send the browser's own headers
 # (its user agent is recorded), plus the capture tag the recording proxy routes by and strips.
 USER_AGENT = f"markwatch/{__version__} (evidence crawler)"
-PLAYWRIGHT_PROCESS_REQUEST_HEADERS = "crawler.recording.headers.tag_capture_headers"
+# The browser's own headers, unrouted (see crawler.playwright_handler); a capture's requests
+# are tagged inside the browser (crawler.recording.headers).
+PLAYWRIGHT_PROCESS_REQUEST_HEADERS = None
 DEFAULT_REQUEST_HEADERS = {"Accept-Language": "en"}
 LOG_LEVEL = "INFO"
 LOGSTATS_INTERVAL = 60.0
@@ -87,6 +89,8 @@ SPIDER_MIDDLEWARES = {
 }
 EXTENSIONS = {
     "crawler.extensions.progress.Progress": 500,
+    # scrapy-playwright's per-request debug loggers cost a browser round trip per request
+    "crawler.extensions.playwright_logs.PlaywrightLogLevel": 0,
 }
 
 # Evidence (see crawler.config for meaning and defaults).

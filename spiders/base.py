@@ -8,6 +8,7 @@ watchlist's `max_pages` and `max_listings`. What a page says is read by page obj
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable
@@ -22,6 +23,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.capture import (
+    CDP_META,
     INFLIGHT_META,
     LIMITS_META,
     RECORDER_META,
@@ -226,7 +228,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         block = page.block() or status_block(response.status)
         if block is not None:
             self.note_block(response, block)
-            yield self._capture(response, rendered, "blocked", block=block)
+            yield await self._capture(response, rendered, "blocked", block=block)
             self.stop_if_exhausted()
             return
         if response.status >= 400:
@@ -234,7 +236,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             return
         self.note_passed(response)
         results = page.results()
-        yield self._capture(response, rendered, "search", results=results, search_page=page_no)
+        yield await self._capture(response, rendered, "search", results=results,
+                                  search_page=page_no)
         new = 0
         for result in results:
             if result.placeholder or result.url in state.seen or self._excluded(state, result):
@@ -278,7 +281,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         block = page.block() or status_block(response.status)
         if block is not None:
             self.note_block(response, block)
-            yield self._capture(response, rendered, "blocked", block=block)
+            yield await self._capture(response, rendered, "blocked", block=block)
             self.stop_if_exhausted()
             return
         if response.status >= 400 and response.status not in GONE_STATUSES:
@@ -287,7 +290,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         self.note_passed(response)
         listing = page.listing()
         kind = "listing" if listing.available and response.status < 400 else "gone"
-        yield self._capture(response, rendered, kind, listing=listing)
+        yield await self._capture(response, rendered, kind, listing=listing)
 
     async def on_error(self, failure: Failure) -> AsyncIterator[FailureItem]:
         request = failure.request  # type: ignore[attr-defined]
@@ -308,7 +311,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             return unrendered(response)
         try:
             return await capture_page(page, response.meta.get(RECORDER_META), steps,
-                                      self.config.limits, response.meta.get(INFLIGHT_META))
+                                      self.config.limits, response.meta.get(INFLIGHT_META),
+                                      response.meta.get(CDP_META))
         except CaptureError as exc:
             self.logger.warning("capture of %s failed: %s", response.url, exc)
             return self._failure(response.url, response.meta, str(exc))
@@ -331,7 +335,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         return FailureItem(url, meta.get("page_kind", "?"), state.watch, reason,
                            self.config.clock.now())
 
-    def _capture(
+    async def _capture(
         self,
         response: Response,
         rendered: RenderedPage,
@@ -353,8 +357,9 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             "user_agent": rendered.user_agent,
             "viewport": rendered.viewport,
         }
-        artifacts = self._artifacts(capture_id, response, rendered, kind, listing, results,
-                                    started, browser)
+        # the WARC is written and compressed off the event loop, which carries the browser
+        artifacts = await asyncio.to_thread(self._artifacts, capture_id, response, rendered,
+                                            kind, listing, results, started, browser)
         notes: dict[str, Any] = {}
         triage = _triage(listing, state.msrp)
         if triage:

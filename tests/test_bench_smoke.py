@@ -22,7 +22,9 @@ def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "capt/s" in proc.stdout and "ratio" in proc.stdout
     rows = {r["row"]: r for r in json.loads(out.read_text())["rows"]}
-    assert set(rows) == {"baseline", "markwatch", "unrendered"}
-    assert rows["markwatch"]["captures"] == rows["baseline"]["captures"] > 0
+    assert set(rows) == {"baseline", "browser-steps", "markwatch", "unrendered"}
+    assert (rows["markwatch"]["captures"] == rows["baseline"]["captures"]
+            == rows["browser-steps"]["captures"] > 0)
+    assert rows["markwatch"]["ratio"] > 0 and rows["markwatch"]["steps_ratio"] > 0
     assert rows["markwatch"]["stored_bytes_per_capture"] > 0
     assert rows["markwatch"]["peak_pss_mib"] > 0

@@ -139,6 +139,24 @@ def test_warc_is_byte_exact(demo_crawl: tuple[Path, dict[str, Any]],
             assert "listing.json" in resources
 
 
+def test_every_capture_records_the_resources_it_shows(
+        demo_crawl: tuple[Path, dict[str, Any]]) -> None:
+    """Pages share one browser context, but its cache is off: a capture late in the crawl
+    still records the stylesheet and scripts that earlier captures fetched first, tagged for
+    it and with the tag stripped from the record."""
+    store, _ = demo_crawl
+    listings = sorted(manifests(store, "listing"), key=lambda m: m["started_at"])
+    assert len(listings) >= 2
+    for manifest in listings:
+        recs = records(artifact(store, manifest, "page.warc.gz"))
+        urls = {r["url"] for r in recs if r["type"] == "response"}
+        for path in ("/static/style.css", "/static/consent.js", "/static/item.js"):
+            assert any(u.endswith(path) for u in urls), (manifest["capture_id"], path)
+        for r in recs:
+            if r["type"] == "request":
+                assert r["http"].get_header("Content-Language") is None
+
+
 # -- WACZ and pywb --------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """The shared-context recording mode: requests are routed to captures by their tag, the tag
-never reaches the site nor the record, and untagged requests are refused, not misfiled."""
+never reaches the site nor the record, untagged requests are refused, not misfiled, and
+untagged CORS preflights are relayed but recorded in no capture."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from crawler.config import CaptureLimits
 from crawler.recording import RecordingProxy
-from crawler.recording.proxy import CAPTURE_HEADER
+from crawler.recording.proxy import CAPTURE_HEADER, tag_value
 
 SEEN: list[dict[str, str]] = []
 
@@ -20,6 +21,14 @@ SEEN: list[dict[str, str]] = []
 class _Site(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
+
+    def do_OPTIONS(self) -> None:
+        SEEN.append({"method": "OPTIONS", **{k.lower(): v for k, v in self.headers.items()}})
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Methods", "PUT")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self) -> None:
         SEEN.append({k.lower(): v for k, v in self.headers.items()})
@@ -39,11 +48,13 @@ def site() -> Iterator[str]:
     server.shutdown()
 
 
-async def _get(port: int, host: str, path: str, tag: str | None) -> bytes:
+async def _get(port: int, host: str, path: str, tag: str | None, *, raw_tag: bool = False,
+               method: str = "GET", extra: tuple[str, ...] = ()) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    lines = [f"GET http://{host}{path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines = [f"{method} http://{host}{path} HTTP/1.1", f"Host: {host}", "Connection: close",
+             *extra]
     if tag is not None:
-        lines.append(f"{CAPTURE_HEADER.decode()}: {tag}")
+        lines.append(f"{CAPTURE_HEADER.decode()}: {tag if raw_tag else tag_value(tag)}")
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
     await writer.drain()
     data = await reader.read()
@@ -78,3 +89,57 @@ def test_tagged_requests_go_to_their_capture_untagged_are_refused(site: str) -> 
     asyncio.run(scenario())
     assert [h.get(CAPTURE_HEADER.decode()) for h in SEEN] == [None, None]  # the site never
     assert len(SEEN) == 2  # saw the tag, and saw nothing of the refused requests
+
+
+def test_a_content_language_that_is_not_a_tag_claims_nothing(site: str) -> None:
+    SEEN.clear()
+
+    async def scenario() -> None:
+        with RecordingProxy() as proxy:
+            a = await proxy.open_tagged_session("cap-a", CaptureLimits())
+            for value in ("cap-a", "en-GB", "markwatch-cap-b"):  # bare token, a language, unknown
+                refused = await _get(a.port, site, "/x", value, raw_tag=True)
+                assert b" 503 " in refused.split(b"\r\n", 1)[0] + b" "
+            assert proxy.unclaimed == 3
+            await proxy.close_session(a)
+            assert a.exchanges == []
+
+    asyncio.run(scenario())
+    assert SEEN == []
+
+
+def test_untagged_cors_preflight_is_relayed_and_recorded_nowhere(site: str) -> None:
+    SEEN.clear()
+
+    async def scenario() -> None:
+        with RecordingProxy() as proxy:
+            a = await proxy.open_tagged_session("cap-a", CaptureLimits())
+            reply = await _get(a.port, site, "/api", None, method="OPTIONS",
+                               extra=("Origin: http://shop.test",
+                                      "Access-Control-Request-Method: PUT"))
+            assert b" 204 " in reply.split(b"\r\n", 1)[0] + b" "
+            assert b"access-control-allow-methods: put" in reply.lower()
+            plain_options = await _get(a.port, site, "/api", None, method="OPTIONS")
+            assert b" 503 " in plain_options.split(b"\r\n", 1)[0] + b" "  # not a preflight
+            assert (proxy.preflights, proxy.unclaimed) == (1, 1)
+            await proxy.close_session(a)
+            assert a.exchanges == []
+
+    asyncio.run(scenario())
+    assert [h.get("method") for h in SEEN] == ["OPTIONS"]
+
+
+def test_own_port_mode_keeps_a_pages_content_language(site: str) -> None:
+    SEEN.clear()
+
+    async def scenario() -> None:
+        with RecordingProxy() as proxy:
+            session = await proxy.open_session("cap-own", CaptureLimits())
+            await _get(session.port, site, "/doc", "en-GB", raw_tag=True)
+            await proxy.close_session(session)
+            recorded = session.exchanges[0].request.open().read().lower()
+            assert b"content-language: en-gb" in recorded
+            session.discard()
+
+    asyncio.run(scenario())
+    assert SEEN[0].get("content-language") == "en-GB"

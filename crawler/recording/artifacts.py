@@ -28,7 +28,9 @@ def recorded_warc(session: CaptureSession, warcinfo: dict[str, str], *, capture_
                     f"scrapy-playwright {software['scrapy_playwright']}, "
                     f"playwright {software['playwright']})",
         "recorder": "markwatch recording proxy (HTTP/1.1 to site and browser; TLS verified "
-                    "by the proxy; one listening port per capture)",
+                    "by the proxy; " + (
+                        "requests told apart by a per-capture tag the proxy strips)"
+                        if session.tagged else "one listening port per capture)"),
         "egress-ip": ", ".join(sorted(session.egress_ips)) or "none",
         "limits-hit": "; ".join(limits_hit) or "none",
     }

@@ -58,6 +58,8 @@ class CaptureSession:
         self.notes: list[str] = []
         self.recorded_bytes = 0
         self.closed = False
+        self.tagged = False
+        """True when the capture's requests share a listener and are told apart by a tag."""
         self.context: Any = None
         """The Playwright browser context pointed at this session (set when its page opens)."""
         self._server: asyncio.Server | None = None
@@ -81,11 +83,32 @@ class CaptureSession:
             exchange.close()
 
 
-CAPTURE_HEADER = b"x-markwatch-capture"
-"""Added by the browser side (`crawler.recording.headers`) to every request of a capture's page;
-the proxy routes the exchange to that capture and strips the header: it is neither recorded
-nor sent to the site."""
-_DROP = (*HOP_TO_PROXY, CAPTURE_HEADER)
+CAPTURE_HEADER = b"content-language"
+"""The header that carries a capture's tag from the browser (`crawler.recording.headers`) to
+the proxy, which files the exchange under that capture and strips the header: it is neither
+recorded nor sent to the site. `Content-Language` because it is a CORS-safelisted request
+header (an alphanumeric value adds no preflight) that browsers never send on their own for
+GET; see docs/fidelity.md."""
+TAG_PREFIX = "markwatch-"
+"""A tag is `TAG_PREFIX` + the session's token (letters, digits and hyphens)."""
+_DROP_TAGGED = (*HOP_TO_PROXY, CAPTURE_HEADER)
+
+
+def tag_value(token: str) -> str:
+    """The `CAPTURE_HEADER` value that claims a request for the capture `token`."""
+    return TAG_PREFIX + token
+
+
+def token_of(head: Head) -> str | None:
+    """The capture token a request carries, if any."""
+    value = head.value(CAPTURE_HEADER)
+    if value is None or not value.startswith(TAG_PREFIX):
+        return None
+    return value[len(TAG_PREFIX):]
+
+
+def _is_preflight(head: Head) -> bool:
+    return head.parts[0] == b"OPTIONS" and head.value(b"access-control-request-method") is not None
 
 
 class _Conn:
@@ -129,8 +152,13 @@ class RecordingProxy:
         self._thread: threading.Thread | None = None
         self._shared: asyncio.Server | None = None
         self._tagged: dict[str, CaptureSession] = {}
+        self._connections: set[asyncio.Task[Any]] = set()
         self.unclaimed = 0
         """Requests no open capture claimed (untagged, or after their capture): refused."""
+        self.preflights = 0
+        """CORS preflights relayed for the browser but recorded in no capture: Chromium sends
+        them without the page's headers, so no tag says whose they are (they carry no content,
+        only the site's permission for the request that follows, which is recorded)."""
 
     # -- lifecycle (any thread) --------------------------------------------------------------
 
@@ -152,6 +180,12 @@ class RecordingProxy:
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
         self._loop = self._thread = None
+        if loop is not None and loop.is_running():
+            # end the browser's connections on the proxy's loop, not by garbage collection
+            try:
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
+            except (TimeoutError, RuntimeError) as exc:
+                logger.debug("recording proxy: connections not all closed: %r", exc)
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
@@ -218,6 +252,7 @@ class RecordingProxy:
 
     async def _open_tagged(self, token: str, limits: CaptureLimits) -> CaptureSession:
         session = CaptureSession(token, limits)
+        session.tagged = True
         session.port = await self._open_shared()
         self._tagged[token] = session
         return session
@@ -225,8 +260,26 @@ class RecordingProxy:
     async def _shared_client(self, reader: asyncio.StreamReader,
                              writer: asyncio.StreamWriter) -> None:
         """A connection shared by a context's pages: requests go by their `CAPTURE_HEADER`."""
-        await self._serve(reader, writer,
-                          lambda head: self._tagged.get(head.value(CAPTURE_HEADER) or ""))
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        try:
+            await self._serve(reader, writer,
+                              lambda head: self._tagged.get(token_of(head) or ""))
+        finally:
+            if task is not None:
+                self._connections.discard(task)
+
+    async def _shutdown(self) -> None:
+        """Stop listening and end every connection still open (the browser's keep-alives)."""
+        if self._shared is not None:
+            self._shared.close()
+        for session in list(self._tagged.values()):
+            await self._close(session)
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=5)
 
     async def _close(self, session: CaptureSession) -> CaptureSession:
         if session.closed:
@@ -265,6 +318,10 @@ class RecordingProxy:
                     await self._connect(conn, head)
                     continue
                 session = pick(head)
+                if session is None and self._shared is not None and _is_preflight(head):
+                    if not await self._preflight(conn, head):
+                        break
+                    continue
                 if session is None or session.closed:
                     self.unclaimed += 1
                     await _refuse(conn, 503, "no capture is recording this request")
@@ -286,6 +343,16 @@ class RecordingProxy:
         finally:
             conn.close_upstream()
             writer.close()
+
+    async def _preflight(self, conn: _Conn, head: Head) -> bool:
+        """Relay an untagged CORS preflight on a shared listener, recording it nowhere."""
+        self.preflights += 1
+        scratch = CaptureSession("preflight", CaptureLimits())
+        try:
+            return await self._exchange(scratch, conn, head)
+        finally:
+            conn.close_upstream()  # the scratch session's connection is nobody's to reuse
+            scratch.discard()
 
     async def _connect(self, conn: _Conn, head: Head) -> None:
         parts = head.parts
@@ -333,7 +400,8 @@ class RecordingProxy:
         request = HashingSpool(self.spool_threshold)
         exchange = RecordedExchange(url, method, self.clock.now(), request)
         request.write_head(head.to_bytes(f"{method} {path} HTTP/1.1".encode("latin-1"),
-                                         drop=_DROP))
+                                         drop=_DROP_TAGGED if session.tagged
+                                         else HOP_TO_PROXY))
         framing, length = body_framing(head, request=True)
         if framing == "length" and length > limits.max_exchange_bytes - session.recorded_bytes:
             session.hit("byte cap: a request body was larger than the bytes left")

@@ -25,6 +25,24 @@ from crawler.recording.spool import RecordedExchange, TlsSession, digest_label
 GZIP_LEVEL = 6
 """warcio's fixed level 9 costs ~2x the time for ~1% size (see the browser-capture notes)."""
 
+PACKED_LEVEL = 1
+"""For payloads that are compressed already (PNG, JPEG, WebP, gzip or brotli bodies): level 6
+spends several milliseconds per screenshot to save well under 1%."""
+
+_PACKED_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/avif",
+                 "font/woff", "font/woff2", "application/zip", "application/gzip",
+                 "video/", "audio/")
+_PACKED_ENCODINGS = ("gzip", "br", "zstd", "deflate", "compress")
+
+
+def packed(media_type: str | None, content_encoding: str | None = None) -> bool:
+    """Whether a payload of this type and encoding is compressed already."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding and encoding != "identity":
+        return encoding.split(",")[-1].strip() in _PACKED_ENCODINGS
+    media = (media_type or "").split(";")[0].strip().lower()
+    return media.startswith(_PACKED_TYPES)
+
 
 def record_id(seed: str) -> str:
     return f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, seed)}>"
@@ -53,8 +71,8 @@ class WarcRecordWriter:
         self.count = 0
 
     def write(self, headers: list[tuple[str, str]], block: IO[bytes] | bytes, length: int,
-              content_type: str) -> None:
-        gz = zlib.compressobj(self.level, zlib.DEFLATED, 31)
+              content_type: str, *, level: int | None = None) -> None:
+        gz = zlib.compressobj(self.level if level is None else level, zlib.DEFLATED, 31)
         head = ["WARC/1.1", *(f"{k}: {v}" for k, v in headers),
                 f"Content-Type: {content_type}", f"Content-Length: {length}"]
         self.out.write(gz.compress(("\r\n".join(head) + "\r\n\r\n").encode("utf-8")))
@@ -109,16 +127,18 @@ def write_capture_warc(
             headers.append(("WARC-Refers-To", tls_first[key]))
         w.write(headers, body, len(body), "application/json")
     for res in resources:
+        digest = _sha(res.data)
         headers = [("WARC-Type", res.record_type),
                    ("WARC-Record-ID", record_id(f"{capture_id}/{res.name}")),
                    ("WARC-Date", isoformat(at)),
                    ("WARC-Target-URI", f"urn:markwatch:{capture_id}:{res.name}"),
-                   ("WARC-Block-Digest", _sha(res.data)), *common]
+                   ("WARC-Block-Digest", digest), *common]
         if res.record_type == "resource":
-            headers.append(("WARC-Payload-Digest", _sha(res.data)))
+            headers.append(("WARC-Payload-Digest", digest))
         if page_response:
             headers.append(("WARC-Refers-To", page_response))
-        w.write(headers, res.data, len(res.data), res.media_type)
+        w.write(headers, res.data, len(res.data), res.media_type,
+                level=PACKED_LEVEL if packed(res.media_type) else None)
     meta = {"limits_hit": session.limits_hit, "proxy_notes": session.notes,
             "exchanges": len(session.exchanges), "recorded_bytes": session.recorded_bytes,
             **(capture_metadata or {})}
@@ -145,7 +165,10 @@ def _write_exchange(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
                     ("WARC-Block-Digest", spool.block_digest), *common]
         if ex.truncated:
             headers.append(("WARC-Truncated", ex.truncated))
-        w.write(headers, spool.open(), spool.size, "application/http; msgtype=response")
+        level = PACKED_LEVEL if packed(ex.header("content-type"),
+                                       ex.header("content-encoding")) else None
+        w.write(headers, spool.open(), spool.size, "application/http; msgtype=response",
+                level=level)
     req = ex.request
     headers = [("WARC-Type", "request"), ("WARC-Record-ID", record_id(seed + "/request")),
                ("WARC-Date", date), ("WARC-Target-URI", ex.url)]
