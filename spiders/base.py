@@ -9,6 +9,7 @@ watchlist's `max_pages` and `max_listings`. What a page says is read by page obj
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable
@@ -17,6 +18,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import scrapy
+from playwright.async_api import Error as PlaywrightError
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
@@ -96,6 +98,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         self.brand_filter = tuple(b.strip() for b in (brand or "").split(",") if b.strip())
         self.max_listings_override = int(max_listings) if max_listings else None
         self.max_pages_override = int(max_pages) if max_pages else None
+        self._contexts: dict[str, Any] = {}
+        """Browser contexts seen by name, to close each once it is retired and idle."""
         self.states: list[WatchState] = []
         self.max_pages = 1
         self.max_listings = 1
@@ -214,7 +218,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         state: WatchState = response.meta["watch_state"]
         page_no: int = response.meta["search_page"]
         if again := self.retry_after_request(response):
-            await _close_page(response)
+            await self._end_page(response.meta.get("playwright_page"), response.meta)
             yield again
             return
         state.pages += 1
@@ -268,7 +272,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
 
     async def parse_listing(self, response: Response) -> AsyncIterator[Any]:
         if again := self.retry_after_request(response):
-            await _close_page(response)
+            await self._end_page(response.meta.get("playwright_page"), response.meta)
             yield again
             return
         steps = CaptureSteps(self.consent_click, self.listing_wait_for)
@@ -294,7 +298,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
 
     async def on_error(self, failure: Failure) -> AsyncIterator[FailureItem]:
         request = failure.request  # type: ignore[attr-defined]
-        hit = await release_page(request.meta.get("playwright_page"), request.meta)
+        hit = await self._end_page(request.meta.get("playwright_page"), request.meta)
         hit += request.meta.get("markwatch_limits_hit", [])
         reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         if hit:
@@ -317,18 +321,29 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             self.logger.warning("capture of %s failed: %s", response.url, exc)
             return self._failure(response.url, response.meta, str(exc))
         finally:
-            await release_page(page, response.meta)
-            await self._close_retired_context(page, response.meta.get("playwright_context"))
+            await self._end_page(page, response.meta)
 
-    async def _close_retired_context(self, page: Any, name: str | None) -> None:
-        """Close a context that gets no new pages once its last page is closed."""
+    async def _end_page(self, page: Any, meta: dict[str, Any]) -> list[str]:
+        """Close a request's page (if it has one) and its recording, give back its context
+        slot, and close the context if it is retired and owes no request a page (pages are
+        closed before their context); returns the recording caps hit."""
+        name = meta.get("playwright_context")
+        if page is not None and name:
+            self._contexts[name] = page.context
+        hit = await release_page(page, meta)
         recycler = getattr(self.crawler, "markwatch_contexts", None)
-        if recycler is None or not name or not recycler.retired(name):
-            return
-        context = page.context
-        if not context.pages:
+        if recycler is None:
+            return hit
+        recycler.finish(meta)
+        for retired in [n for n in self._contexts if recycler.closable(n)]:
+            context = self._contexts[retired]
+            if context.pages:
+                continue
+            del self._contexts[retired]
             self.crawler.stats.inc_value("evidence/contexts_recycled")
-            await context.close()
+            with contextlib.suppress(PlaywrightError):
+                await context.close()
+        return hit
 
     def _failure(self, url: str, meta: dict[str, Any], reason: str) -> FailureItem:
         state: WatchState = meta["watch_state"]
@@ -452,10 +467,6 @@ def status_block(status: int) -> Block | None:
     if status in (403, 503):
         return Block("bot-wall", f"HTTP {status} refusal without a recognised challenge page")
     return None
-
-
-async def _close_page(response: Response) -> None:
-    await release_page(response.meta.get("playwright_page"), response.meta)
 
 
 def rendered_url(response: Response, rendered: RenderedPage) -> str:

@@ -121,3 +121,21 @@ def test_context_recycler_moves_on_every_n_pages() -> None:
     assert names == ["mw-0", "mw-0", "mw-0", "mw-1", "mw-1", "mw-1", "mw-2"]
     assert recycler.retired("mw-0") and recycler.retired("mw-1")
     assert not recycler.retired("mw-2") and not recycler.retired("default")
+
+
+def test_context_recycler_keeps_a_retired_context_until_its_requests_are_done() -> None:
+    from crawler.middlewares.contexts import SLOT_META, ContextRecycler
+
+    recycler = ContextRecycler(2)
+    first, second, third = {}, {}, {}  # request metas
+    assert recycler.assign(first) == recycler.assign(second) == "mw-0"
+    assert recycler.assign(third) == "mw-1"
+    assert recycler.retired("mw-0") and not recycler.closable("mw-0")
+    recycler.finish(first)
+    assert not recycler.closable("mw-0")  # the second request has not opened its page yet
+    recycler.finish(second)
+    recycler.finish(second)  # twice is harmless
+    assert recycler.closable("mw-0") and SLOT_META not in second
+    assert not recycler.closable("mw-1")  # current: it still gets pages
+    retry = dict(third)  # a retried copy of the third request gets a new slot, gives the old
+    assert recycler.assign(retry) == "mw-1" and recycler.pending["mw-1"] == 1

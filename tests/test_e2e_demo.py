@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import urllib.request
 from pathlib import Path
@@ -258,3 +259,22 @@ def test_second_crawl_adds_history_and_touches_nothing(
     assert len(shown["history"]) == 2
     assert shown["manifest"]["previous_capture"] == shown["history"][0]
     assert crawl.cli("verify", "--all").code == 0
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_contexts_are_recycled_without_stalling(tmp_path: Path, demo_market: DemoMarketplace,
+                                                chromium: str, concurrency: int) -> None:
+    """A fresh context every 2 pages, with requests assigned to a context while they wait for a
+    download slot: no context is closed under a request still to open its page (that stalled
+    the crawl for good), every listing is captured and retired contexts are closed."""
+    crawl = Crawl(tmp_path, demo_market)
+    c = str(concurrency)
+    result, report = crawl.run("-s", "EVIDENCE_CONTEXT_PAGES=2", "-s", f"CONCURRENT_REQUESTS={c}",
+                               "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={c}",
+                               "-s", f"PLAYWRIGHT_MAX_PAGES_PER_CONTEXT={c}",
+                               "--log-level", "INFO")
+    assert result.code == 0, result.err[-3000:]
+    assert report["counts"]["failures"] == 0
+    assert {r["listing_id"] for r in listing_rows(crawl)} == expected_ids(demo_market)
+    recycled = re.search(r"'evidence/contexts_recycled': (\d+)", result.err)
+    assert recycled and int(recycled.group(1)) >= report["counts"]["captures"] // 2 - 2

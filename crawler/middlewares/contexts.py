@@ -8,11 +8,15 @@ closes a retired context once its last page is closed (pages before their contex
 
 from __future__ import annotations
 
+from typing import Any
+
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 CONTEXT_PREFIX = "mw-"
+SLOT_META = "markwatch_context_slot"
+"""The context a request was assigned, until its page is done (`ContextRecycler.finish`)."""
 
 
 class ContextRecycler:
@@ -24,19 +28,44 @@ class ContextRecycler:
         self.pages_per_context = pages_per_context
         self.prefix = prefix
         self.assigned = 0
+        self.pending: dict[str, int] = {}
+        """Per context: requests assigned to it whose page is not done yet."""
 
     @property
     def current(self) -> str:
         return f"{self.prefix}{self.assigned // self.pages_per_context}"
 
-    def assign(self) -> str:
+    def assign(self, meta: dict[str, Any] | None = None) -> str:
+        """The context for a new rendered request; with `meta`, noted there until `finish`."""
+        if meta is not None:
+            self.finish(meta)  # a retried copy of a request gives its old slot back
         name = self.current
         self.assigned += 1
+        self.pending[name] = self.pending.get(name, 0) + 1
+        if meta is not None:
+            meta[SLOT_META] = name
         return name
 
+    def finish(self, meta: dict[str, Any]) -> None:
+        """The request's page is closed (or was never opened): its context owes it nothing."""
+        name = meta.pop(SLOT_META, None)
+        if name is None:
+            return
+        left = self.pending.get(name, 0) - 1
+        if left > 0:
+            self.pending[name] = left
+        else:
+            self.pending.pop(name, None)
+
     def retired(self, name: str) -> bool:
-        """Whether a context will get no new pages (so it may be closed when empty)."""
+        """Whether a context will get no new pages."""
         return name.startswith(self.prefix) and name != self.current
+
+    def closable(self, name: str) -> bool:
+        """Retired, and no request assigned to it is still to open or close its page: a
+        request can be assigned a context and wait for a download slot while the context's
+        other pages all close, and must not find it closed."""
+        return self.retired(name) and not self.pending.get(name)
 
 
 class ContextRecycleMiddleware:
@@ -56,4 +85,4 @@ class ContextRecycleMiddleware:
 
     def process_request(self, request: Request) -> None:
         if request.meta.get("playwright") and "playwright_context" not in request.meta:
-            request.meta["playwright_context"] = self.recycler.assign()
+            request.meta["playwright_context"] = self.recycler.assign(request.meta)

@@ -80,7 +80,7 @@ class RecordingProxyMiddleware:
             session = await self.proxy.open_tagged_session(token, self.limits)
             request.meta[RECORDING_META] = CaptureRecording(self.proxy, session,
                                                             close_context=False)
-            context = self.recycler.assign()
+            context = self.recycler.assign(request.meta)
         else:
             session = await self.proxy.open_session(token, self.limits)
             request.meta[RECORDING_META] = CaptureRecording(self.proxy, session)
