@@ -180,7 +180,8 @@ async def capture_page(
                 await _wait_for(page, steps.wait_for, steps.wait_timeout, hit)
             if steps.scroll:
                 await _scroll_through(page, limits.max_page_height, hit, inflight)
-            shot = await _screenshot(page, limits.max_page_height, hit, cdp)
+            shot = await _screenshot(page, limits.max_page_height, hit, cdp,
+                                     limits.max_dom_bytes)
             html = await page.content()
             dom = html.encode("utf-8")
             if len(dom) > limits.max_dom_bytes:
@@ -287,13 +288,14 @@ async () => {
   const d = document.documentElement, b = document.body || d;
   return [Math.max(d.scrollWidth, b.scrollWidth, d.offsetWidth, b.offsetWidth, d.clientWidth),
           Math.max(d.scrollHeight, b.scrollHeight, d.offsetHeight, b.offsetHeight,
-                   d.clientHeight)];
+                   d.clientHeight),
+          d.outerHTML.length];
 }
 """
 
 
 async def _screenshot(page: PwPage, max_height: int, hit: list[str],
-                      cdp: CDPSession | None = None) -> bytes:
+                      cdp: CDPSession | None = None, max_dom_bytes: int | None = None) -> bytes:
     """A full-page PNG, cut at `max_height` CSS pixels.
 
     Through DevTools when there is a session: one `Page.captureScreenshot` beyond the viewport
@@ -302,6 +304,11 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
     about a third less CPU in the browser process for the step that dominates a capture.
     """
     size = await page.evaluate(_PAGE_SIZE_JS)
+    if max_dom_bytes is not None and size and len(size) > 2 and size[2] > max_dom_bytes:
+        # UTF-8 takes at least a byte per character: over the cap already, so fail before
+        # spending a screenshot on a hostile page
+        raise CaptureError(f"rendered DOM is at least {int(size[2])} bytes, over the cap of "
+                           f"{max_dom_bytes}")
     viewport = page.viewport_size or {"width": 1280, "height": 720}
     width = int(size[0]) if size and size[0] else viewport["width"]
     height = int(size[1]) if size and size[1] else viewport["height"]

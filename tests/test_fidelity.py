@@ -422,7 +422,7 @@ def test_https_is_recorded_with_the_upstream_chain(hostile_site: dict[str, Any],
     ("/bomb", CaptureLimits(timeout=30, max_decoded_bytes=4 << 20), "decoded-size cap"),
     ("/loop", CaptureLimits(timeout=30, max_exchanges=8), "exchange cap"),
     ("/longpoll", CaptureLimits(timeout=30, exchange_idle_timeout=3), "idle upstream"),
-    ("/hugedom", CaptureLimits(timeout=30, max_dom_bytes=1 << 20), "over the cap"),
+    ("/hugedom", CaptureLimits(timeout=60, max_dom_bytes=1 << 20), "over the cap"),
     ("/mutate", CaptureLimits(timeout=8), None),
 ])
 def test_hostile_page_ends_within_its_caps(hostile_site: dict[str, Any], chromium: str,
