@@ -27,6 +27,8 @@ import hashlib
 import io
 import logging
 import posixpath
+import threading
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,9 @@ from storage.base import CHUNK, Store, StoredObject, blob_key, sha256_of
 from storage.retrying import RetryPolicy, botocore_config, error_code
 
 log = logging.getLogger(__name__)
+
+_KEY_LOCKS = [threading.Lock() for _ in range(64)]
+"""Striped locks: writers of the same key in this process take turns (see `S3Store._put`)."""
 
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB
@@ -305,6 +310,15 @@ class S3Store(Store):
 
     def _put(self, key: str, source: bytes | Path, sha: str, size: int, media_type: str,
              *, blob: bool) -> StoredObject:
+        # Captures stored at once in this process often share a blob (a site's logo, a
+        # stylesheet): one writer per key here, so the second finds the first's object
+        # instead of racing it (on servers that ignore conditional writes in versioned,
+        # locked buckets a race leaves a second version that cannot be withdrawn).
+        with _KEY_LOCKS[zlib.crc32(key.encode("utf-8")) % len(_KEY_LOCKS)]:
+            return self._put_unlocked(key, source, sha, size, media_type, blob=blob)
+
+    def _put_unlocked(self, key: str, source: bytes | Path, sha: str, size: int,
+                      media_type: str, *, blob: bool) -> StoredObject:
         full = self.prefix + key
         existing = self._head(full)
         if existing is not None:
