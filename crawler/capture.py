@@ -92,10 +92,35 @@ class InFlight:
         """Wait until nothing has been in flight for `idle` s; False after `timeout` s."""
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            if self.count == 0 and time.monotonic() - self.changed >= self.idle:
+            count, changed = self.state()
+            if count == 0 and time.monotonic() - changed >= self.idle:
                 return True
             await asyncio.sleep(0.05)
         return False
+
+    def state(self) -> tuple[int, float]:
+        """Requests in flight, and when that last changed (monotonic clock)."""
+        return self.count, self.changed
+
+
+class ProxyInFlight(InFlight):
+    """A capture's requests in flight as its recording proxy session counts them.
+
+    Every request of a recorded capture passes through the proxy, so the proxy knows when the
+    page's network is quiet; the page then needs no request events from Playwright (each is a
+    message from the browser through the driver to Python, with a handler call, for every
+    resource of every page). The proxy runs on its own thread; an int and a float read across
+    threads are whole under the GIL."""
+
+    def __init__(self, session: Any, idle: float = 0.15, timeout: float = 5.0) -> None:
+        super().__init__(idle, timeout)
+        self.session = session
+
+    def attach(self, page: PwPage) -> None:
+        """Nothing to attach: the proxy counts."""
+
+    def state(self) -> tuple[int, float]:
+        return int(self.session.in_flight), float(self.session.changed)
 
 
 INFLIGHT_META = "markwatch_inflight"
@@ -105,10 +130,11 @@ CDP_META = "markwatch_cdp"
 async def init_page(page: PwPage, request: Any) -> None:
     """scrapy-playwright's `playwright_page_init_callback`: attach a recorder before `goto`."""
     limits, clock = request.meta[LIMITS_META]
-    inflight = InFlight()
+    recording = request.meta.get(RECORDING_META)
+    inflight = (ProxyInFlight(recording.session) if isinstance(recording, CaptureRecording)
+                else InFlight())
     inflight.attach(page)
     request.meta[INFLIGHT_META] = inflight
-    recording = request.meta.get(RECORDING_META)
     if isinstance(recording, CaptureRecording):  # the recording proxy records this capture
         recording.context = page.context
         request.meta[RECORDER_META] = recording
@@ -156,7 +182,8 @@ class CaptureSteps:
 
     consent_click: str | None = None
     wait_for: str | None = None
-    scroll: bool = True
+    lazy_load: str = "expand"
+    """`expand`, `scroll` or `off` (see `LAZY_LOAD`)."""
     wait_timeout: float = 15.0
 
 
@@ -173,12 +200,15 @@ async def capture_page(
     `cdp` is a DevTools session on the page (Chromium): the screenshot is taken through it in
     one call, PNG encoded for speed; without it, through Playwright's `page.screenshot`."""
     hit: list[str] = []
+    viewport = _viewport(page)
     try:
         async with asyncio.timeout(limits.timeout):
             await _dismiss_consent(page, steps.consent_click, hit)
             if steps.wait_for:
                 await _wait_for(page, steps.wait_for, steps.wait_timeout, hit)
-            if steps.scroll:
+            if steps.lazy_load == "expand":
+                await _expand_to_page(page, limits.max_page_height, hit, inflight)
+            elif steps.lazy_load == "scroll":
                 await _scroll_through(page, limits.max_page_height, hit, inflight)
             shot = await _screenshot(page, limits.max_page_height, hit, cdp,
                                      limits.max_dom_bytes)
@@ -209,7 +239,7 @@ async def capture_page(
         images=images,
         user_agent=str(user_agent),
         browser_version=browser.version if browser else "unknown",
-        viewport=_viewport(page),
+        viewport=viewport,
         limits_hit=hit,
         recording=recording,
     )
@@ -268,18 +298,80 @@ async def _scroll_through(page: PwPage, max_height: int, hit: list[str],
     """Scroll the page through, so lazy content loads, then let the network settle."""
     step = max((page.viewport_size or {"height": 720})["height"], 200)
     await page.evaluate(_SCROLL_JS, [max_height, step])
+    await _settle(page, hit, inflight)
+
+
+_GROWN_JS = """
+async () => {
+  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+  await frame();
+  // lazy loaders that listen for scrolling rather than observe intersections look again
+  window.dispatchEvent(new Event("scroll"));
+  document.dispatchEvent(new Event("scroll"));
+  await frame();
+}
+"""
+
+EXPAND_ROUNDS = 4
+"""Times the viewport is grown for a page that keeps growing (content loaded at its end)."""
+
+
+async def _expand_to_page(page: PwPage, max_height: int, hit: list[str],
+                          inflight: InFlight | None) -> None:
+    """Grow the viewport to the page's full height (up to `max_height`), so that everything
+    lazy is in view at once, then let the network settle.
+
+    One layout instead of a frame per scrolled viewport; it is the state the full-page
+    screenshot puts the page in anyway (Chromium's capture beyond the viewport also grows the
+    visible area), only early enough for lazy images to load. A page that keeps growing
+    (results appended at its end) is grown again, a few rounds at most. The capture records
+    the configured viewport."""
+    viewport = page.viewport_size or {"width": 1280, "height": 720}
+    height = viewport["height"]
+    full = int(await page.evaluate(_HEIGHT_JS) or 0)
+    for _ in range(EXPAND_ROUNDS):
+        target = min(full, max_height)
+        if target <= height:
+            break
+        height = target
+        await page.set_viewport_size({"width": viewport["width"], "height": height})
+        await page.evaluate(_GROWN_JS)
+        await _quiet(page, hit, inflight)
+        full = int(await page.evaluate(_HEIGHT_JS) or 0)
+    else:
+        if min(full, max_height) > height:
+            hit.append(f"page still growing after {EXPAND_ROUNDS} rounds of lazy loading")
+    if height == viewport["height"]:  # nothing below the fold: no round waited yet
+        await _quiet(page, hit, inflight)
+    await _images_done(page, hit)
+
+
+_HEIGHT_JS = "document.documentElement.scrollHeight"
+
+
+async def _quiet(page: PwPage, hit: list[str], inflight: InFlight | None) -> None:
+    """Wait until the page has had no request in flight for a moment."""
     if inflight is not None:
         if not await inflight.quiet():
-            hit.append(f"network still busy {inflight.timeout:g} s after scrolling")
-    else:
-        try:
-            await page.wait_for_load_state("networkidle", timeout=5_000)
-        except PwTimeout:
-            hit.append("network still busy 5 s after scrolling")
+            hit.append(f"network still busy {inflight.timeout:g} s after loading lazy content")
+        return
+    try:
+        await page.wait_for_load_state("networkidle", timeout=5_000)
+    except PwTimeout:
+        hit.append("network still busy 5 s after loading lazy content")
+
+
+async def _images_done(page: PwPage, hit: list[str]) -> None:
     try:
         await page.wait_for_function(_IMAGES_DONE_JS, timeout=10_000, polling=100)
     except PwTimeout:
         hit.append("images still loading after 10 s")
+
+
+async def _settle(page: PwPage, hit: list[str], inflight: InFlight | None) -> None:
+    """Wait for a quiet network and for every image to be complete."""
+    await _quiet(page, hit, inflight)
+    await _images_done(page, hit)
 
 
 _PAGE_SIZE_JS = """
@@ -315,10 +407,13 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
     if height > max_height:
         hit.append(f"page is {height} px tall; screenshot cut at {max_height} px")
         height = max_height
+    # a page the (grown) viewport already holds is drawn as it is on screen, without the
+    # relayout that capturing beyond the viewport costs
+    beyond = width > viewport["width"] or height > viewport["height"]
     if cdp is not None:
         try:
             shot = await cdp.send("Page.captureScreenshot", {
-                "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": True,
+                "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": beyond,
                 "fromSurface": True,
                 "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
             })

@@ -44,6 +44,8 @@ class MarkwatchConfig:
     operator: str = ""
     viewport: dict[str, int] = field(default_factory=lambda: {"width": 1280, "height": 720})
     limits: CaptureLimits = field(default_factory=CaptureLimits)
+    lazy_load: str = "expand"
+    """How lazy content is brought in before the screenshot (`crawler.capture.LAZY_LOAD`)."""
     clock: Clock = field(default_factory=SystemClock)
 
     @classmethod
@@ -76,8 +78,20 @@ class MarkwatchConfig:
             operator=settings.get("EVIDENCE_OPERATOR") or "",
             viewport={k: int(viewport[k]) for k in ("width", "height")},
             limits=limits,
+            lazy_load=_choice(settings, "EVIDENCE_LAZY_LOAD", LAZY_LOAD_METHODS),
             clock=clock,
         )
+
+
+LAZY_LOAD_METHODS = ("expand", "scroll", "off")
+
+
+def _choice(settings: BaseSettings, name: str, choices: tuple[str, ...]) -> str:
+    value = str(settings.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not "
+                          f"{settings.get(name)!r}")
+    return value
 
 
 def _positive(settings: BaseSettings, name: str, getter: Any) -> Any:

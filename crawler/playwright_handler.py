@@ -10,11 +10,19 @@ measured here, the route cost about 0.1 CPU-second per capture, a quarter of the
 capture (docs/performance.md). This handler skips it for such requests and keeps
 scrapy-playwright's behaviour for any request that does need it (another method, a body,
 `PLAYWRIGHT_ABORT_REQUEST`, `PLAYWRIGHT_PROCESS_REQUEST_HEADERS`, a page passed in).
+
+On those unrouted pages it also lets go of scrapy-playwright's listeners for every request and
+response of the page (its `playwright/request_count` and `playwright/response_count` stats,
+and the navigation's download watch, which stays attached after `goto` and asks the browser
+for the headers of every later response). A page with no such listener is not sent those
+events by Playwright at all; the recording proxy counts the exchanges instead
+(`evidence/exchanges`).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from playwright.async_api import Page
 from scrapy import Request, Spider
@@ -23,6 +31,7 @@ from scrapy_playwright import _utils as sp_utils
 from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDownloadHandler
 
 logger = logging.getLogger(__name__)
+_UNROUTED_META = "_markwatch_unrouted"
 
 _PARENT_HOOKS = ("_download_request_with_retry", "_download_request_with_page", "_create_page")
 _UTILS = ("_attach_page_event_handlers", "_maybe_execute_page_init_callback")
@@ -34,6 +43,26 @@ does not, every request takes scrapy-playwright's own (routed) path."""
 
 class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     """`ScrapyPlaywrightDownloadHandler` that opens unrouted pages for plain GET requests."""
+
+    async def _get_response_and_download(self, request: Request, page: Page,
+                                         spider: Spider) -> Any:
+        """scrapy-playwright's navigation; on an unrouted page, its listeners are removed once
+        the navigation (or the download it turned into) is over."""
+        if not request.meta.get(_UNROUTED_META):
+            return await super()._get_response_and_download(request, page, spider)
+        added: list[tuple[str, Any]] = []
+
+        def on(event: str, handler: Any) -> None:
+            added.append((event, handler))
+            Page.on(page, event, handler)  # type: ignore[call-overload]
+
+        page.on = on  # type: ignore[method-assign,assignment]
+        try:
+            return await super()._get_response_and_download(request, page, spider)
+        finally:
+            del page.on
+            for event, handler in added:
+                page.remove_listener(event, handler)
 
     def needs_route(self, request: Request) -> bool:
         """Whether scrapy-playwright's route is needed to send `request` as Scrapy built it."""
@@ -47,6 +76,9 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
             return await super()._download_request_with_retry(request, spider)
         self.stats.inc_value("playwright/page_count/unrouted")
         page = await self._create_page(request=request, spider=spider)
+        page.remove_listener("request", self._increment_request_stats)
+        page.remove_listener("response", self._increment_response_stats)
+        request.meta[_UNROUTED_META] = True
         context_name = request.meta.setdefault("playwright_context", DEFAULT_CONTEXT_NAME)
         sp_utils._attach_page_event_handlers(
             page=page, request=request, spider=spider, context_name=context_name)

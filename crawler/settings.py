@@ -102,6 +102,7 @@ EVIDENCE_MAX_EXCHANGES = 400
 EVIDENCE_MAX_PAGE_HEIGHT = 16_000
 EVIDENCE_MAX_DECODED_BYTES = 256 * 1024 * 1024
 EVIDENCE_EXCHANGE_IDLE_TIMEOUT = 30.0
+EVIDENCE_LAZY_LOAD = "expand"  # or "scroll" (a viewport at a time), "off" (crawler/capture.py)
 # Byte-exact WARC of every exchange through a recording proxy on 127.0.0.1 (crawler.recording).
 EVIDENCE_RECORDING_PROXY = True
 EVIDENCE_RECORDING_CONTEXTS = "shared"  # or "per-capture" (see crawler/middlewares/recording.py)

@@ -222,7 +222,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             yield again
             return
         state.pages += 1
-        steps = CaptureSteps(self.consent_click, self.search_wait_for)
+        steps = CaptureSteps(self.consent_click, self.search_wait_for,
+                             lazy_load=self.config.lazy_load)
         rendered = await self._render(response, steps)
         if isinstance(rendered, FailureItem):
             yield rendered
@@ -275,7 +276,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             await self._end_page(response.meta.get("playwright_page"), response.meta)
             yield again
             return
-        steps = CaptureSteps(self.consent_click, self.listing_wait_for)
+        steps = CaptureSteps(self.consent_click, self.listing_wait_for,
+                             lazy_load=self.config.lazy_load)
         rendered = await self._render(response, steps)
         if isinstance(rendered, FailureItem):
             yield rendered
@@ -314,9 +316,13 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         if page is None:
             return unrendered(response)
         try:
-            return await capture_page(page, response.meta.get(RECORDER_META), steps,
-                                      self.config.limits, response.meta.get(INFLIGHT_META),
-                                      response.meta.get(CDP_META))
+            rendered = await capture_page(page, response.meta.get(RECORDER_META), steps,
+                                          self.config.limits, response.meta.get(INFLIGHT_META),
+                                          response.meta.get(CDP_META))
+            if rendered.recording is not None:
+                self.crawler.stats.inc_value("evidence/exchanges",
+                                             len(rendered.recording.exchanges))
+            return rendered
         except CaptureError as exc:
             self.logger.warning("capture of %s failed: %s", response.url, exc)
             return self._failure(response.url, response.meta, str(exc))

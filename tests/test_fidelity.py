@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -452,3 +453,21 @@ def test_hostile_page_ends_within_its_caps(hostile_site: dict[str, Any], chromiu
 async def _sequence(browser: Any, proxy: RecordingProxy,
                     jobs: list[tuple[str, CaptureLimits]]) -> list[dict[str, Any]]:
     return [await _capture(browser, proxy, url, limits) for url, limits in jobs]
+
+
+def test_unrouted_pages_get_no_per_request_events(tmp_path: Path, demo_market: DemoMarketplace,
+                                                  chromium: str) -> None:
+    """Pages opened without a route carry no listener for every request and response (the
+    browser then sends no such events through the driver); the proxy counts exchanges."""
+    script = CRAWL.replace("max_listings=2", "max_listings=1").replace(
+        '"LOG_LEVEL": "WARNING"', '"LOG_LEVEL": "INFO"')
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "store"),
+                           demo_market.base_url], capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    dumped = done.stderr.split("Dumping Scrapy stats:", 1)[1]
+    stats = {k: int(v) for k, v in re.findall(r"'([a-z_/]+)': (\d+)[,}]", dumped)}
+    assert stats["playwright/page_count/unrouted"] >= 2
+    assert stats["evidence/exchanges"] >= 3 * stats["playwright/page_count/unrouted"]
+    assert "playwright/request_count" not in stats
+    assert "playwright/response_count" not in stats

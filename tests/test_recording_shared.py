@@ -143,3 +143,53 @@ def test_own_port_mode_keeps_a_pages_content_language(site: str) -> None:
 
     asyncio.run(scenario())
     assert SEEN[0].get("content-language") == "en-GB"
+
+
+class _Slow(BaseHTTPRequestHandler):
+    release = threading.Event()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        _Slow.release.wait(10)
+        body = b"late"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_the_session_counts_its_requests_in_flight() -> None:
+    """The capture waits for a quiet network on the proxy's count, not on browser events."""
+    from crawler.capture import ProxyInFlight
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_port}"
+    _Slow.release.clear()
+
+    async def scenario() -> None:
+        with RecordingProxy() as proxy:
+            a = await proxy.open_tagged_session("cap-a", CaptureLimits())
+            inflight = ProxyInFlight(a, idle=0.05, timeout=0.5)
+            assert a.in_flight == 0
+            pending = asyncio.ensure_future(_get(a.port, host, "/slow", "cap-a"))
+            for _ in range(200):
+                if a.in_flight:
+                    break
+                await asyncio.sleep(0.01)
+            assert a.in_flight == 1
+            assert await inflight.quiet() is False  # busy for the whole timeout
+            _Slow.release.set()
+            assert b"late" in await pending
+            assert await inflight.quiet() is True
+            assert a.in_flight == 0
+            await proxy.close_session(a)
+            a.discard()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        _Slow.release.set()
+        server.shutdown()

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -62,6 +63,11 @@ class CaptureSession:
         """True when the capture's requests share a listener and are told apart by a tag."""
         self.context: Any = None
         """The Playwright browser context pointed at this session (set when its page opens)."""
+        self.in_flight = 0
+        """Requests of this capture the proxy is relaying right now."""
+        self.changed = time.monotonic()
+        """When `in_flight` last changed (monotonic clock): the capture waits on both for a
+        quiet network without asking the browser about every request."""
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -329,10 +335,14 @@ class RecordingProxy:
                 owned = task is not None and task not in session._tasks
                 if owned:
                     session._tasks.add(task)  # type: ignore[arg-type]
+                session.in_flight += 1
+                session.changed = time.monotonic()
                 try:
                     if not await self._exchange(session, conn, head):
                         break
                 finally:
+                    session.in_flight -= 1
+                    session.changed = time.monotonic()
                     if owned:
                         session._tasks.discard(task)
         except asyncio.CancelledError:
