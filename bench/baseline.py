@@ -10,7 +10,7 @@ after its first consent click. Without it the baseline would screenshot an empty
 
 `--steps` makes it the "browser steps" row instead: the same pages put through markwatch's own
 capture steps (`crawler.capture.capture_page`: browser cache off, consent click, wait-for,
-scrolling until lazy images and the network settle, screenshot, DOM) on a bare Playwright
+lazy loading until images and the network settle, screenshot, DOM) on a bare Playwright
 page, with no recording proxy, no Scrapy and no evidence pipeline. markwatch against this row
 is the cost of the evidence work alone; this row against the plain baseline is the cost of
 rendering the page completely.

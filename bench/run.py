@@ -4,7 +4,7 @@ Starts the demo marketplace (sized up) on 127.0.0.1 and measures, in the same ru
 pages, for each concurrency:
 
 * baseline    a bare Playwright loop (new page, goto load, full-page PNG, DOM), same Chromium;
-* markwatch   a full `markwatch crawl`: consent, scrolling, recording, screenshot, DOM, hashing,
+* markwatch   a full `markwatch crawl`: consent, lazy loading, recording, screenshot, DOM, hashing,
               manifests, local store, catalog;
 * markwatch+s3 the same into an S3 bucket on a local server (with --s3);
 * unrendered  plain Scrapy fetching the same pages without a browser.
@@ -222,12 +222,12 @@ def main() -> None:
         print()
         print_table(rows)
         best = max((r for r in rows if r.row == "markwatch"), key=lambda r: r.rate)
-        base_best = max((r.rate for r in rows if r.row == "baseline"), default=float("nan"))
-        steps_best = max((r.rate for r in rows if r.row == "browser-steps"),
-                         default=float("nan"))
-        print(f"\nbest markwatch {best.rate:.2f} captures/s at concurrency {best.concurrency}; "
-              f"best baseline {base_best:.2f} pages/s; ratio {best.rate / base_best:.2f}; "
-              f"best browser-steps {steps_best:.2f}; ratio {best.rate / steps_best:.2f}")
+        summary = f"\nbest markwatch {best.rate:.2f} captures/s at concurrency {best.concurrency}"
+        for label, unit in (("baseline", "pages/s"), ("browser-steps", "pages/s")):
+            top = max((r.rate for r in rows if r.row == label), default=None)
+            if top:  # a row left out (--skip) has no ratio to print
+                summary += f"; best {label} {top:.2f} {unit}; ratio {best.rate / top:.2f}"
+        print(summary)
         results["rows"] = [asdict(r) for r in rows]
         if opts.long:
             work = work_root / "long"

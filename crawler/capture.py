@@ -183,7 +183,7 @@ class CaptureSteps:
     consent_click: str | None = None
     wait_for: str | None = None
     lazy_load: str = "expand"
-    """`expand`, `scroll` or `off` (see `LAZY_LOAD`)."""
+    """`expand`, `scroll` or `off` (`EVIDENCE_LAZY_LOAD`; see `_expand_to_page`)."""
     wait_timeout: float = 15.0
 
 
@@ -346,19 +346,25 @@ async def _expand_to_page(page: PwPage, max_height: int, hit: list[str],
     await _images_done(page, hit)
 
 
-_HEIGHT_JS = "document.documentElement.scrollHeight"
+_HEIGHT_JS = ("Math.max(document.documentElement.scrollHeight, "
+              "document.body ? document.body.scrollHeight : 0)")
 
 
 async def _quiet(page: PwPage, hit: list[str], inflight: InFlight | None) -> None:
     """Wait until the page has had no request in flight for a moment."""
     if inflight is not None:
         if not await inflight.quiet():
-            hit.append(f"network still busy {inflight.timeout:g} s after loading lazy content")
+            _note(hit, f"network still busy {inflight.timeout:g} s after loading lazy content")
         return
     try:
         await page.wait_for_load_state("networkidle", timeout=5_000)
     except PwTimeout:
-        hit.append("network still busy 5 s after loading lazy content")
+        _note(hit, "network still busy 5 s after loading lazy content")
+
+
+def _note(hit: list[str], message: str) -> None:
+    if message not in hit:
+        hit.append(message)
 
 
 async def _images_done(page: PwPage, hit: list[str]) -> None:

@@ -18,7 +18,7 @@ class CaptureLimits:
     """Bounds on one capture, so a hostile page ends cleanly instead of hanging."""
 
     timeout: float = 90.0
-    """Wall-clock seconds for consent, scrolling, screenshot and DOM of one page."""
+    """Wall-clock seconds for consent, lazy content, screenshot and DOM of one page."""
     max_dom_bytes: int = 32 * 1024 * 1024
     """Largest rendered DOM kept; a larger one fails the capture."""
     max_exchange_bytes: int = 64 * 1024 * 1024
