@@ -309,6 +309,8 @@ async () => {
   window.dispatchEvent(new Event("scroll"));
   document.dispatchEvent(new Event("scroll"));
   await frame();
+  return Math.max(document.documentElement.scrollHeight,
+                  document.body ? document.body.scrollHeight : 0);
 }
 """
 
@@ -323,31 +325,28 @@ async def _expand_to_page(page: PwPage, max_height: int, hit: list[str],
 
     One layout instead of a frame per scrolled viewport; it is the state the full-page
     screenshot puts the page in anyway (Chromium's capture beyond the viewport also grows the
-    visible area), only early enough for lazy images to load. A page that keeps growing
-    (results appended at its end) is grown again, a few rounds at most. The capture records
-    the configured viewport."""
+    visible area), only early enough for lazy images to load. The height is measured again
+    once the network is quiet, so a page that grows after loading (results appended at its
+    end, content fetched by script) is grown again, `EXPAND_ROUNDS` times at most. The
+    capture records the configured viewport."""
     viewport = page.viewport_size or {"width": 1280, "height": 720}
     height = viewport["height"]
-    full = int(await page.evaluate(_HEIGHT_JS) or 0)
-    for _ in range(EXPAND_ROUNDS):
-        target = min(full, max_height)
-        if target <= height:
+    rounds = 0
+    settled = False
+    while True:
+        target = min(int(await page.evaluate(_GROWN_JS) or 0), max_height)
+        if target > height:
+            if rounds == EXPAND_ROUNDS:
+                _note(hit, f"page still growing after {EXPAND_ROUNDS} rounds of lazy loading")
+                break
+            rounds += 1
+            height = target
+            await page.set_viewport_size({"width": viewport["width"], "height": height})
+        elif settled:
             break
-        height = target
-        await page.set_viewport_size({"width": viewport["width"], "height": height})
-        await page.evaluate(_GROWN_JS)
         await _quiet(page, hit, inflight)
-        full = int(await page.evaluate(_HEIGHT_JS) or 0)
-    else:
-        if min(full, max_height) > height:
-            hit.append(f"page still growing after {EXPAND_ROUNDS} rounds of lazy loading")
-    if height == viewport["height"]:  # nothing below the fold: no round waited yet
-        await _quiet(page, hit, inflight)
+        settled = True
     await _images_done(page, hit)
-
-
-_HEIGHT_JS = ("Math.max(document.documentElement.scrollHeight, "
-              "document.body ? document.body.scrollHeight : 0)")
 
 
 async def _quiet(page: PwPage, hit: list[str], inflight: InFlight | None) -> None:
