@@ -149,14 +149,23 @@ async def init_page(page: PwPage, request: Any) -> None:
     # for evidence pages. `setCacheDisabled` only takes effect on a session whose Network
     # domain is enabled (bodies are not buffered for it). The same DevTools session takes the
     # screenshot later (see `_screenshot`).
-    try:
-        cdp = await page.context.new_cdp_session(page)
-        await cdp.send("Network.enable", {"maxTotalBufferSize": 0, "maxResourceBufferSize": 0})
-        await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-    except PlaywrightError as exc:  # not Chromium: record what the network shows
-        logger.debug("could not disable the browser cache: %s", exc)
-    else:
-        request.meta[CDP_META] = cdp
+    # A reused tab (`crawler.tabs`) keeps its session, with the cache still off.
+    cdp = _CDP_SESSIONS.get(page)
+    if cdp is None:
+        try:
+            cdp = await page.context.new_cdp_session(page)
+            await cdp.send("Network.enable",
+                           {"maxTotalBufferSize": 0, "maxResourceBufferSize": 0})
+            await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        except PlaywrightError as exc:  # not Chromium: record what the network shows
+            logger.debug("could not disable the browser cache: %s", exc)
+            return
+        _CDP_SESSIONS[page] = cdp
+    request.meta[CDP_META] = cdp
+
+
+_CDP_SESSIONS: weakref.WeakKeyDictionary[Any, CDPSession] = weakref.WeakKeyDictionary()
+"""Each open tab's DevTools session (the browser cache off, the screenshot taken through it)."""
 
 
 @dataclass

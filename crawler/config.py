@@ -33,6 +33,9 @@ class CaptureLimits:
     """Seconds the recording proxy waits for an upstream that sends nothing before giving up."""
 
 
+DEFAULT_TAB_CAPTURES = 20
+
+
 @dataclass(frozen=True)
 class MarkwatchConfig:
     """markwatch's settings, typed."""
@@ -46,6 +49,8 @@ class MarkwatchConfig:
     limits: CaptureLimits = field(default_factory=CaptureLimits)
     lazy_load: str = "expand"
     """How lazy content is brought in before the screenshot (`crawler.capture.LAZY_LOAD`)."""
+    tab_captures: int = DEFAULT_TAB_CAPTURES
+    """Captures one browser tab serves before a fresh one (`crawler.tabs`; 1: a tab each)."""
     clock: Clock = field(default_factory=SystemClock)
 
     @classmethod
@@ -79,6 +84,7 @@ class MarkwatchConfig:
             viewport={k: int(viewport[k]) for k in ("width", "height")},
             limits=limits,
             lazy_load=_choice(settings, "EVIDENCE_LAZY_LOAD", LAZY_LOAD_METHODS),
+            tab_captures=_positive(settings, "EVIDENCE_TAB_CAPTURES", settings.getint),
             clock=clock,
         )
 

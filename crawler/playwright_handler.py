@@ -26,9 +26,13 @@ from typing import Any
 
 from playwright.async_api import Page
 from scrapy import Request, Spider
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy_playwright import _utils as sp_utils
 from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDownloadHandler
+
+from crawler.config import MarkwatchConfig
+from crawler.tabs import TAB_META, TabPool
 
 logger = logging.getLogger(__name__)
 _UNROUTED_META = "_markwatch_unrouted"
@@ -42,7 +46,31 @@ does not, every request takes scrapy-playwright's own (routed) path."""
 
 
 class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
-    """`ScrapyPlaywrightDownloadHandler` that opens unrouted pages for plain GET requests."""
+    """`ScrapyPlaywrightDownloadHandler` that opens unrouted pages for plain GET requests, in
+    tabs reused from earlier captures where it can (`crawler.tabs`)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        # one pool per crawl: Scrapy makes a handler for each scheme (http, https)
+        tabs = getattr(crawler, "markwatch_tabs", None)
+        if not isinstance(tabs, TabPool):
+            captures = MarkwatchConfig.from_settings(crawler.settings).tab_captures
+            tabs = TabPool(captures, crawler.stats)
+            crawler.markwatch_tabs = tabs  # type: ignore[attr-defined]
+        self.tabs = tabs
+
+    async def _idle_tab(self, context_name: str) -> Page | None:
+        """A tab a finished capture left in the context, if any (waiting for one while the
+        context's page slots are all taken); None: open a new tab."""
+        wrapper = self.context_wrappers.get(context_name)
+        return None if wrapper is None else await self.tabs.wait(wrapper.context)
+
+    async def _create_browser_context(self, name: str, context_kwargs: dict | None,
+                                      spider: Spider | None = None) -> Any:
+        """scrapy-playwright's context, with page slots that know about idle tabs."""
+        wrapper = await super()._create_browser_context(name, context_kwargs, spider)
+        wrapper.semaphore = self.tabs.slots_for(wrapper.context, self.config.max_pages_per_context)
+        return wrapper
 
     async def _get_response_and_download(self, request: Request, page: Page,
                                          spider: Spider) -> Any:
@@ -53,6 +81,8 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         added: list[tuple[str, Any]] = []
 
         def on(event: str, handler: Any) -> None:
+            if event == "response":
+                handler = _navigation_response_only(page, handler)
             added.append((event, handler))
             Page.on(page, event, handler)  # type: ignore[call-overload]
 
@@ -75,11 +105,17 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         if self.needs_route(request):
             return await super()._download_request_with_retry(request, spider)
         self.stats.inc_value("playwright/page_count/unrouted")
-        page = await self._create_page(request=request, spider=spider)
-        page.remove_listener("request", self._increment_request_stats)
-        page.remove_listener("response", self._increment_response_stats)
-        request.meta[_UNROUTED_META] = True
         context_name = request.meta.setdefault("playwright_context", DEFAULT_CONTEXT_NAME)
+        # a tab is reused only when nothing is attached to it for one request alone
+        reusable = self.tabs.enabled and not request.meta.get("playwright_page_event_handlers")
+        page = await self._idle_tab(context_name) if reusable else None
+        if page is None:
+            page = await self._create_page(request=request, spider=spider)
+            page.remove_listener("request", self._increment_request_stats)
+            page.remove_listener("response", self._increment_response_stats)
+            self.tabs.opened(page)
+        request.meta[_UNROUTED_META] = True
+        request.meta[TAB_META] = reusable
         sp_utils._attach_page_event_handlers(
             page=page, request=request, spider=spider, context_name=context_name)
         await sp_utils._maybe_execute_page_init_callback(
@@ -91,3 +127,23 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
                 await page.close()
                 self.stats.inc_value("playwright/page_count/closed")
             raise
+
+
+def _navigation_response_only(page: Page, handler: Any) -> Any:
+    """scrapy-playwright's navigation `response` listener, kept for the navigation's own
+    response: it records the status and headers of a navigation that turns into a download.
+    As given, it stays on for every response of the page while `goto` waits for the load
+    event, so Playwright sends the page's every response to Python, and the listener asks
+    the driver for each one's headers. This wrapper hands it the first main-frame navigation
+    response that is not a redirect, then takes itself off, which ends the page's
+    subscription to response events."""
+
+    def first_navigation_response(response: Any) -> Any:
+        request = response.request
+        if (not request.is_navigation_request() or request.frame.parent_frame is not None
+                or 300 <= response.status < 400):
+            return None
+        page.remove_listener("response", first_navigation_response)
+        return handler(response)
+
+    return first_navigation_response

@@ -112,6 +112,7 @@ EVIDENCE_VIEWPORT = {"width": 1280, "height": 720}
 EVIDENCE_OPERATOR = ""
 EVIDENCE_CLOCK = "crawler.clock.SystemClock"
 EVIDENCE_CONTEXT_PAGES = 100  # a fresh browser context every N rendered pages (0: never)
+EVIDENCE_TAB_CAPTURES = 20  # captures one browser tab serves before a fresh tab (1: one each)
 
 STORAGE_URI = "file://./markwatch-data"
 STORAGE_CATALOG_URI = ""  # empty: next to the local store

@@ -315,6 +315,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         page = response.meta.get("playwright_page")
         if page is None:
             return unrendered(response)
+        captured = False
         try:
             rendered = await capture_page(page, response.meta.get(RECORDER_META), steps,
                                           self.config.limits, response.meta.get(INFLIGHT_META),
@@ -322,27 +323,36 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             if rendered.recording is not None:
                 self.crawler.stats.inc_value("evidence/exchanges",
                                              len(rendered.recording.exchanges))
+            captured = not rendered.limits_hit  # a page that hit a limit gets a fresh tab
             return rendered
         except CaptureError as exc:
             self.logger.warning("capture of %s failed: %s", response.url, exc)
             return self._failure(response.url, response.meta, str(exc))
         finally:
-            await self._end_page(page, response.meta)
+            await self._end_page(page, response.meta, reusable=captured)
 
-    async def _end_page(self, page: Any, meta: dict[str, Any]) -> list[str]:
+    async def _end_page(self, page: Any, meta: dict[str, Any], reusable: bool = False
+                        ) -> list[str]:
         """Close a request's page (if it has one) and its recording, give back its context
         slot, and close the context if it is retired and owes no request a page (pages are
-        closed before their context); returns the recording caps hit."""
+        closed before their context); returns the recording caps hit. After a capture that
+        ended cleanly (`reusable`) the page's tab may be kept for a later capture in the same
+        context (`crawler.tabs`)."""
         name = meta.get("playwright_context")
         if page is not None and name:
             self._contexts[name] = page.context
-        hit = await release_page(page, meta)
         recycler = getattr(self.crawler, "markwatch_contexts", None)
+        tabs = getattr(self.crawler, "markwatch_tabs", None)
+        if recycler is not None and name and recycler.retired(name):
+            reusable = False  # the context takes no new page: its tabs go with it
+        hit = await release_page(page, meta, tabs, reusable)
         if recycler is None:
             return hit
         recycler.finish(meta)
         for retired in [n for n in self._contexts if recycler.closable(n)]:
             context = self._contexts[retired]
+            if tabs is not None:
+                await tabs.close_idle(context)
             if context.pages:
                 continue
             del self._contexts[retired]

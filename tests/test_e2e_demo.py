@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
 from crawler.demo import DemoMarketplace
 from spiders.pages.demo import DemoSearchPage
@@ -278,3 +279,39 @@ def test_contexts_are_recycled_without_stalling(tmp_path: Path, demo_market: Dem
     assert {r["listing_id"] for r in listing_rows(crawl)} == expected_ids(demo_market)
     recycled = re.search(r"'evidence/contexts_recycled': (\d+)", result.err)
     assert recycled and int(recycled.group(1)) >= report["counts"]["captures"] // 2 - 2
+
+
+def test_tabs_are_handed_on_and_keep_no_earlier_page(tmp_path: Path, demo_market: DemoMarketplace,
+                                                     chromium: str) -> None:
+    """One page slot per context and three requests at a time: a finished capture's tab goes
+    to a request waiting for one (the crawl does not stall on idle tabs holding the slot),
+    and a capture in a reused tab holds its own page only: the configured viewport (lazy
+    loading had grown it), and no record of the search page or listing shown before it."""
+    crawl = Crawl(tmp_path, demo_market)
+    result, report = crawl.run("-s", "CONCURRENT_REQUESTS=3",
+                               "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=3",
+                               "-s", "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT=1",
+                               "--log-level", "INFO")
+    assert result.code == 0, result.err[-3000:]
+    assert report["counts"]["failures"] == 0
+    assert {r["listing_id"] for r in listing_rows(crawl)} == expected_ids(demo_market)
+    reused = re.search(r"'evidence/tabs_reused': (\d+)", result.err)
+    assert reused and int(reused.group(1)) >= report["counts"]["captures"] // 2
+    checked = 0
+    for path in (crawl.store / "captures").rglob("*.json"):
+        manifest = json.loads(path.read_text())
+        assert manifest["browser"]["viewport"] == {"width": 1280, "height": 720}
+        if manifest["kind"] != "listing":
+            continue
+        own = manifest["request_url"].rsplit("/", 1)[1]
+        warc = next(a for a in manifest["artifacts"] if a["name"] == "page.warc.gz")
+        with (crawl.store / warc["key"]).open("rb") as f:
+            uris = [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(f)
+                    if r.rec_type in ("request", "response")]
+        assert manifest["request_url"] in uris
+        strangers = [u for u in uris if ("/item/" in u and not u.endswith("/item/" + own))
+                     or "/search" in u
+                     or (re.search(r"/img/DM\d+-", u) and f"/img/{own}-" not in u)]
+        assert not strangers, (own, strangers)
+        checked += 1
+    assert checked == len(expected_ids(demo_market))

@@ -12,6 +12,7 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.recording.http1 import decode_body
 from crawler.recording.proxy import CaptureSession, RecordingProxy
 from crawler.recording.spool import RecordedExchange
+from crawler.tabs import TAB_META
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +98,24 @@ def dechunk(raw: bytes) -> bytes:
     return bytes(out)
 
 
-async def release_page(page: Any, meta: dict[str, Any]) -> list[str]:
-    """Close a capture's page, then its recording and browser context; the caps hit."""
-    if page is not None:
-        with contextlib.suppress(PlaywrightError):
-            await page.close()
+async def release_page(page: Any, meta: dict[str, Any], tabs: Any = None,
+                       reusable: bool = False) -> list[str]:
+    """Close a capture's page (or give it back to `tabs`, a `crawler.tabs.TabPool`, when
+    `reusable`), then its recording and browser context; the caps hit.
+
+    A tab is given back only when its capture was recorded by the proxy in a shared context
+    and the recording is over, so nothing the tab does later is recorded into this capture."""
     recording = meta.get(RECORDING_META)
+    if page is not None:
+        if (tabs is not None and reusable and meta.get(TAB_META)
+                and isinstance(recording, CaptureRecording) and recording.session.closed
+                and not recording.close_context):
+            await tabs.give_back(page, reusable=True)
+        elif tabs is not None:
+            await tabs.give_back(page, reusable=False)  # closed
+        else:
+            with contextlib.suppress(PlaywrightError):
+                await page.close()
     if isinstance(recording, CaptureRecording):
         return await recording.release()
     return []

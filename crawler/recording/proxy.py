@@ -128,12 +128,15 @@ class _Conn:
         self.up_tls: str | None = None
         self.up_ip: str | None = None
         self.up_session: CaptureSession | None = None
-        """The capture the upstream connection was opened for: never shared with another."""
+        """The capture the upstream connection last carried an exchange for."""
+        self.up_egress: str | None = None
+        self.up_tls_session: TlsSession | None = None
 
     def close_upstream(self) -> None:
         if self.up is not None:
             self.up[1].close()
         self.up = self.up_key = self.up_session = None
+        self.up_egress = self.up_tls_session = None
 
 
 class RecordingProxy:
@@ -511,8 +514,15 @@ class RecordingProxy:
     async def _upstream(self, session: CaptureSession, conn: _Conn, scheme: str, host: str,
                         port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         key = (scheme, host, port)
-        if (conn.up is not None and conn.up_key == key and conn.up_session is session
-                and not conn.up[1].is_closing()):
+        if conn.up is not None and conn.up_key == key and not conn.up[1].is_closing():
+            if conn.up_session is not session:
+                # kept alive from an earlier capture on the same browser connection, as the
+                # browser keeps its own: this capture records where it goes and its TLS peer
+                if conn.up_egress:
+                    session.egress_ips.add(conn.up_egress)
+                if conn.up_tls_session is not None:
+                    session.tls.setdefault(conn.up_tls_session.key, conn.up_tls_session)
+                conn.up_session = session
             return conn.up
         conn.close_upstream()
         timeout = session.limits.exchange_idle_timeout
@@ -527,6 +537,7 @@ class RecordingProxy:
         conn.up_ip = peer[0] if peer else None
         if local:
             session.egress_ips.add(local[0])
+            conn.up_egress = local[0]
         conn.up, conn.up_key, conn.up_session = (reader, writer), key, session
         return reader, writer
 
@@ -543,14 +554,14 @@ class RecordingProxy:
                 async with asyncio.timeout(timeout):
                     _r, w = await asyncio.open_connection(
                         host, port, ssl=self._insecure, server_hostname=host, limit=MAX_HEAD)
-                self._keep_tls(session, host, port, w, verified=False, error=str(exc))
+                self._keep_tls(session, conn, host, port, w, verified=False, error=str(exc))
                 w.close()
             raise
-        conn.up_tls = self._keep_tls(session, host, port, writer, verified=self.verify_tls,
+        conn.up_tls = self._keep_tls(session, conn, host, port, writer, verified=self.verify_tls,
                                      error=None)
         return reader, writer
 
-    def _keep_tls(self, session: CaptureSession, host: str, port: int,
+    def _keep_tls(self, session: CaptureSession, conn: _Conn, host: str, port: int,
                   writer: asyncio.StreamWriter, *, verified: bool, error: str | None) -> str:
         obj = writer.get_extra_info("ssl_object")
         chain: list[bytes] = []
@@ -563,6 +574,7 @@ class RecordingProxy:
                          cipher[0] if cipher else None, peer[0] if peer else None,
                          self.clock.now())
         session.tls.setdefault(tls.key, tls)
+        conn.up_tls_session = session.tls[tls.key]
         return tls.key
 
 

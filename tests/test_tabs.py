@@ -1,0 +1,139 @@
+"""Tabs reused from one capture to the next (`crawler.tabs`): a reused tab records nothing of
+the page it showed before, a finished tab goes to a request waiting for one, and the setting
+is checked. Real Chromium through the recording proxy, a site on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.async_api import async_playwright
+from scrapy.settings import Settings
+
+from crawler.config import CaptureLimits, MarkwatchConfig
+from crawler.exceptions import ConfigError
+from crawler.recording import RecordingProxy
+from crawler.recording.headers import tag_page
+from crawler.tabs import DEFAULT_TAB_CAPTURES, TabPool
+
+pytestmark = pytest.mark.browser
+
+ARGS = ["--no-sandbox", "--disable-gpu"]
+
+# Page A keeps asking for more while it is open and says goodbye when it is left: all of it
+# belongs to capture A, none of it to the capture the tab serves next (page B is slow to
+# come, so page A, were it still open, would go on asking under B's tag meanwhile).
+PAGE_A = b"""<!doctype html><title>A</title><p>page a</p>
+<script>
+addEventListener("pagehide", () => navigator.sendBeacon("/beacon-from-a", "bye"));
+setInterval(() => fetch("/poll-from-a"), 20);
+</script>"""
+PAGE_B = b"<!doctype html><title>B</title><p>page b</p>"
+
+
+class _Site(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        if self.path == "/b":
+            time.sleep(0.3)  # the next page is slow to come: the old one would run meanwhile
+        body = PAGE_A if self.path == "/a" else PAGE_B if self.path == "/b" else b"ok"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html" if self.path in ("/a", "/b")
+                         else "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_reused_tab_records_nothing_its_earlier_page_sends(site: str, chromium: str) -> None:
+    async def scenario() -> tuple[list[str], list[str], dict[str, int] | None]:
+        with RecordingProxy() as proxy:
+            a = await proxy.open_tagged_session("cap-a", CaptureLimits())
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
+                context = await browser.new_context(
+                    proxy={"server": f"http://127.0.0.1:{a.port}"},
+                    viewport={"width": 800, "height": 600})
+                pool = TabPool(5)
+                page = await context.new_page()
+                pool.opened(page)
+                await tag_page(page, "cap-a")
+                await page.goto(f"{site}/a")
+                await page.set_viewport_size({"width": 800, "height": 2000})  # as lazy loading
+                await asyncio.sleep(0.2)
+                await proxy.close_session(a)
+                await pool.give_back(page, reusable=True)
+                again = pool.take(context)
+                assert again is page
+                viewport = again.viewport_size
+                b = await proxy.open_tagged_session("cap-b", CaptureLimits())
+                await tag_page(again, "cap-b")
+                await again.goto(f"{site}/b")
+                await asyncio.sleep(0.3)
+                await proxy.close_session(b)
+                await browser.close()
+            return [x.url for x in a.exchanges], [x.url for x in b.exchanges], viewport
+
+    recorded_a, recorded_b, viewport = asyncio.run(scenario())
+    assert f"{site}/a" in recorded_a and any("/poll-from-a" in u for u in recorded_a)
+    assert f"{site}/b" in recorded_b
+    assert not [u for u in recorded_b if "-from-a" in u]
+    assert viewport == {"width": 800, "height": 600}
+
+
+def test_a_finished_tab_goes_to_the_request_waiting_for_one(chromium: str) -> None:
+    async def scenario() -> None:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
+            context = await browser.new_context()
+            pool = TabPool(5)
+            slots = pool.slots_for(context, 1)
+            await slots.acquire()
+            page = await context.new_page()
+            page.on("close", lambda *_: slots.release())  # as scrapy-playwright's callback
+            pool.opened(page)
+            waiter = asyncio.ensure_future(pool.wait(context))
+            await asyncio.sleep(0.05)
+            assert not waiter.done()  # the only slot is in use
+            await pool.give_back(page, reusable=True)
+            assert await asyncio.wait_for(waiter, 5) is page
+            # a tab that is closed instead gives its slot to the next waiter: open a new tab
+            waiter = asyncio.ensure_future(pool.wait(context))
+            await asyncio.sleep(0.05)
+            assert not waiter.done()
+            await pool.give_back(page, reusable=False)
+            assert await asyncio.wait_for(waiter, 5) is None
+            assert not slots.locked()
+            await browser.close()
+
+    asyncio.run(scenario())
+
+
+def test_tab_captures_must_be_positive() -> None:
+    def config(**overrides: object) -> MarkwatchConfig:
+        settings = Settings()
+        settings.setmodule("crawler.settings")
+        settings.setdict(overrides)
+        return MarkwatchConfig.from_settings(settings)
+
+    with pytest.raises(ConfigError, match="EVIDENCE_TAB_CAPTURES must be positive, not 0"):
+        config(EVIDENCE_TAB_CAPTURES=0)
+    assert config().tab_captures == DEFAULT_TAB_CAPTURES
+    assert config(EVIDENCE_TAB_CAPTURES="3").tab_captures == 3
+    assert not TabPool(1).enabled  # EVIDENCE_TAB_CAPTURES = 1: a fresh tab per capture
