@@ -37,7 +37,8 @@ from crawler.tabs import TAB_META, TabPool
 logger = logging.getLogger(__name__)
 _UNROUTED_META = "_markwatch_unrouted"
 
-_PARENT_HOOKS = ("_download_request_with_retry", "_download_request_with_page", "_create_page")
+_PARENT_HOOKS = ("_download_request_with_retry", "_download_request_with_page", "_create_page",
+                 "_create_browser_context")
 _UTILS = ("_attach_page_event_handlers", "_maybe_execute_page_init_callback")
 SUPPORTED = all(hasattr(ScrapyPlaywrightDownloadHandler, name) for name in _PARENT_HOOKS) and all(
     hasattr(sp_utils, name) for name in _UTILS)

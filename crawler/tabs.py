@@ -120,8 +120,11 @@ class TabPool:
         context (see `wanted`)."""
         served = self._served.get(page, 0) + 1
         self._served[page] = served
+        # only in a context whose page slots are this pool's: elsewhere an idle tab would
+        # hold a slot that nobody could take back
         keep = (reusable and self.enabled and served < self.captures_per_tab
-                and not page.is_closed() and page not in self._broken)
+                and not page.is_closed() and page not in self._broken
+                and page.context in self._slots)
         if keep:
             try:
                 await self._empty(page)

@@ -71,6 +71,7 @@ def test_a_reused_tab_records_nothing_its_earlier_page_sends(site: str, chromium
                     proxy={"server": f"http://127.0.0.1:{a.port}"},
                     viewport={"width": 800, "height": 600})
                 pool = TabPool(5)
+                pool.slots_for(context, 4)
                 page = await context.new_page()
                 pool.opened(page)
                 await tag_page(page, "cap-a")
@@ -137,3 +138,20 @@ def test_tab_captures_must_be_positive() -> None:
     assert config().tab_captures == DEFAULT_TAB_CAPTURES
     assert config(EVIDENCE_TAB_CAPTURES="3").tab_captures == 3
     assert not TabPool(1).enabled  # EVIDENCE_TAB_CAPTURES = 1: a fresh tab per capture
+
+
+def test_no_tab_is_kept_in_a_context_whose_slots_are_not_the_pools(chromium: str) -> None:
+    """An idle tab holds a page slot: where the pool cannot take slots back (a context it did
+    not make the slots of), a finished tab is closed, never kept."""
+    async def scenario() -> None:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
+            context = await browser.new_context()
+            pool = TabPool(5)
+            page = await context.new_page()
+            pool.opened(page)
+            await pool.give_back(page, reusable=True)
+            assert page.is_closed() and pool.take(context) is None
+            await browser.close()
+
+    asyncio.run(scenario())
