@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from scrapy.settings import Settings
 
 from crawler.browser import find_chromium
+from crawler.config import MarkwatchConfig
 from crawler.demo import DemoMarketplace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +38,27 @@ def demo_market() -> Iterator[DemoMarketplace]:
     """The demo marketplace, started once for the session."""
     with DemoMarketplace() as market:
         yield market
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 (a free port) answering with `handler`; yields host:port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def project_config(**overrides: Any) -> MarkwatchConfig:
+    """`MarkwatchConfig` from the project's settings with `overrides` on top."""
+    settings = Settings()
+    settings.setmodule("crawler.settings")
+    settings.setdict(overrides)
+    return MarkwatchConfig.from_settings(settings)
 
 
 @dataclass

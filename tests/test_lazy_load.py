@@ -197,16 +197,8 @@ def test_scrolling_an_endless_page_ends_within_the_cap(site: str) -> None:
 
 
 def test_the_setting_is_checked() -> None:
-    from scrapy.settings import Settings
-
-    from crawler.config import MarkwatchConfig
     from crawler.exceptions import ConfigError
-
-    def config(**overrides: str) -> MarkwatchConfig:
-        settings = Settings()
-        settings.setmodule("crawler.settings")
-        settings.setdict(overrides)
-        return MarkwatchConfig.from_settings(settings)
+    from tests.conftest import project_config as config
 
     assert config().lazy_load == "expand"
     assert config(EVIDENCE_LAZY_LOAD="Scroll").lazy_load == "scroll"

@@ -14,6 +14,7 @@ import pytest
 from crawler.config import CaptureLimits
 from crawler.recording import RecordingProxy
 from crawler.recording.proxy import CAPTURE_HEADER, tag_value
+from tests.conftest import serving
 
 SEEN: list[dict[str, str]] = []
 
@@ -42,10 +43,8 @@ class _Site(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(_Site) as host:
+        yield host
 
 
 async def _get(port: int, host: str, path: str, tag: str | None, *, raw_tag: bool = False,

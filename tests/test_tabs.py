@@ -5,20 +5,19 @@ is checked. Real Chromium through the recording proxy, a site on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from playwright.async_api import async_playwright
-from scrapy.settings import Settings
 
-from crawler.config import CaptureLimits, MarkwatchConfig
+from crawler.config import CaptureLimits
 from crawler.exceptions import ConfigError
 from crawler.recording import RecordingProxy
 from crawler.recording.headers import tag_page
 from crawler.tabs import DEFAULT_TAB_CAPTURES, TabPool
+from tests.conftest import project_config, serving
 
 pytestmark = pytest.mark.browser
 
@@ -55,10 +54,8 @@ class _Site(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(_Site) as host:
+        yield f"http://{host}"
 
 
 def test_a_reused_tab_records_nothing_its_earlier_page_sends(site: str, chromium: str) -> None:
@@ -127,16 +124,10 @@ def test_a_finished_tab_goes_to_the_request_waiting_for_one(chromium: str) -> No
 
 
 def test_tab_captures_must_be_positive() -> None:
-    def config(**overrides: object) -> MarkwatchConfig:
-        settings = Settings()
-        settings.setmodule("crawler.settings")
-        settings.setdict(overrides)
-        return MarkwatchConfig.from_settings(settings)
-
     with pytest.raises(ConfigError, match="EVIDENCE_TAB_CAPTURES must be positive, not 0"):
-        config(EVIDENCE_TAB_CAPTURES=0)
-    assert config().tab_captures == DEFAULT_TAB_CAPTURES
-    assert config(EVIDENCE_TAB_CAPTURES="3").tab_captures == 3
+        project_config(EVIDENCE_TAB_CAPTURES=0)
+    assert project_config().tab_captures == DEFAULT_TAB_CAPTURES
+    assert project_config(EVIDENCE_TAB_CAPTURES="3").tab_captures == 3
     assert not TabPool(1).enabled  # EVIDENCE_TAB_CAPTURES = 1: a fresh tab per capture
 
 
