@@ -64,7 +64,10 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         """A tab a finished capture left in the context, if any (waiting for one while the
         context's page slots are all taken); None: open a new tab."""
         wrapper = self.context_wrappers.get(context_name)
-        return None if wrapper is None else await self.tabs.wait(wrapper.context)
+        page = None if wrapper is None else await self.tabs.wait(wrapper.context)
+        if page is not None:
+            await self.tabs.activate(page)
+        return page
 
     async def _create_browser_context(self, name: str, context_kwargs: dict | None,
                                       spider: Spider | None = None) -> Any:

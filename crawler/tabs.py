@@ -150,6 +150,14 @@ class TabPool:
         if viewport and page.viewport_size != viewport:
             await page.set_viewport_size(viewport)
 
+    async def activate(self, page: Any) -> None:
+        """Make a reused tab the active one, as a newly opened tab is. Chromium draws frames
+        for a tab that is not active more slowly: measured with two captures at a time, a
+        capture's animation-frame waits and its screenshot took three times as long in a
+        reused tab left inactive (0.155 against 0.053 s, 0.214 against 0.076 s)."""
+        with contextlib.suppress(PlaywrightError):
+            await page.bring_to_front()
+
     async def close_one_idle(self, context: Any) -> bool:
         """Close one idle tab of `context` (its slot is given back); False if it has none."""
         idle = self._idle.get(context) if context is not None else None
