@@ -274,7 +274,10 @@ async def _dismiss_consent(page: PwPage, selector: str | None, hit: list[str]) -
 
 async def _wait_for(page: PwPage, selector: str, timeout: float, hit: list[str]) -> None:
     try:
-        await page.wait_for_selector(selector, timeout=timeout * 1000, state="attached")
+        # a locator's wait returns no element handle: the selector is matched in Playwright's
+        # isolated world, and no handle is adopted into the page's own world (which would make
+        # Playwright install its 330 KB injected script there too, once per page)
+        await page.locator(selector).first.wait_for(timeout=timeout * 1000, state="attached")
     except PwTimeout:
         hit.append(f"wait_for {selector!r} not met within {timeout:g} s")
 
@@ -298,8 +301,25 @@ async ([maxHeight, step]) => {
 """
 
 _IMAGES_DONE_JS = """
-() => Array.from(document.images).every((img) => img.complete)
+async (timeoutMs) => {
+  const start = Date.now();
+  for (;;) {
+    const pending = Array.from(document.images).filter((img) => !img.complete);
+    if (!pending.length) return true;
+    const left = timeoutMs - (Date.now() - start);
+    if (left <= 0) return false;
+    await new Promise((resolve) => {
+      setTimeout(resolve, Math.min(left, 100));
+      for (const img of pending) {
+        img.addEventListener("load", resolve, { once: true });
+        img.addEventListener("error", resolve, { once: true });
+      }
+    });
+  }
+}
 """
+IMAGES_TIMEOUT = 10.0
+"""Seconds a capture waits for its images to be complete before it notes them as loading."""
 
 
 async def _scroll_through(page: PwPage, max_height: int, hit: list[str],
@@ -376,10 +396,20 @@ def _note(hit: list[str], message: str) -> None:
 
 
 async def _images_done(page: PwPage, hit: list[str]) -> None:
+    """Wait until every image of the page is complete (loaded or broken).
+
+    One evaluation that waits in the page (woken by the images' load and error events, and
+    every 100 ms for images added meanwhile), instead of `wait_for_function`, which would
+    install Playwright's injected script in the page's own world for every capture. The
+    page's world can be hostile (timers replaced, promises never settled): the wait is bounded
+    here as well as in the page."""
     try:
-        await page.wait_for_function(_IMAGES_DONE_JS, timeout=10_000, polling=100)
-    except PwTimeout:
-        hit.append("images still loading after 10 s")
+        done = await asyncio.wait_for(
+            page.evaluate(_IMAGES_DONE_JS, IMAGES_TIMEOUT * 1000), IMAGES_TIMEOUT + 1)
+    except TimeoutError:
+        done = False
+    if not done:
+        hit.append(f"images still loading after {IMAGES_TIMEOUT:g} s")
 
 
 async def _settle(page: PwPage, hit: list[str], inflight: InFlight | None) -> None:

@@ -298,6 +298,11 @@ class HostileHandler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             time.sleep(60)  # never answers in time
+        elif path == "/stallimg":  # after load: no timers, and an image that never arrives
+            js = (b"<script>addEventListener('load', () => { window.setTimeout = () => 0;"
+                  b"const img = new Image(); img.src = '/poll'; document.body.append(img);"
+                  b"})</script>")
+            self.send(200, b"<body><h1>stalled</h1>" + js, "text/html")
         elif path == "/hugedom":
             js = b"<script>document.body.innerHTML = '<p>x</p>'.repeat(600000)</script>"
             self.send(200, b"<body><h1>huge</h1>" + js, "text/html")
@@ -424,6 +429,7 @@ def test_https_is_recorded_with_the_upstream_chain(hostile_site: dict[str, Any],
     ("/loop", CaptureLimits(timeout=30, max_exchanges=8), "exchange cap"),
     ("/longpoll", CaptureLimits(timeout=30, exchange_idle_timeout=3), "idle upstream"),
     ("/hugedom", CaptureLimits(timeout=60, max_dom_bytes=1 << 20), "over the cap"),
+    ("/stallimg", CaptureLimits(timeout=45, exchange_idle_timeout=40), "images still loading"),
     ("/mutate", CaptureLimits(timeout=8), None),
 ])
 def test_hostile_page_ends_within_its_caps(hostile_site: dict[str, Any], chromium: str,
