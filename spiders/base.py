@@ -40,6 +40,7 @@ from crawler.exceptions import CaptureError, ConfigError
 from crawler.ids import new_ulid
 from crawler.items import Block, Listing, SearchResult
 from crawler.middlewares.timing import STARTED_META
+from crawler.playwright_handler import NAVIGATION_ONLY_META
 from crawler.recording import release_page
 from crawler.recording.artifacts import recorded_warc
 from crawler.warc import spooled_warc, write_warc
@@ -186,6 +187,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
                 },
             )
             meta[LIMITS_META] = (self.config.limits, self.config.clock)
+            meta[NAVIGATION_ONLY_META] = True  # the capture reads the page after its steps
         return meta
 
     def _search_request(self, state: WatchState, page: int, url: str) -> Request:
