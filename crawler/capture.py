@@ -215,12 +215,13 @@ async def capture_page(
             await _dismiss_consent(page, steps.consent_click, hit)
             if steps.wait_for:
                 await _wait_for(page, steps.wait_for, steps.wait_timeout, hit)
+            size = None
             if steps.lazy_load == "expand":
-                await _expand_to_page(page, limits.max_page_height, hit, inflight)
+                size = await _expand_to_page(page, limits.max_page_height, hit, inflight)
             elif steps.lazy_load == "scroll":
                 await _scroll_through(page, limits.max_page_height, hit, inflight)
             shot = await _screenshot(page, limits.max_page_height, hit, cdp,
-                                     limits.max_dom_bytes)
+                                     limits.max_dom_bytes, size)
             html = await page.content()
             dom = html.encode("utf-8")
             if len(dom) > limits.max_dom_bytes:
@@ -348,34 +349,56 @@ EXPAND_ROUNDS = 4
 
 
 async def _expand_to_page(page: PwPage, max_height: int, hit: list[str],
-                          inflight: InFlight | None) -> None:
+                          inflight: InFlight | None) -> list[Any] | None:
     """Grow the viewport to the page's full height (up to `max_height`), so that everything
-    lazy is in view at once, then let the network settle.
+    lazy is in view at once, then let the network settle; the page's size once it has.
 
     One layout instead of a frame per scrolled viewport; it is the state the full-page
     screenshot puts the page in anyway (Chromium's capture beyond the viewport also grows the
     visible area), only early enough for lazy images to load. The height is measured again
     once the network is quiet, so a page that grows after loading (results appended at its
-    end, content fetched by script) is grown again, `EXPAND_ROUNDS` times at most. The
-    capture records the configured viewport."""
+    end, content fetched by script) is grown again, `EXPAND_ROUNDS` times at most. The last
+    measure, the wait for the page's images and the size the screenshot is cut to are one
+    evaluation (`_SETTLED_JS`). The capture records the configured viewport."""
     viewport = page.viewport_size or {"width": 1280, "height": 720}
     height = viewport["height"]
     rounds = 0
-    settled = False
+    target = min(int(await page.evaluate(_GROWN_JS) or 0), max_height)
     while True:
-        target = min(int(await page.evaluate(_GROWN_JS) or 0), max_height)
         if target > height:
             if rounds == EXPAND_ROUNDS:
                 _note(hit, f"page still growing after {EXPAND_ROUNDS} rounds of lazy loading")
-                break
+                return (await _settled(page, None, max_height, hit))[1]
             rounds += 1
             height = target
             await page.set_viewport_size({"width": viewport["width"], "height": height})
-        elif settled:
-            break
         await _quiet(page, hit, inflight)
-        settled = True
-    await _images_done(page, hit)
+        grown, size = await _settled(page, height, max_height, hit)
+        if grown is None:
+            return size
+        target = grown
+
+
+async def _settled(page: PwPage, height: int | None, max_height: int,
+                   hit: list[str]) -> tuple[int | None, list[Any] | None]:
+    """(the new height, None) when the page has grown beyond `height` (None: do not look);
+    else wait for its images and return (None, its size as `_PAGE_SIZE_JS` measures it).
+    The size is None when the page did not answer in time (the screenshot then measures the
+    page itself). The page's world can be hostile: the wait is bounded here too."""
+    try:
+        result = await asyncio.wait_for(
+            page.evaluate(_SETTLED_JS, [height, max_height, IMAGES_TIMEOUT * 1000]),
+            IMAGES_TIMEOUT + 1)
+    except TimeoutError:
+        result = None
+    if isinstance(result, list) and len(result) == 2 and result[0] == "grown":
+        return int(result[1]), None
+    if not (isinstance(result, list) and len(result) == 3 and result[0] == "settled"):
+        hit.append(f"images still loading after {IMAGES_TIMEOUT:g} s")
+        return None, None
+    if not result[1]:
+        hit.append(f"images still loading after {IMAGES_TIMEOUT:g} s")
+    return None, result[2] if isinstance(result[2], list) else None
 
 
 async def _quiet(page: PwPage, hit: list[str], inflight: InFlight | None) -> None:
@@ -429,9 +452,23 @@ async () => {
 }
 """
 
+_SETTLED_JS = (
+    "async ([height, maxHeight, timeoutMs]) => {\n"
+    "  if (height !== null) {\n"
+    "    const grown = Math.min(await (" + _GROWN_JS.strip() + ")(), maxHeight);\n"
+    "    if (grown > height) return [\"grown\", grown];\n"
+    "  }\n"
+    "  const images = await (" + _IMAGES_DONE_JS.strip() + ")(timeoutMs);\n"
+    "  return [\"settled\", images, await (" + _PAGE_SIZE_JS.strip() + ")()];\n"
+    "}\n"
+)
+"""`_GROWN_JS`, then (unless the page grew) `_IMAGES_DONE_JS` and `_PAGE_SIZE_JS`, in one
+evaluation: the last steps of lazy loading by viewport (see `_expand_to_page`)."""
+
 
 async def _screenshot(page: PwPage, max_height: int, hit: list[str],
-                      cdp: CDPSession | None = None, max_dom_bytes: int | None = None) -> bytes:
+                      cdp: CDPSession | None = None, max_dom_bytes: int | None = None,
+                      size: list[Any] | None = None) -> bytes:
     """A full-page PNG, cut at `max_height` CSS pixels.
 
     Through DevTools when there is a session: one `Page.captureScreenshot` beyond the viewport
@@ -439,7 +476,8 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
     `optimizeForSpeed`, which picks a faster zlib level: the same pixels, a larger file,
     about a third less CPU in the browser process for the step that dominates a capture.
     """
-    size = await page.evaluate(_PAGE_SIZE_JS)
+    if size is None:  # not measured by the lazy-loading step
+        size = await page.evaluate(_PAGE_SIZE_JS)
     if max_dom_bytes is not None and size and len(size) > 2 and size[2] > max_dom_bytes:
         # UTF-8 takes at least a byte per character: over the cap already, so fail before
         # spending a screenshot on a hostile page
