@@ -34,6 +34,8 @@ class CaptureLimits:
 
 
 DEFAULT_TAB_CAPTURES = 20
+MIN_CONTEXT_PAGES = 100
+"""The fewest rendered pages a browser context serves before it is replaced, by default."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class MarkwatchConfig:
     """How lazy content is brought in before the screenshot (`crawler.capture.LAZY_LOAD`)."""
     tab_captures: int = DEFAULT_TAB_CAPTURES
     """Captures one browser tab serves before a fresh one (`crawler.tabs`; 1: a tab each)."""
+    context_pages: int = MIN_CONTEXT_PAGES
+    """Rendered pages a browser context serves before a fresh one (0: never); see
+    `context_pages`."""
     clock: Clock = field(default_factory=SystemClock)
 
     @classmethod
@@ -85,6 +90,7 @@ class MarkwatchConfig:
             limits=limits,
             lazy_load=_choice(settings, "EVIDENCE_LAZY_LOAD", LAZY_LOAD_METHODS),
             tab_captures=_positive(settings, "EVIDENCE_TAB_CAPTURES", settings.getint),
+            context_pages=context_pages(settings),
             clock=clock,
         )
 
@@ -98,6 +104,28 @@ def _choice(settings: BaseSettings, name: str, choices: tuple[str, ...]) -> str:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, not "
                           f"{settings.get(name)!r}")
     return value
+
+
+def context_pages(settings: BaseSettings) -> int:
+    """`EVIDENCE_CONTEXT_PAGES`: a number (0: never replace a context), or `auto` (the
+    default): `MIN_CONTEXT_PAGES`, or enough for each of the context's page slots
+    (`PLAYWRIGHT_MAX_PAGES_PER_CONTEXT`) to serve its `EVIDENCE_TAB_CAPTURES` captures in one
+    tab, whichever is more. With a fixed count, a context with 16 page slots was replaced
+    after about 6 captures per tab, so its tabs, each opened at a cost, were closed long
+    before they had served their captures."""
+    value = settings.get("EVIDENCE_CONTEXT_PAGES", "auto")
+    if value is None or str(value).strip().lower() == "auto":
+        slots = settings.getint("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", 4)
+        tabs = settings.getint("EVIDENCE_TAB_CAPTURES", DEFAULT_TAB_CAPTURES)
+        return max(MIN_CONTEXT_PAGES, max(slots, 1) * max(tabs, 1))
+    try:
+        pages = int(value)
+    except (TypeError, ValueError):
+        pages = -1
+    if pages < 0:
+        raise ConfigError(f"EVIDENCE_CONTEXT_PAGES must be auto or a whole number of pages "
+                          f"(0: never), not {value!r}")
+    return pages
 
 
 def _positive(settings: BaseSettings, name: str, getter: Any) -> Any:

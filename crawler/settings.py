@@ -111,7 +111,9 @@ EVIDENCE_TLS_CA_FILE = ""  # extra trusted CA certificates (PEM) for upstream TL
 EVIDENCE_VIEWPORT = {"width": 1280, "height": 720}
 EVIDENCE_OPERATOR = ""
 EVIDENCE_CLOCK = "crawler.clock.SystemClock"
-EVIDENCE_CONTEXT_PAGES = 100  # a fresh browser context every N rendered pages (0: never)
+# a fresh browser context every N rendered pages (0: never); auto: 100, or enough for each
+# page slot's tab to serve EVIDENCE_TAB_CAPTURES captures (crawler.config.context_pages)
+EVIDENCE_CONTEXT_PAGES = "auto"
 EVIDENCE_TAB_CAPTURES = 20  # captures one browser tab serves before a fresh tab (1: one each)
 
 STORAGE_URI = "file://./markwatch-data"

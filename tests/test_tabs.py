@@ -146,3 +146,18 @@ def test_no_tab_is_kept_in_a_context_whose_slots_are_not_the_pools(chromium: str
             await browser.close()
 
     asyncio.run(scenario())
+
+
+def test_a_context_lasts_long_enough_for_its_tabs_by_default() -> None:
+    # auto: 100 pages, or enough for every page slot's tab to serve its captures
+    assert project_config().context_pages == 100  # 4 slots x 20 captures = 80 < 100
+    assert project_config(PLAYWRIGHT_MAX_PAGES_PER_CONTEXT=16).context_pages == 320
+    assert project_config(PLAYWRIGHT_MAX_PAGES_PER_CONTEXT=16,
+                          EVIDENCE_TAB_CAPTURES=5).context_pages == 100
+    assert project_config(EVIDENCE_CONTEXT_PAGES="auto",
+                          PLAYWRIGHT_MAX_PAGES_PER_CONTEXT=8).context_pages == 160
+    assert project_config(EVIDENCE_CONTEXT_PAGES=7).context_pages == 7
+    assert project_config(EVIDENCE_CONTEXT_PAGES="0").context_pages == 0  # never
+    for bad in ("lots", -1, "2.5"):
+        with pytest.raises(ConfigError, match="EVIDENCE_CONTEXT_PAGES must be auto"):
+            project_config(EVIDENCE_CONTEXT_PAGES=bad)

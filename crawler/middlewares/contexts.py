@@ -14,6 +14,8 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from crawler.config import context_pages
+
 CONTEXT_PREFIX = "mw-"
 SLOT_META = "markwatch_context_slot"
 """The context a request was assigned, until its page is done (`ContextRecycler.finish`)."""
@@ -76,7 +78,7 @@ class ContextRecycleMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ContextRecycleMiddleware:
-        pages = crawler.settings.getint("EVIDENCE_CONTEXT_PAGES", 100)
+        pages = context_pages(crawler.settings)
         if pages <= 0 or crawler.settings.getbool("EVIDENCE_RECORDING_PROXY"):
             raise NotConfigured  # off, or the recording middleware names contexts itself
         middleware = cls(ContextRecycler(pages))

@@ -59,7 +59,7 @@ class RecordingProxyMiddleware:
             raise ConfigError(f"EVIDENCE_RECORDING_CONTEXTS must be shared or per-capture, "
                               f"not {mode!r}")
         middleware = cls(config.limits, proxy, crawler.stats, shared=mode == "shared",
-                         pages_per_context=settings.getint("EVIDENCE_CONTEXT_PAGES", 100))
+                         pages_per_context=config.context_pages)
         crawler.markwatch_contexts = middleware.recycler  # type: ignore[attr-defined]
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
