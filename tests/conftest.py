@@ -53,6 +53,17 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.server_close()
 
 
+def send(handler: BaseHTTPRequestHandler, status: int, body: bytes,
+         headers: dict[str, str]) -> None:
+    """Answer one request of a test server: status, headers, a Content-Length and the body."""
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def project_config(**overrides: Any) -> MarkwatchConfig:
     """`MarkwatchConfig` from the project's settings with `overrides` on top."""
     settings = Settings()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import serving
+from tests.conftest import send, serving
 
 pytestmark = pytest.mark.browser
 
@@ -82,12 +82,7 @@ class _Site(BaseHTTPRequestHandler):
             body = b"%PDF-1.4 not a page"
             headers = {"Content-Type": "application/pdf",
                        "Content-Disposition": 'attachment; filename="listing.pdf"'}
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send(self, status, body, headers)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from crawler.config import CaptureLimits
 from crawler.recording import RecordingProxy
 from crawler.recording.proxy import CAPTURE_HEADER, tag_value
-from tests.conftest import serving
+from tests.conftest import send, serving
 
 SEEN: list[dict[str, str]] = []
 
@@ -33,12 +33,7 @@ class _Site(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         SEEN.append({k.lower(): v for k, v in self.headers.items()})
-        body = f"page {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send(self, 200, f"page {self.path}".encode(), {"Content-Type": "text/plain"})
 
 
 @pytest.fixture
