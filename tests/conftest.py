@@ -20,6 +20,10 @@ from crawler.browser import find_chromium
 from crawler.config import MarkwatchConfig
 from crawler.demo import DemoMarketplace
 
+# Fixture plugins registered here, before any test module imports them, so pytest rewrites
+# their asserts: the S3 and fault-injecting proxy servers, and the RFC 3161 timestamp server.
+pytest_plugins = ["tests.servers", "tests.tsa_server"]
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKWATCH = str(Path(sys.executable).with_name("markwatch"))
 

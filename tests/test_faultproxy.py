@@ -7,12 +7,10 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from tests.servers.faultproxy import FaultProxy
+from tests.servers.faultproxy import FaultProxy
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -37,10 +35,6 @@ class Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def proxy() -> Iterator[FaultProxy]:
-    # imported here so that collecting this module does not import tests.servers before
-    # test_s3_store registers it as a plugin (pytest would warn it cannot rewrite asserts)
-    from tests.servers.faultproxy import FaultProxy
-
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     with FaultProxy(f"http://127.0.0.1:{upstream.server_address[1]}") as proxy:

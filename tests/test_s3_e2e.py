@@ -20,7 +20,6 @@ from crawler.demo import DemoMarketplace
 from tests.conftest import CliResult, run_markwatch
 from tests.servers import FaultProxy, S3Server
 
-pytest_plugins = ["tests.servers"]
 pytestmark = [pytest.mark.s3, pytest.mark.browser]
 
 WATCHLIST = """\

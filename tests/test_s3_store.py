@@ -35,7 +35,6 @@ from storage.spool import SpooledObject, SpoolingStore
 if TYPE_CHECKING:
     from tests.servers import FaultProxy, S3Server
 
-pytest_plugins = ["tests.servers"]
 
 MiB = 1024 * 1024
 

@@ -34,7 +34,6 @@ CAPTURE = "01JD0000000000000000000003"
 if TYPE_CHECKING:
     from tests.tsa_server import TestPKI, TSAServer
 
-pytest_plugins = ["tests.tsa_server"]
 
 
 def tsa_config(server: TSAServer, name: str = "trusted", ca: Path | None = None) -> TSAConfig:

@@ -33,7 +33,6 @@ from tests.test_standalone_verify import clean_python  # noqa: F401 - fixture
 if TYPE_CHECKING:
     from tests.tsa_server import TestPKI, TSAServer
 
-pytest_plugins = ["tests.tsa_server"]
 
 WATCHLIST = """\
 version: 1

@@ -31,7 +31,6 @@ CAPTURES = [f"01JD{i:022d}" for i in range(3)]
 if TYPE_CHECKING:
     from tests.tsa_server import TSAServer
 
-pytest_plugins = ["tests.tsa_server"]
 
 
 @pytest.fixture(scope="session")
