@@ -3,7 +3,8 @@
 For each watch (brand, term) of its marketplace it requests search pages, captures each one as
 evidence, follows result links to listings, captures those, and follows pagination, within the
 watchlist's `max_pages` and `max_listings`. What a page says is read by page objects
-(`spiders.pages`); how it is captured is `crawler.capture`; storing is the evidence pipeline's.
+(`spiders.pages`); how it is captured is `crawler.browser.capture`; storing is the evidence
+pipeline's.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
-from crawler.capture import (
+from crawler.browser.capture import (
     CDP_META,
     INFLIGHT_META,
     LIMITS_META,
@@ -34,16 +35,16 @@ from crawler.capture import (
     capture_page,
     init_page,
 )
+from crawler.browser.download_handler import NAVIGATION_ONLY_META
 from crawler.config import MarkwatchConfig
-from crawler.evidence import Artifact, CaptureItem, FailureItem, WatchRef, canonical_json
+from crawler.evidence.manifest import Artifact, CaptureItem, FailureItem, WatchRef, canonical_json
+from crawler.evidence.warc_artifact import recorded_warc
+from crawler.evidence.warc_decoded import spooled_warc, write_warc
 from crawler.exceptions import CaptureError, ConfigError
 from crawler.ids import new_ulid
 from crawler.items import Block, Listing, SearchResult
 from crawler.middlewares.timing import STARTED_META
-from crawler.playwright_handler import NAVIGATION_ONLY_META
 from crawler.recording import release_page
-from crawler.recording.artifacts import recorded_warc
-from crawler.warc import spooled_warc, write_warc
 from spiders.backoff import BackoffMixin
 from spiders.pages import ListingPage, SearchPage, page_class
 
@@ -111,7 +112,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         # Under `scrapy crawl` (not `markwatch crawl`) nobody has filled in the browser yet.
         options = settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")
         if "executable_path" not in options:
-            from crawler.browser import find_chromium, launch_options
+            from crawler.browser.chromium import find_chromium, launch_options
 
             settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",
                          launch_options(options, find_chromium()), priority="spider")
@@ -339,7 +340,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         slot, and close the context if it is retired and owes no request a page (pages are
         closed before their context); returns the recording caps hit. After a capture that
         ended cleanly (`reusable`) the page's tab may be kept for a later capture in the same
-        context (`crawler.tabs`)."""
+        context (`crawler.browser.tabs`)."""
         name = meta.get("playwright_context")
         if page is not None and name:
             self._contexts[name] = page.context

@@ -13,7 +13,7 @@ from scrapy.settings import Settings
 from crawler.cli.text import csv_cell, safe
 from crawler.clock import FrozenClock, isoformat, parse_utc
 from crawler.config import MarkwatchConfig
-from crawler.evidence import (
+from crawler.evidence.manifest import (
     CaptureItem,
     StoredArtifact,
     WatchRef,

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.clock import Clock, isoformat
+from crawler.evidence.verify import Verdict, Verifier
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.export.report import ReportSeal, render_report
-from crawler.run import run_record_key
+from crawler.runs.ledger import run_record_key
 from crawler.seal import custody, standalone_verify
 from crawler.seal.check import NOT_SEALED, SealChecker, SealFinding
 from crawler.seal.config import SealConfig
-from crawler.verify import Verdict, Verifier
 from storage.base import Store
 from storage.catalog import Catalog
 

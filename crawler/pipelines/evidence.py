@@ -18,7 +18,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
 from crawler.config import MarkwatchConfig
-from crawler.evidence import (
+from crawler.evidence.manifest import (
     CaptureItem,
     FailureItem,
     StoredArtifact,
@@ -28,8 +28,8 @@ from crawler.evidence import (
 )
 from crawler.exceptions import StoreError
 from crawler.ids import new_ulid
-from crawler.resume import preload_ledger
-from crawler.run import CaptureEntry, RunLedger, run_record_key
+from crawler.runs.ledger import CaptureEntry, RunLedger, run_record_key
+from crawler.runs.resume import preload_ledger
 from crawler.seal.config import SealConfig
 from crawler.seal.runs import RunSealer
 from storage.base import Store

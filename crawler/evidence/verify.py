@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.evidence import MANIFEST_SCHEMA, canonical_json
+from crawler.evidence.manifest import MANIFEST_SCHEMA, canonical_json
 from crawler.ids import is_ulid, ulid_time
-from crawler.run import digest_list_root, run_record_key
+from crawler.runs.ledger import digest_list_root, run_record_key
 from crawler.seal.check import SealChecker
 from storage.base import Store
 from storage.catalog import Catalog

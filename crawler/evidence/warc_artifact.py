@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from crawler.evidence import Artifact, software_info
+from crawler.evidence.manifest import Artifact, software_info
+from crawler.evidence.warc_decoded import spooled_warc
 from crawler.recording.proxy import CaptureSession
-from crawler.recording.warcfile import CaptureResource, write_capture_warc
-from crawler.warc import spooled_warc
+from crawler.recording.warc_exact import CaptureResource, write_capture_warc
 
 _METADATA = {"listing.json", "results.json"}
 """Artifacts derived from the page (metadata records); the rest are resources."""

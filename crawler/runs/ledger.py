@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawler.clock import isoformat
-from crawler.evidence import RUN_SCHEMA, FailureItem, software_info
+from crawler.evidence.manifest import RUN_SCHEMA, FailureItem, software_info
 
 
 def run_record_key(run_id: str, marketplace: str) -> str:

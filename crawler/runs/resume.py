@@ -35,7 +35,7 @@ from typing import IO, Any
 from crawler.clock import isoformat, parse_utc
 from crawler.exceptions import RunInProgress
 from crawler.ids import is_ulid, ulid_time
-from crawler.run import CaptureEntry, RunLedger, run_record_key
+from crawler.runs.ledger import CaptureEntry, RunLedger, run_record_key
 from storage.base import Store
 from storage.catalog import CaptureQuery, Catalog
 from storage.uri import local_path
