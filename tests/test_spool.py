@@ -15,7 +15,8 @@ from typing import BinaryIO
 import pytest
 
 from crawler.exceptions import ArtifactConflict, StoreUnavailable
-from storage.base import Store, StoredObject, blob_key, sha256_of
+from storage.base import Store, StoredObject, sha256_of
+from storage.layout import blob_key
 from storage.upload_spool import PendingItem, SpooledObject, SpoolingStore
 
 

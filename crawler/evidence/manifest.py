@@ -112,11 +112,6 @@ def canonical_json(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
-def manifest_key(capture_id: str, started_at: dt.datetime) -> str:
-    """Where a capture's manifest lives in the store."""
-    return f"captures/{started_at:%Y/%m/%d}/{capture_id}.json"
-
-
 def software_info() -> dict[str, str]:
     """Names and versions of the software making the capture."""
     import playwright

@@ -24,16 +24,16 @@ from crawler.evidence.manifest import (
     StoredArtifact,
     build_manifest,
     canonical_json,
-    manifest_key,
 )
 from crawler.exceptions import IntegrityError, StoreError
 from crawler.ids import new_ulid
-from crawler.runs.ledger import CaptureEntry, RunLedger, run_record_key
+from crawler.runs.ledger import CaptureEntry, RunLedger
 from crawler.runs.resume import preload_ledger
 from crawler.seal.config import SealConfig
 from crawler.seal.runs import RunSealer
 from storage.base import Store
 from storage.catalog import Catalog
+from storage.layout import manifest_key, run_record_key
 from storage.uri import open_store, sqlite_path
 
 logger = logging.getLogger(__name__)

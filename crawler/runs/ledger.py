@@ -11,11 +11,6 @@ from crawler.clock import isoformat
 from crawler.evidence.manifest import RUN_SCHEMA, FailureItem, software_info
 
 
-def run_record_key(run_id: str, marketplace: str) -> str:
-    """Where the record of one marketplace's part of a run lives in the store."""
-    return f"runs/{run_id}/{marketplace}.json"
-
-
 def digest_list_root(digests: list[str]) -> str:
     """SHA-256 over the ordered manifest digests: one value that changes if any of them does."""
     h = hashlib.sha256()
