@@ -19,7 +19,7 @@ import pytest
 from crawler.demo import DemoMarketplace
 from crawler.schedule.records import ScheduleLog
 from storage.catalog import Catalog
-from tests.conftest import MARKWATCH, run_markwatch
+from tests.helpers import MARKWATCH, run_markwatch
 
 WATCHLIST = """\
 version: 1
