@@ -13,7 +13,8 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +24,9 @@ from typing import Any
 from scrapy.settings import Settings
 
 from crawler.config import MarkwatchConfig
+from crawler.demo import DemoMarketplace
 from crawler.exceptions import StoreUnavailable
+from crawler.schedule.records import ScheduleLog
 from storage.base import StoredObject
 from storage.local import LocalStore
 
@@ -161,3 +164,62 @@ def watchlist_for(name: str, base_url: str, terms: tuple[str, ...] = ("lumara",)
     block = re.sub(r'base_url: "[^"]+"', f'base_url: "{base_url}"', block, count=1)
     return (f"version: 1\n{settings}brands:\n  - name: Lumara\n    terms: {json.dumps(terms)}\n"
             f"    marketplaces: [{name}]\n{block}")
+
+
+# -- runs of the demo watchlist, for the scheduler and resume tests ------------------------
+
+WATCHLIST = """\
+version: 1
+case: "CASE-SCHED"
+settings:
+  max_pages: 2
+  max_listings: {max_listings}
+  schedule: "0 3 * * *"
+brands:
+  - name: Lumara
+    terms: ["lumara handbag"]
+    exclude_terms: ["case for"]
+    marketplaces: [demo]
+  - name: Corvane
+    terms: ["corvane watch"]
+    marketplaces: [demo]
+{extra}"""
+
+
+def write_watchlist(root: Path, max_listings: int = 3, extra: str = "") -> Path:
+    path = root / "watchlist.yaml"
+    path.write_text(WATCHLIST.format(max_listings=max_listings, extra=extra), encoding="utf-8")
+    return path
+
+
+def env_for(market: DemoMarketplace | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+    env["MARKWATCH_PROGRESS"] = "off"
+    if market is not None:
+        env["MARKWATCH_DEMO_URL"] = market.base_url
+    return env
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = (cwd / "process.log").open("ab")
+    return subprocess.Popen([MARKWATCH, *args], cwd=cwd, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for(what: Callable[[], Any], timeout: float, step: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def manifests(store: Path) -> list[Path]:
+    return sorted((store / "captures").rglob("*.json")) if (store / "captures").exists() else []
+
+
+def schedule_rows(store: Path) -> list[dict[str, Any]]:
+    with ScheduleLog(store / "catalog.db") as log:
+        return list(reversed(log.rows()))
