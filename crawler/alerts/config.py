@@ -294,7 +294,8 @@ def _rules(r: NodeReader, node: yaml.Node, channels: Mapping[str, Channel]) -> t
             digest = None if digest == "immediate" else digest
         rules.append(Rule(
             events=tuple(EventType(x) for x in events), channels=used,
-            cases=_optional_list(r, e, "cases", field), brands=_optional_list(r, e, "brands", field),
+            cases=_optional_list(r, e, "cases", field),
+            brands=_optional_list(r, e, "brands", field),
             min_score=min_score, digest=digest, line=item.start_mark.line + 1))
     return tuple(rules)
 

@@ -35,6 +35,8 @@ class EventType(enum.StrEnum):
     """A marketplace's spider stopped after repeated blocks (bot walls, captchas)."""
     COVERAGE_DROP = "coverage_drop"
     """A marketplace's pages stopped yielding fields (produced by the drift alarms)."""
+    TEST = "test"
+    """A test message sent by `markwatch alerts test CHANNEL`."""
 
 
 SCORED = frozenset({EventType.SUSPICIOUS_LISTING})
