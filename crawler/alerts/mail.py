@@ -50,9 +50,10 @@ def send_once(channel: EmailChannel, message: EmailMessage, environ: Mapping[str
         raise DeliveryError(f"the SMTP server refused the recipients "
                             f"{', '.join(sorted(exc.recipients))}", False) from exc
     except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
+        # smtplib reports a read that timed out as a disconnection
+        timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
         raise DeliveryError(f"no answer within the timeout of {channel.timeout:g} s"
-                            if isinstance(exc, TimeoutError) else
-                            f"the SMTP server hung up: {exc}", True) from exc
+                            if timed_out else f"the SMTP server hung up: {exc}", True) from exc
     except ssl.SSLError as exc:
         raise DeliveryError(f"TLS error: {exc.reason or exc}", False) from exc
     except (OSError, smtplib.SMTPException) as exc:

@@ -1,0 +1,146 @@
+"""Real local receivers for the alert tests, on 127.0.0.1 and free ports: a webhook receiver
+that checks signatures, an SMTP server (aiosmtpd), a closed port and a black hole that accepts
+connections and never answers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from crawler.alerts.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+
+@dataclass
+class Received:
+    """One webhook request as the receiver saw it."""
+
+    event_id: str
+    body: bytes
+    signature_ok: bool
+    status: int
+
+
+@dataclass
+class WebhookReceiver:
+    """Answers with `statuses` in turn (then 200), dedupes by event id as docs/alerts.md says."""
+
+    secret: bytes
+    statuses: list[int] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
+    accepted: dict[str, bytes] = field(default_factory=dict)
+    url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, headers: Any, body: bytes) -> int:
+        with self.lock:
+            status = self.statuses.pop(0) if self.statuses else 200
+            ok = verify(self.secret, headers.get(TIMESTAMP_HEADER, ""), body,
+                        headers.get(SIGNATURE_HEADER, ""), time.time())
+            event_id = headers.get(EVENT_ID_HEADER, "")
+            self.requests.append(Received(event_id, body, ok, status))
+            if status == 200 and ok:
+                self.accepted.setdefault(event_id, body)
+            return status if ok else 401
+
+
+@contextmanager
+def webhook_receiver(secret: bytes, statuses: list[int] | None = None
+                     ) -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver(secret, list(statuses or []))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = receiver.handle(self.headers, body)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver.url = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = message_from_bytes(envelope.original_content, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(msg)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[int, _Inbox]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; yields (port, inbox)."""
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, inbox
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def black_hole() -> Iterator[int]:
+    """A port that accepts connections and never answers; yields the port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then closed)."""
+    return free_port()

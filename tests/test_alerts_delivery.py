@@ -1,0 +1,252 @@
+"""Alert delivery against real local receivers: signatures, retries, the outbox, e-mail
+escaping, unreachable channels, and a crash between sending and recording."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from crawler.alerts.config import AlertsConfig
+from crawler.alerts.dispatch import CRASH_AFTER_SEND, Dispatcher
+from crawler.alerts.events import Event, EventType, event_id
+from crawler.alerts.outbox import Outbox
+from crawler.alerts.records import AlertIndex
+from crawler.clock import FrozenClock
+from crawler.watchlist import parse_watchlist
+from storage.catalog import Catalog
+from storage.uri import open_store
+from tests.alert_servers import black_hole, closed_port, smtp_server, webhook_receiver
+from tests.conftest import MARKWATCH
+
+SECRET = "s3cret-hook-key"
+ENV = {"HOOK_SECRET": SECRET}
+MARKUP = 'Lumara handbag <script>alert(1)</script><b>bold</b> & "quoted"'
+
+BASE = """\
+version: 1
+case: CASE-7
+brands:
+  - name: Lumara
+    terms: [lumara]
+    marketplaces: [demo]
+"""
+
+
+def watchlist_text(alerts: str) -> str:
+    return BASE + textwrap.dedent(alerts)
+
+
+def config(alerts: str) -> AlertsConfig:
+    wl = parse_watchlist(watchlist_text(alerts), "wl.yaml", ["demo"])
+    assert wl.alerts is not None
+    return wl.alerts
+
+
+def event(n: int, title: str = "Lumara handbag cheap") -> Event:
+    return Event(event_id(EventType.SUSPICIOUS_LISTING, "demo", f"DM{n}"),
+                 EventType.SUSPICIOUS_LISTING, "2026-12-04T10:00:00Z",
+                 f"Suspicious listing (Lumara on demo) at 99 EUR: {title}", run_id="RUN1",
+                 case="CASE-7", brand="Lumara", marketplace="demo",
+                 listing_url=f"http://127.0.0.1/item/DM{n}", listing_id=f"DM{n}",
+                 capture_ids=(f"CAP{n}",), title=title, price="99", currency="EUR")
+
+
+def dispatcher(cfg: AlertsConfig, tmp: Path, env: dict[str, str] | None = None,
+               start: str = "2026-12-04T12:00:00Z") -> Dispatcher:
+    store = open_store(f"file://{tmp / 'store'}")
+    return Dispatcher(cfg, Outbox(tmp / "outbox"), store=store,
+                      index=AlertIndex(tmp / "catalog.db"),
+                      clock=FrozenClock(start, step=1), environ=env or ENV,
+                      sleep=lambda s: None)
+
+
+def hook_rule(url: str, retries: int = 3, timeout: float = 2, name: str = "hook") -> str:
+    return f"""\
+        alerts:
+          channels:
+            {name}: {{webhook: "{url}", secret_env: HOOK_SECRET, retries: {retries},
+                     timeout: {timeout}}}
+          rules:
+            - {{events: [suspicious_listing], channels: [{name}]}}
+        """
+
+
+def test_500_then_200_delivers_each_event_once_with_a_valid_signature(tmp_path: Path) -> None:
+    with webhook_receiver(SECRET.encode(), [500]) as receiver:
+        d = dispatcher(config(hook_rule(receiver.url)), tmp_path)
+        events = [event(1), event(2)]
+        d.record(events)
+        assert d.enqueue(events) == 2
+        result = d.deliver()
+        assert len(result.delivered) == 2 and not result.failed
+        assert [r.status for r in receiver.requests] == [500, 200, 200]
+        assert all(r.signature_ok for r in receiver.requests)
+        assert set(receiver.accepted) == {e.event_id for e in events}
+        # the retry carried the same event id as the refused attempt
+        assert receiver.requests[0].event_id == receiver.requests[1].event_id
+        body = json.loads(receiver.accepted[events[0].event_id])
+        assert body["event_id"] == events[0].event_id and body["capture_ids"] == ["CAP1"]
+        # found again by a later run: not queued, not sent again
+        assert d.enqueue(events) == 0
+        assert not d.deliver().delivered
+        assert len(receiver.requests) == 3
+    rows = d.index.events() if d.index else []
+    assert {r["event_id"] for r in rows} == {e.event_id for e in events}
+    assert all(r["deliveries"][-1]["outcome"] == "delivered" for r in rows)
+
+
+def test_a_failed_pass_keeps_the_event_for_the_next_run(tmp_path: Path) -> None:
+    with webhook_receiver(SECRET.encode(), [500]) as receiver:
+        d = dispatcher(config(hook_rule(receiver.url, retries=1)), tmp_path)
+        d.record([event(1)])
+        d.enqueue([event(1)])
+        first = d.deliver()
+        assert not first.delivered and "HTTP 500" in first.failed[0]
+        assert [e.state for e in d.outbox.entries()] == ["pending"]
+        # the next run, a new process: the outbox on disk is all it has
+        again = dispatcher(config(hook_rule(receiver.url, retries=1)), tmp_path,
+                           start="2026-12-04T18:00:00Z")
+        assert len(again.deliver().delivered) == 1
+        assert [r.status for r in receiver.requests] == [500, 200]
+        assert list(receiver.accepted) == [event(1).event_id]
+    # the store alone rebuilds the history in the catalog
+    with Catalog(tmp_path / "rebuilt.db") as cat:
+        cat.rebuild(open_store(f"file://{tmp_path / 'store'}"))
+    with AlertIndex(tmp_path / "rebuilt.db") as index:
+        rows = index.events()
+    assert [d["outcome"] for d in rows[0]["deliveries"]] == ["failed", "delivered"]
+
+
+def test_email_digest_escapes_page_markup(tmp_path: Path) -> None:
+    with smtp_server() as (port, inbox):
+        cfg = config(f"""\
+            alerts:
+              channels:
+                mail: {{email: ["legal@example.com", "team@example.com"],
+                        smtp: "127.0.0.1:{port}", starttls: false, from: "mw@example.com"}}
+              rules:
+                - {{events: [suspicious_listing], channels: [mail], digest: daily}}
+            """)
+        d = dispatcher(cfg, tmp_path)
+        events = [event(1, MARKUP), event(2)]
+        d.record(events)
+        d.enqueue(events)
+        assert len(d.deliver().delivered) == 2
+        assert len(inbox.messages) == 1  # one digest for both events
+        msg = inbox.messages[0]
+        assert inbox.envelopes[0] == ("mw@example.com", ["legal@example.com", "team@example.com"])
+        assert msg["Subject"].startswith("[markwatch] daily digest: 2 suspicious listings")
+        html_part = msg.get_body(("html",))
+        text_part = msg.get_body(("plain",))
+        assert html_part is not None and text_part is not None
+        html = html_part.get_content()
+        assert "<script>" not in html and "<b>bold</b>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp; " \
+               "&quot;quoted&quot;" in html
+        assert MARKUP in text_part.get_content()
+        # the same day, a second digest waits for tomorrow
+        d.record([event(3)])
+        d.enqueue([event(3)])
+        assert not d.deliver().delivered and len(inbox.messages) == 1
+        assert len(d.deliver(digest_now=True).delivered) == 1 and len(inbox.messages) == 2
+
+
+def test_unreachable_channels_fail_within_their_timeout(tmp_path: Path) -> None:
+    dead = closed_port()
+    with black_hole() as hole:
+        cfg = config(f"""\
+            alerts:
+              channels:
+                closed: {{webhook: "http://127.0.0.1:{dead}/h", secret_env: HOOK_SECRET,
+                          timeout: 0.5, retries: 2}}
+                silent: {{webhook: "http://127.0.0.1:{hole}/h", secret_env: HOOK_SECRET,
+                          timeout: 0.5, retries: 2}}
+                mail: {{email: [a@example.com], smtp: "127.0.0.1:{hole}", starttls: false,
+                        from: mw@example.com, timeout: 0.5, retries: 1}}
+              rules:
+                - {{events: [suspicious_listing], channels: [closed, silent, mail]}}
+            """)
+        d = dispatcher(cfg, tmp_path)
+        d.record([event(1)])
+        d.enqueue([event(1)])
+        result = d.deliver()
+    failed = sorted(result.failed)
+    assert len(failed) == 3 and not result.delivered
+    assert "closed:" in failed[0] and "connection failed" in failed[0]
+    assert "(after 2 attempts)" in failed[0]
+    assert failed[1].startswith("mail:") and "timeout of 0.5 s" in failed[1]
+    assert failed[2].startswith("silent:") and "no answer within the timeout of 0.5 s " \
+        "(after 2 attempts)" in failed[2]
+    assert {e.state for e in d.outbox.entries()} == {"pending"}
+
+
+def test_a_missing_secret_is_a_failed_delivery_not_a_crash(tmp_path: Path) -> None:
+    with webhook_receiver(SECRET.encode()) as receiver:
+        d = dispatcher(config(hook_rule(receiver.url)), tmp_path, env={"OTHER": "x"})
+        d.record([event(1)])
+        d.enqueue([event(1)])
+        result = d.deliver()
+    assert "HOOK_SECRET" in result.failed[0] and not receiver.requests
+
+
+def test_crash_between_sending_and_recording_does_not_send_twice(tmp_path: Path) -> None:
+    with webhook_receiver(SECRET.encode()) as receiver:
+        text = watchlist_text(hook_rule(receiver.url))
+        (tmp_path / "wl.yaml").write_text(text, encoding="utf-8")
+        d = dispatcher(config(hook_rule(receiver.url)), tmp_path)
+        d.record([event(1)])
+        d.enqueue([event(1)])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+        env.update(ENV, MARKWATCH_OUTBOX_DIR=str(tmp_path / "outbox"),
+                   MARKWATCH_STORE=f"file://{tmp_path / 'store'}",
+                   MARKWATCH_CATALOG=f"sqlite:///{tmp_path / 'catalog.db'}")
+
+        def retry(*extra: str, crash: bool = False) -> subprocess.CompletedProcess[str]:
+            run_env = {**env, CRASH_AFTER_SEND: "1"} if crash else env
+            return subprocess.run([MARKWATCH, "alerts", "retry", "-w", "wl.yaml", *extra],
+                                  cwd=tmp_path, env=run_env, capture_output=True, text=True,
+                                  timeout=120, check=False)
+
+        crashed = retry(crash=True)
+        assert crashed.returncode == 86, crashed.stderr  # died right after the HTTP response
+        assert len(receiver.requests) == 1
+        assert [e.state for e in Outbox(tmp_path / "outbox").entries()] == ["sending"]
+        restarted = retry()
+        assert restarted.returncode == 0, restarted.stderr
+        assert "1 unconfirmed" in restarted.stdout
+        assert len(receiver.requests) == 1  # not sent again
+        pending = subprocess.run([MARKWATCH, "alerts", "pending", "--format", "json"],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 check=True)
+        rows = json.loads(pending.stdout)
+        assert [(r["state"], r["event_id"]) for r in rows] == [("unconfirmed", event(1).event_id)]
+        # an operator who checked the receiver may resend: same event id, so it dedupes
+        resent = retry("--unconfirmed")
+        assert resent.returncode == 0 and "1 delivered" in resent.stdout
+        assert [r.event_id for r in receiver.requests] == [event(1).event_id] * 2
+        assert list(receiver.accepted) == [event(1).event_id]
+        listed = subprocess.run([MARKWATCH, "alerts", "list", "--format", "json"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True,
+                                check=True)
+        outcomes = [x["outcome"] for x in json.loads(listed.stdout)[0]["deliveries"]]
+        assert outcomes == ["unconfirmed", "delivered"]
+
+
+@pytest.mark.parametrize("policy", ["resend"])
+def test_unconfirmed_resend_policy_resends_under_the_same_id(tmp_path: Path,
+                                                             policy: str) -> None:
+    with webhook_receiver(SECRET.encode()) as receiver:
+        alerts = hook_rule(receiver.url).replace("timeout: 2}", f"timeout: 2, unconfirmed: {policy}}}")
+        d = dispatcher(config(alerts), tmp_path)
+        d.record([event(1)])
+        d.enqueue([event(1)])
+        entry = d.outbox.entries()[0]
+        entry.state, entry.batch_id = "sending", entry.event_id  # as a crash leaves it
+        d.outbox.save(entry)
+        assert len(d.deliver().delivered) == 1
+        assert [r.event_id for r in receiver.requests] == [event(1).event_id]
