@@ -241,7 +241,8 @@ def test_crash_between_sending_and_recording_does_not_send_twice(tmp_path: Path)
 def test_unconfirmed_resend_policy_resends_under_the_same_id(tmp_path: Path,
                                                              policy: str) -> None:
     with webhook_receiver(SECRET.encode()) as receiver:
-        alerts = hook_rule(receiver.url).replace("timeout: 2}", f"timeout: 2, unconfirmed: {policy}}}")
+        alerts = hook_rule(receiver.url).replace(
+            "timeout: 2}", f"timeout: 2, unconfirmed: {policy}}}")
         d = dispatcher(config(alerts), tmp_path)
         d.record([event(1)])
         d.enqueue([event(1)])
