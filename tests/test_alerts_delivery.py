@@ -251,3 +251,73 @@ def test_unconfirmed_resend_policy_resends_under_the_same_id(tmp_path: Path,
         d.outbox.save(entry)
         assert len(d.deliver().delivered) == 1
         assert [r.event_id for r in receiver.requests] == [event(1).event_id]
+
+
+def test_the_receiver_example_in_the_docs_checks_our_signature() -> None:
+    import re
+    import time as _time
+
+    from crawler.alerts.signing import sign
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "alerts.md").read_text()
+    code = re.search(r"## Verifying a delivery.*?```python\n(.*?)```", doc, re.S)
+    assert code is not None
+    scope: dict[str, object] = {}
+    exec(code.group(1), scope)  # our own documentation's example
+    accept = scope["accept"]
+    secret = b"the value of MARKWATCH_HOOK_SECRET"
+    body = b'{"event_id": "evt_1"}'
+    stamp = int(_time.time())
+
+    def headers(ts: int, signed: bytes = body, eid: str = "evt_1") -> dict[str, str]:
+        return {"X-Markwatch-Timestamp": str(ts), "X-Markwatch-Event-Id": eid,
+                "X-Markwatch-Signature": sign(secret, ts, signed)}
+
+    assert callable(accept)
+    assert accept(headers(stamp), body) is True
+    assert accept(headers(stamp), body) is False  # the same event again: deduped
+    assert accept(headers(stamp, eid="evt_2"), body + b" ") is False  # body changed
+    assert accept(headers(stamp - 3600, eid="evt_3"), body) is False  # outside the window
+
+
+def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MARKWATCH_") and k != "HOOK_SECRET"}
+    env.update(MARKWATCH_OUTBOX_DIR=str(tmp / "outbox"), MARKWATCH_STORE=f"file://{tmp / 's'}",
+               **extra)
+    return env
+
+
+def test_alerts_test_command(tmp_path: Path) -> None:
+    with webhook_receiver(SECRET.encode()) as receiver:
+        (tmp_path / "wl.yaml").write_text(watchlist_text(f"""\
+            alerts:
+              channels:
+                hook: {{webhook: "{receiver.url}", secret_env: HOOK_SECRET}}
+                dead: {{webhook: "http://127.0.0.1:{closed_port()}/", secret_env: HOOK_SECRET,
+                       retries: 1}}
+            """), encoding="utf-8")
+
+        def test(name: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([MARKWATCH, "alerts", "test", name, "-w", "wl.yaml"],
+                                  cwd=tmp_path, env=cli_env(tmp_path, **ENV),
+                                  capture_output=True, text=True, timeout=60, check=False)
+
+        ok = test("hook")
+        assert ok.returncode == 0, ok.stderr
+        assert len(receiver.requests) == 1 and receiver.requests[0].signature_ok
+        assert json.loads(receiver.requests[0].body)["type"] == "test"
+        dead = test("dead")
+        assert dead.returncode == 1 and "connection failed" in dead.stderr
+        assert SECRET not in ok.stdout + ok.stderr + dead.stdout + dead.stderr
+
+
+def test_crawl_refuses_to_start_without_a_channel_secret(tmp_path: Path) -> None:
+    (tmp_path / "wl.yaml").write_text(watchlist_text(hook_rule("https://hooks.example/h")),
+                                      encoding="utf-8")
+    result = subprocess.run([MARKWATCH, "crawl", "-w", "wl.yaml"], cwd=tmp_path,
+                            env=cli_env(tmp_path), capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 2
+    assert "HOOK_SECRET" in result.stderr and "configuration error" in result.stderr
+    assert not (tmp_path / "s").exists()  # nothing crawled, nothing stored

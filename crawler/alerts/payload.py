@@ -38,6 +38,18 @@ LABELS = {
     EventType.TEST: "Test messages",
 }
 
+_NOUNS = {
+    EventType.SUSPICIOUS_LISTING: "suspicious listing",
+    EventType.LISTING_REMOVED: "removed listing",
+    EventType.LISTING_RELISTED: "relisted listing",
+    EventType.RUN_FAILED: "failed run",
+    EventType.SEAL_FAILED: "failed seal",
+    EventType.SPOOL_STALE: "stale spool warning",
+    EventType.MARKETPLACE_BLOCKED: "blocked marketplace",
+    EventType.COVERAGE_DROP: "coverage drop",
+    EventType.TEST: "test message",
+}
+
 
 def webhook_body(batch_id: str, events: Sequence[Event], digest: bool) -> bytes:
     """The JSON body: the event itself, or a digest of several."""
@@ -89,7 +101,7 @@ def _count_line(events: Sequence[Event]) -> str:
     counts: dict[EventType, int] = {}
     for event in events:
         counts[event.type] = counts.get(event.type, 0) + 1
-    return ", ".join(f"{n} {LABELS[kind].lower()}" for kind, n in counts.items())
+    return ", ".join(f"{n} {_NOUNS[kind]}{'s' * (n != 1)}" for kind, n in counts.items())
 
 
 def _groups(events: Sequence[Event]) -> list[tuple[EventType, list[Event]]]:
