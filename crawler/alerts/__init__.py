@@ -9,7 +9,8 @@
 - `outbox`: the local durable outbox (pending, sending, delivered) that makes each event go
   out once per channel across crashes and restarts;
 - `records`: alert history as write-once store records, indexed in the catalog;
-- `dispatch`: after a run: derive, record, enqueue, deliver; `cli`: `markwatch alerts`.
+- `dispatch`: record, enqueue and deliver (the sending intent, outcomes, crash recovery);
+- `run`: the alerts step after `markwatch crawl`; `cli`: `markwatch alerts`.
 """
 
 from __future__ import annotations

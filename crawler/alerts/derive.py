@@ -30,6 +30,11 @@ _MANIFEST = re.compile(r"^captures/\d{4}/\d{2}/\d{2}/(?P<id>[0-9A-Za-z]+)\.json$
 _MAX_FAILURES = 5
 
 
+def _bounded(text: str | None, width: int) -> str | None:
+    """Page text cut to a size an alert can carry."""
+    return None if text is None else clip(str(text), width)
+
+
 def listing_score(capture: Mapping[str, Any]) -> float | None:
     """The listing's triage score, None while there is none (the one place to rewire)."""
     score = capture.get("score")
@@ -37,8 +42,9 @@ def listing_score(capture: Mapping[str, Any]) -> float | None:
 
 
 def is_suspicious(capture: Mapping[str, Any]) -> bool:
-    """Whether triage flags the listing (today: priced below the brand's MSRP)."""
-    return bool(capture.get("suspicious")) or listing_score(capture) is not None
+    """Whether triage flags the listing (today: priced below the brand's MSRP). With this and
+    `listing_score` the triage branch rewires the event: a rule's `min_score` then filters."""
+    return bool(capture.get("suspicious"))
 
 
 def derive_events(config: AlertsConfig, run: Mapping[str, Any], catalog: Catalog,
@@ -67,8 +73,8 @@ class _Builder:
             event_id=event_id(kind, *subject), type=kind, occurred_at=row["started_at"],
             summary=summary, run_id=row["run_id"], case=row.get("case_ref"),
             brand=row.get("brand"), marketplace=row.get("marketplace"),
-            listing_url=row.get("url"), listing_id=row.get("listing_id"),
-            capture_ids=(row["capture_id"], *also), title=row.get("title"),
+            listing_url=_bounded(row.get("url"), 2048), listing_id=row.get("listing_id"),
+            capture_ids=(row["capture_id"], *also), title=_bounded(row.get("title"), 500),
             price=row.get("price"), currency=row.get("currency"), score=listing_score(row),
             details=details or {},
             portal_url=f"{self.portal}/captures/{row['capture_id']}" if self.portal else None)

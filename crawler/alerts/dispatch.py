@@ -98,11 +98,12 @@ class Dispatcher:
         """Queue each event on the channels whose rules match it; how many were queued."""
         queued = 0
         now = isoformat(self.clock.now())
-        for event in events:
-            for channel, digest in self._routes(event).items():
-                if self._already_delivered(event.event_id, channel):
-                    continue
-                queued += self.outbox.enqueue(channel, event.event_id, digest, now)
+        with self.outbox.locked():  # never beside another process's delivery pass
+            for event in events:
+                for channel, digest in self._routes(event).items():
+                    if self._already_delivered(event.event_id, channel):
+                        continue
+                    queued += self.outbox.enqueue(channel, event.event_id, digest, now)
         return queued
 
     def _routes(self, event: Event) -> dict[str, str | None]:

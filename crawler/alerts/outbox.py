@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from crawler.alerts.events import Event
+
+logger = logging.getLogger(__name__)
 
 STATES = ("pending", "sending", "delivered", "unconfirmed")
 DEFAULT_OUTBOX = "./markwatch-data/outbox"
@@ -112,7 +115,11 @@ class Outbox:
             if not folder.is_dir():
                 continue
             for path in folder.glob("*.json"):
-                entry = Entry(**self._read(path))
+                try:
+                    entry = Entry(**self._read(path))
+                except (ValueError, TypeError) as exc:  # never ours: left for a person
+                    logger.error("outbox entry %s is unreadable, skipped: %s", path, exc)
+                    continue
                 if entry.state in states:
                     out.append(entry)
         return sorted(out, key=lambda e: (e.enqueued_at, e.event_id))
