@@ -321,3 +321,42 @@ def test_crawl_refuses_to_start_without_a_channel_secret(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "HOOK_SECRET" in result.stderr and "configuration error" in result.stderr
     assert not (tmp_path / "s").exists()  # nothing crawled, nothing stored
+
+
+def test_starttls_with_login_and_a_certificate_we_do_not_trust(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from tests.alert_servers import starttls_smtp_server
+
+    creds = {"SMTP_USER": "alerts", "SMTP_PASSWORD": "pw-never-logged"}
+    with starttls_smtp_server(tmp_path, "alerts", "pw-never-logged") as (port, inbox, cert):
+        cfg = config(f"""\
+            alerts:
+              channels:
+                mail: {{email: [legal@example.com], smtp: "127.0.0.1:{port}", starttls: true,
+                        from: mw@example.com, user_env: SMTP_USER, password_env: SMTP_PASSWORD,
+                        timeout: 5}}
+              rules:
+                - {{events: [suspicious_listing], channels: [mail]}}
+            """)
+        # the server's certificate is not trusted: nothing is sent, nothing retried
+        d = dispatcher(cfg, tmp_path / "untrusted", env=creds)
+        d.record([event(1)])
+        d.enqueue([event(1)])
+        failed = d.deliver().failed
+        assert len(failed) == 1 and "TLS error" in failed[0] and "(after 1 attempt)" in failed[0]
+        assert "pw-never-logged" not in failed[0] and not inbox.messages
+        # trusted (the system store is told about it): STARTTLS, login, delivered
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = dispatcher(cfg, tmp_path / "trusted", env=creds)
+        trusted.record([event(1)])
+        trusted.enqueue([event(1)])
+        assert len(trusted.deliver().delivered) == 1 and len(inbox.messages) == 1
+        # a wrong password is a failure kept in the outbox, the password never in the reason
+        wrong = dispatcher(cfg, tmp_path / "wrong",
+                           env={**creds, "SMTP_PASSWORD": "not-the-password"})
+        wrong.record([event(2)])
+        wrong.enqueue([event(2)])
+        refused = wrong.deliver().failed
+        assert len(refused) == 1 and "SMTP server answered 535" in refused[0]
+        assert "not-the-password" not in refused[0] and len(inbox.messages) == 1
