@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from scrapy.settings import Settings
 
-from crawler.browser import find_chromium
+from crawler.browser.chromium import find_chromium
 from crawler.config import MarkwatchConfig
 from crawler.demo import DemoMarketplace
 

@@ -14,7 +14,8 @@ import pytest
 from crawler.clock import FrozenClock
 from crawler.exceptions import ArtifactConflict
 from crawler.seal import custody
-from storage.base import Store, StoredObject, blob_key, sha256_of
+from storage.base import Store, StoredObject, sha256_of
+from storage.layout import blob_key, custody_key
 
 
 class DirStore(Store):
@@ -177,12 +178,12 @@ def test_identical_events_are_not_merged(store: DirStore) -> None:
 
 
 def _rewrite(store: DirStore, seq: int, data: bytes) -> None:
-    store._path(custody.entry_key(seq)).write_bytes(data)
+    store._path(custody_key(seq)).write_bytes(data)
 
 
 def test_detects_changed_entry(store: DirStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    raw = store.read_document(custody.entry_key(1))
+    raw = store.read_document(custody_key(1))
     _rewrite(store, 1, raw.replace(b'"crawler"', b'"mallory"'))
     problems = custody.verify_log(store)
     assert any("custody/000000000002.json: prev does not match entry 1" in p for p in problems)
@@ -190,7 +191,7 @@ def test_detects_changed_entry(store: DirStore, clock: FrozenClock) -> None:
 
 def test_detects_removed_entry(store: DirStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    store._path(custody.entry_key(1)).unlink()
+    store._path(custody_key(1)).unlink()
     problems = custody.verify_log(store)
     assert any("holds seq 2 at position 1" in p for p in problems)
     assert any("prev does not match entry 0" in p for p in problems)
@@ -198,14 +199,14 @@ def test_detects_removed_entry(store: DirStore, clock: FrozenClock) -> None:
 
 def test_detects_removed_first_entry(store: DirStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    store._path(custody.entry_key(0)).unlink()
+    store._path(custody_key(0)).unlink()
     problems = custody.verify_log(store)
     assert any("first entry has a predecessor" in p for p in problems)
 
 
 def test_detects_reordered_entries(store: DirStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    one, two = (store.read_document(custody.entry_key(i)) for i in (1, 2))
+    one, two = (store.read_document(custody_key(i)) for i in (1, 2))
     _rewrite(store, 1, two)
     _rewrite(store, 2, one)
     problems = custody.verify_log(store)
@@ -215,7 +216,7 @@ def test_detects_reordered_entries(store: DirStore, clock: FrozenClock) -> None:
 
 def test_detects_non_canonical_rewrite(store: DirStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    last = custody.entry_key(3)
+    last = custody_key(3)
     _rewrite(store, 3, json.dumps(json.loads(store.read_document(last)), indent=1).encode())
     assert any("not canonical" in p for p in custody.verify_log(store))
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from crawler.capture import CaptureSteps, InFlight, RenderedPage, capture_page
+from crawler.browser.capture import CaptureSteps, InFlight, RenderedPage, capture_page
 from crawler.config import CaptureLimits
 
 pytestmark = pytest.mark.browser
@@ -120,7 +120,7 @@ def site() -> Iterator[str]:
 def _capture(url: str, lazy_load: str, limits: CaptureLimits | None = None) -> RenderedPage:
     from playwright.async_api import async_playwright
 
-    from crawler.browser import find_chromium
+    from crawler.browser.chromium import find_chromium
 
     async def main() -> RenderedPage:
         async with async_playwright() as pw:

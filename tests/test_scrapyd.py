@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from crawler.browser import launch_options
+from crawler.browser.chromium import launch_options
 from crawler.demo import DemoMarketplace
 from crawler.settings import PLAYWRIGHT_LAUNCH_OPTIONS
 from storage.catalog import Catalog

@@ -15,8 +15,9 @@ from typing import BinaryIO
 import pytest
 
 from crawler.exceptions import ArtifactConflict, StoreUnavailable
-from storage.base import Store, StoredObject, blob_key, sha256_of
-from storage.spool import PendingItem, SpooledObject, SpoolingStore
+from storage.base import Store, StoredObject, sha256_of
+from storage.layout import blob_key
+from storage.upload_spool import PendingItem, SpooledObject, SpoolingStore
 
 
 class DirStore(Store):
@@ -202,7 +203,7 @@ CHILD = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     from pathlib import Path
     from tests.test_spool import DirStore
-    from storage.spool import SpoolingStore
+    from storage.upload_spool import SpoolingStore
     spool = SpoolingStore(DirStore(Path({remote!r})), {spool!r}, retry_after=0)
     seen = []
     def hook(name, item):

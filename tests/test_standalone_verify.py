@@ -22,6 +22,7 @@ from crawler.clock import FrozenClock
 from crawler.exceptions import SealError
 from crawler.seal import TSAConfig, custody, init_key, seal_run, verify_timestamp
 from crawler.seal import standalone_verify as sv
+from storage.layout import bundle_run_name
 from tests.test_custody import DirStore
 
 VERIFY_PY = Path(sv.__file__)
@@ -94,7 +95,8 @@ def build_bundle(root: Path, tsa: TSAServer, tmp: Path) -> dict[str, Any]:
         )
     config = TSAConfig(tsa.url, (tsa.pki.ca_pem,), "test-tsa", timeout=5, attempts=1)
     seal = seal_run(RUN, digests, signer=signer, tsas=[config], clock=clock)
-    (root / seal.key).write_bytes(seal.document)
+    seal_path = root / "seals" / bundle_run_name(RUN, "demo")
+    seal_path.write_bytes(seal.document)
     custody.append(
         store,
         "sealed",
@@ -107,7 +109,7 @@ def build_bundle(root: Path, tsa: TSAServer, tmp: Path) -> dict[str, Any]:
     custody.append(store, "exported", clock=clock, actor="analyst", capture_ids=CAPTURES)
     (root / "custody.jsonl").write_bytes(custody.to_jsonl(custody.read_log(store)))
     shutil.copyfile(VERIFY_PY, root / "verify.py")
-    return {"fingerprint": signer.fingerprint, "seal": root / seal.key}
+    return {"fingerprint": signer.fingerprint, "seal": seal_path}
 
 
 @pytest.fixture
