@@ -10,7 +10,7 @@ from crawler.alerts.derive import derive_events
 from crawler.alerts.events import EventType
 from crawler.watchlist import parse_watchlist
 from storage.catalog import Catalog
-from storage.spool import PendingItem
+from storage.upload_spool import PendingItem
 
 WATCHLIST = """\
 version: 1

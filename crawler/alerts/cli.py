@@ -26,7 +26,7 @@ from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import SystemClock, isoformat
 from crawler.exceptions import ConfigError
 from crawler.ids import new_ulid
-from crawler.runner import CrawlReport
+from crawler.runs.runner import CrawlReport
 from storage.uri import open_store, sqlite_path
 
 _FORMATS = click.Choice(["table", "json", "csv"])
@@ -48,7 +48,7 @@ def report_alerts(config: AlertsConfig, report: CrawlReport, settings: Mapping[s
 
 def _config(watchlist: Path) -> AlertsConfig:
     from crawler.registry import known_marketplaces
-    from crawler.runner import project_settings
+    from crawler.runs.runner import project_settings
     from crawler.watchlist import load_watchlist
 
     loaded = load_watchlist(watchlist, known_marketplaces(project_settings()))

@@ -33,7 +33,7 @@ import yaml
 
 from crawler.alerts.events import SCORED, EventType
 from crawler.exceptions import ConfigError
-from crawler.recipe import NodeReader, close_matches, is_null
+from crawler.yaml_nodes import NodeReader, close_matches, is_null
 
 _KEYS = ("portal_url", "spool_stale_after", "channels", "rules")
 _WEBHOOK_KEYS = ("webhook", "secret_env", "timeout", "retries", "unconfirmed")

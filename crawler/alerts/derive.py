@@ -24,7 +24,7 @@ from crawler.cli.text import clip
 from crawler.clock import isoformat, parse_utc
 from spiders.backoff import STOP_REASON
 from storage.catalog import CaptureQuery, Catalog
-from storage.spool import PendingItem
+from storage.upload_spool import PendingItem
 
 _MANIFEST = re.compile(r"^captures/\d{4}/\d{2}/\d{2}/(?P<id>[0-9A-Za-z]+)\.json$")
 _MAX_FAILURES = 5

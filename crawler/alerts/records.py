@@ -1,6 +1,6 @@
 """Alert history: write-once records in the store, and their index in the catalog.
 
-Store keys (defined here only):
+Store keys (built in `storage.layout`):
 
 - `alerts/events/<event_id>.json`: the event, as first derived (canonical JSON);
 - `alerts/deliveries/<event_id>/<channel>/<record_id>.json`: one record per delivery outcome
@@ -19,16 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from crawler.alerts.events import Event
-from crawler.evidence import canonical_json
+from crawler.evidence.manifest import canonical_json
 from crawler.exceptions import ArtifactConflict
 from storage.base import Store
+from storage.layout import (
+    ALERT_DELIVERIES,
+    ALERT_EVENTS,
+    alert_deliveries_prefix,
+    alert_delivery_key,
+    alert_event_key,
+)
 from storage.sqlite import open_db
 
 logger = logging.getLogger(__name__)
 
 DELIVERY_SCHEMA = "markwatch.alert-delivery/1"
-EVENTS_PREFIX = "alerts/events/"
-DELIVERIES_PREFIX = "alerts/deliveries/"
+EVENTS_PREFIX = ALERT_EVENTS
+DELIVERIES_PREFIX = ALERT_DELIVERIES
+event_key = alert_event_key
+delivery_key = alert_delivery_key
 
 ALERTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_events (
@@ -61,16 +70,6 @@ CREATE INDEX IF NOT EXISTS alert_deliveries_event ON alert_deliveries (event_id,
 """
 
 
-def event_key(event_id: str) -> str:
-    """Where an event's record lives in the store."""
-    return f"{EVENTS_PREFIX}{event_id}.json"
-
-
-def delivery_key(event_id: str, channel: str, record_id: str) -> str:
-    """Where one delivery outcome's record lives in the store."""
-    return f"{DELIVERIES_PREFIX}{event_id}/{channel}/{record_id}.json"
-
-
 def write_event(store: Store, event: Event) -> str:
     """Record the event once (the first record of an id stands; later ones are dropped)."""
     key = event_key(event.event_id)
@@ -99,7 +98,7 @@ def write_delivery(store: Store, record: dict[str, Any]) -> str:
 
 def delivered_before(store: Store, event_id: str, channel: str) -> bool:
     """Whether the store records a delivery of the event on the channel."""
-    for key in store.list_documents(f"{DELIVERIES_PREFIX}{event_id}/{channel}/"):
+    for key in store.list_documents(alert_deliveries_prefix(event_id, channel)):
         if json.loads(store.read_document(key)).get("outcome") == "delivered":
             return True
     return False

@@ -17,9 +17,9 @@ from crawler.alerts.dispatch import Dispatcher, PassResult
 from crawler.alerts.outbox import Outbox, outbox_dir
 from crawler.alerts.records import AlertIndex
 from crawler.clock import Clock, SystemClock
-from crawler.runner import CrawlReport
+from crawler.runs.runner import CrawlReport
 from storage.catalog import Catalog
-from storage.spool import SpoolingStore
+from storage.upload_spool import SpoolingStore
 from storage.uri import open_store, sqlite_path
 
 logger = logging.getLogger(__name__)
