@@ -140,6 +140,15 @@ def test_crawl_sends_signed_webhooks_and_one_digest(tmp_path: Path, chromium: st
         assert retried.code == 1 and "0 delivered, 6 failed" in retried.out
         assert len(receiver.requests) == 3 and len(inbox.messages) == 1
 
+        # the next crawl captures the same listings again: nothing new to say
+        second = run_markwatch(["crawl", "-w", "wl.yaml", "--store", f"file://{store}",
+                                "--report-json", "report2.json", "--log-level", "WARNING"],
+                               cwd=tmp_path, env=env)
+        assert second.code == 0, second.err
+        assert json.loads((tmp_path / "report2.json").read_text())["counts"]["listings"] == 4
+        assert "alerts: 0 delivered, 6 failed" in second.out
+        assert len(receiver.requests) == 3 and len(inbox.messages) == 1
+
     # the alert history comes back from the store alone
     def history_now() -> list[dict[str, object]]:
         out = run_markwatch(["alerts", "list", "--store", f"file://{store}", "--format",
