@@ -172,16 +172,21 @@ def test_unreachable_channels_fail_within_their_timeout(tmp_path: Path) -> None:
                 - {{events: [suspicious_listing], channels: [closed, silent, mail]}}
             """)
         d = dispatcher(cfg, tmp_path)
-        d.record([event(1)])
-        d.enqueue([event(1)])
+        d.record([event(1), event(2)])
+        d.enqueue([event(1), event(2)])
         result = d.deliver()
-    failed = sorted(result.failed)
-    assert len(failed) == 3 and not result.delivered
+    # one bounded try per unreachable channel and pass, however many events wait for it
+    assert sorted(result.failed)[1].startswith("closed:") and \
+        sorted(result.failed)[1].endswith("not tried, closed was unreachable")
+    assert sorted((e.channel, e.attempts) for e in d.outbox.entries()) == [
+        ("closed", 0), ("closed", 1), ("mail", 1), ("mail", 1), ("silent", 0), ("silent", 1)]
+    failed = sorted(f for f in result.failed if "not tried" not in f)
+    assert len(failed) == 4 and not result.delivered  # the e-mail carried both events
     assert "closed:" in failed[0] and "connection failed" in failed[0]
     assert "(after 2 attempts)" in failed[0]
     assert failed[1].startswith("mail:") and "timeout of 0.5 s" in failed[1]
-    assert failed[2].startswith("silent:") and "no answer within the timeout of 0.5 s " \
-        "(after 2 attempts)" in failed[2]
+    assert failed[3].startswith("silent:") and "no answer within the timeout of 0.5 s " \
+        "(after 2 attempts)" in failed[3]
     assert {e.state for e in d.outbox.entries()} == {"pending"}
 
 

@@ -135,8 +135,15 @@ class Dispatcher:
             for name, channel in self.config.channels.items():
                 if channels and name not in channels:
                     continue
-                for batch_id, entries, digest in self._batches(channel, digest_now):
-                    self._send(channel, batch_id, entries, digest, result)
+                batches = self._batches(channel, digest_now)
+                for n, (batch_id, entries, digest) in enumerate(batches):
+                    if not self._send(channel, batch_id, entries, digest, result):
+                        # unreachable: the rest wait for the next pass, so a dead channel
+                        # costs one bounded try per pass, not one per event
+                        result.failed += [
+                            f"{name}:{e.event_id}: not tried, {name} was unreachable"
+                            for _, rest, _ in batches[n + 1:] for e in rest]
+                        break
         return result
 
     def _recover(self, result: PassResult, release: bool) -> None:
@@ -186,7 +193,8 @@ class Dispatcher:
         return last is None or last[:10] < isoformat(self.clock.now())[:10]
 
     def _send(self, channel: Channel, batch_id: str, entries: list[Entry],
-              digest: str | None, result: PassResult) -> None:
+              digest: str | None, result: PassResult) -> bool:
+        """Deliver one batch; False when the channel could not be reached (try no more now)."""
         now = self.clock.now()
         for entry in entries:  # the intent, durable before anything goes out
             entry.state, entry.batch_id, entry.updated_at = "sending", batch_id, isoformat(now)
@@ -215,7 +223,7 @@ class Dispatcher:
                 self._write_record(entry, "failed", entry.attempts, error=str(exc),
                                    batch_id=batch_id)
                 result.failed.append(f"{channel.name}:{entry.event_id}: {exc}")
-            return
+            return not exc.retryable
         if self.environ.get(CRASH_AFTER_SEND) == "1":
             os._exit(86)  # test seam: a crash between sending and recording
         for entry in entries:
@@ -229,6 +237,7 @@ class Dispatcher:
             self.outbox.set_last_digest(channel.name, isoformat(now))
         logger.info("alert %s delivered to %s (%d event(s))", batch_id, channel.name,
                     len(entries))
+        return True
 
     def _sleep(self) -> dict[str, Callable[[float], None]]:
         return {"sleep": self.sleep} if self.sleep is not None else {}
