@@ -131,7 +131,8 @@ class Dispatcher:
         """One pass over the queue (one process at a time; others wait for the lock)."""
         result = PassResult()
         with self.outbox.locked():
-            self._recover(result, release=unconfirmed)
+            self._recover(result, release=channels or tuple(self.config.channels)
+                          if unconfirmed else ())
             for name, channel in self.config.channels.items():
                 if channels and name not in channels:
                     continue
@@ -146,8 +147,9 @@ class Dispatcher:
                         break
         return result
 
-    def _recover(self, result: PassResult, release: bool) -> None:
-        """Entries left `sending` by a crash: hold them, or queue them again (same batch id)."""
+    def _recover(self, result: PassResult, release: Sequence[str]) -> None:
+        """Entries left `sending` by a crash: hold them, or queue them again (same batch id);
+        then queue again the unconfirmed entries of the channels in `release`."""
         for entry in self.outbox.entries(states=("sending",)):
             channel = self.config.channels.get(entry.channel)
             if channel is not None and channel.unconfirmed == "resend":
@@ -161,8 +163,8 @@ class Dispatcher:
                                    "and recording")
             entry.updated_at = isoformat(self.clock.now())
             self.outbox.save(entry)
-        if release:
-            for entry in self.outbox.entries(states=("unconfirmed",)):
+        for entry in self.outbox.entries(states=("unconfirmed",)):
+            if entry.channel in release:
                 entry.state = "pending"
                 self.outbox.save(entry)
         result.held += [f"{e.channel}:{e.event_id}"
