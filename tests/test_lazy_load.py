@@ -198,7 +198,7 @@ def test_scrolling_an_endless_page_ends_within_the_cap(site: str) -> None:
 
 def test_the_setting_is_checked() -> None:
     from crawler.exceptions import ConfigError
-    from tests.conftest import project_config as config
+    from tests.helpers import project_config as config
 
     assert config().lazy_load == "expand"
     assert config(EVIDENCE_LAZY_LOAD="Scroll").lazy_load == "scroll"

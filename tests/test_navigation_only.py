@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import send, serving
+from tests.helpers import send, serving
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ import pytest
 from crawler.config import CaptureLimits
 from crawler.recording import RecordingProxy
 from crawler.recording.proxy import CAPTURE_HEADER, tag_value
-from tests.conftest import send, serving
+from tests.helpers import send, serving
 
 SEEN: list[dict[str, str]] = []
 

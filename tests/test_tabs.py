@@ -17,7 +17,7 @@ from crawler.config import CaptureLimits
 from crawler.exceptions import ConfigError
 from crawler.recording import RecordingProxy
 from crawler.recording.headers import tag_page
-from tests.conftest import project_config, serving
+from tests.helpers import project_config, serving
 
 pytestmark = pytest.mark.browser
 
