@@ -21,7 +21,7 @@ from crawler.watchlist import parse_watchlist
 from storage.catalog import Catalog
 from storage.uri import open_store
 from tests.alert_servers import black_hole, closed_port, smtp_server, webhook_receiver
-from tests.conftest import MARKWATCH
+from tests.helpers import MARKWATCH
 
 SECRET = "s3cret-hook-key"
 ENV = {"HOOK_SECRET": SECRET}

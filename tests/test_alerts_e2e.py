@@ -16,7 +16,7 @@ from crawler.demo import DemoMarketplace
 from crawler.demo.data import build_catalog, format_price
 from storage.catalog import CaptureQuery, Catalog
 from tests.alert_servers import black_hole, closed_port, smtp_server, webhook_receiver
-from tests.conftest import run_markwatch
+from tests.helpers import run_markwatch
 
 pytestmark = pytest.mark.browser
 
