@@ -72,6 +72,7 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> None:
     if not rows:
         click.echo("(none)")
         return
+    click.echo("  ".join(columns))
     for row in rows:
         click.echo("  ".join(clip(safe(_cell(row.get(c))), 60) for c in columns))
 
