@@ -365,3 +365,32 @@ def test_starttls_with_login_and_a_certificate_we_do_not_trust(tmp_path: Path,
         refused = wrong.deliver().failed
         assert len(refused) == 1 and "SMTP server answered 535" in refused[0]
         assert "not-the-password" not in refused[0] and len(inbox.messages) == 1
+
+
+def test_crash_after_an_email_is_handed_over_does_not_send_it_again(tmp_path: Path) -> None:
+    with smtp_server() as (port, inbox):
+        alerts = f"""\
+            alerts:
+              channels:
+                mail: {{email: [legal@example.com], smtp: "127.0.0.1:{port}", starttls: false,
+                        from: mw@example.com}}
+              rules:
+                - {{events: [suspicious_listing], channels: [mail]}}
+            """
+        (tmp_path / "wl.yaml").write_text(watchlist_text(alerts), encoding="utf-8")
+        d = dispatcher(config(alerts), tmp_path)
+        d.record([event(1), event(2)])
+        d.enqueue([event(1), event(2)])
+        env = cli_env(tmp_path, MARKWATCH_CATALOG=f"sqlite:///{tmp_path / 'catalog.db'}")
+
+        def retry(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([MARKWATCH, "alerts", "retry", "-w", "wl.yaml"], cwd=tmp_path,
+                                  env={**env, **extra}, capture_output=True, text=True,
+                                  timeout=120, check=False)
+
+        assert retry({CRASH_AFTER_SEND: "1"}).returncode == 86
+        assert len(inbox.messages) == 1  # both events in one message, handed over
+        restarted = retry({})
+        assert restarted.returncode == 0 and "2 unconfirmed" in restarted.stdout
+        assert len(inbox.messages) == 1
+        assert {e.state for e in Outbox(tmp_path / "outbox").entries()} == {"unconfirmed"}
