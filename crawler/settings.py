@@ -121,5 +121,6 @@ EVIDENCE_TAB_CAPTURES = 20  # captures one browser tab serves before a fresh tab
 STORAGE_URI = "file://./markwatch-data"
 STORAGE_CATALOG_URI = ""  # empty: next to the local store
 STORAGE_SPOOL_DIR = ""  # empty: MARKWATCH_SPOOL_DIR or ./markwatch-data/spool
+ALERTS_OUTBOX_DIR = ""  # empty: MARKWATCH_OUTBOX_DIR or ./markwatch-data/outbox (crawler.alerts)
 
 MARKWATCH_VERSION = __version__

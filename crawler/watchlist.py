@@ -21,6 +21,7 @@ from types import MappingProxyType
 import yaml
 from croniter import croniter
 
+from crawler.alerts.config import AlertsConfig, parse_alerts
 from crawler.exceptions import ConfigError, WatchlistError
 from crawler.recipe import Recipe, parse_recipe
 from crawler.yaml_nodes import Entries, NodeReader, close_matches, is_null
@@ -30,7 +31,7 @@ STORE_SCHEMES = ("file://", "s3://")
 CATALOG_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
-_TOP_KEYS = ("version", "case", "settings", "brands", "marketplaces")
+_TOP_KEYS = ("version", "case", "settings", "brands", "marketplaces", "alerts")
 _SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule")
 _BRAND_KEYS = ("name", "terms", "exclude_terms", "msrp", "marketplaces", "schedule")
 _MSRP_KEYS = ("currency", "min", "max")
@@ -99,6 +100,8 @@ class Watchlist:
     brands: tuple[Brand, ...]
     recipes: Mapping[str, Recipe]
     """Recipes by marketplace name, as written under `marketplaces:`."""
+    alerts: AlertsConfig | None = None
+    """The `alerts:` section (crawler.alerts.config); None when there is none."""
 
     def watches(
         self, marketplaces: Collection[str] = (), brands: Collection[str] = ()
@@ -191,6 +194,7 @@ def parse_watchlist(text: str, path: str, known_marketplaces: Collection[str]) -
         settings=_settings(r, _value(e, "settings")),
         brands=_brands(r, e["brands"][1], known | recipes.keys()),
         recipes=MappingProxyType(recipes),
+        alerts=parse_alerts(r, _value(e, "alerts")),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.alerts.records import ALERTS_SCHEMA, rebuild_alert_index
 from storage.base import Store
 from storage.layout import CAPTURES, RUNS
 from storage.sqlite import open_db
@@ -110,7 +111,7 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = open_db(self.path, SCHEMA)
+        self._db = open_db(self.path, SCHEMA + ALERTS_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -182,6 +183,7 @@ class Catalog:
             data = store.read_document(key)
             self.index_run(json.loads(data), key, _sha256(data))
             runs += 1
+        rebuild_alert_index(self.path, store)
         return captures, runs
 
     # -- reading ---------------------------------------------------------------------------

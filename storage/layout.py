@@ -6,6 +6,8 @@
     seals/<run_id>/<marketplace>.json             the seal of that run record
     seals/pending/<run_id>/<marketplace>.json     a run record whose sealing failed, and why
     custody/<seq, 12 digits>.json                 one entry of the hash-chained custody log
+    alerts/events/<event_id>.json                 an alert event (derived data, crawler.alerts)
+    alerts/deliveries/<event_id>/<channel>/<record_id>.json   one delivery outcome of it
     _markwatch-check/...                          scratch objects of `markwatch store check` (S3)
 
 Blobs are write-once by content; everything else is a document, written once under its key
@@ -37,6 +39,10 @@ PENDING_SEALS = "seals/pending/"
 """Prefix of the markers of run records whose sealing failed."""
 CUSTODY = "custody/"
 """Prefix of the custody log's entries."""
+ALERT_EVENTS = "alerts/events/"
+"""Prefix of the alert event records."""
+ALERT_DELIVERIES = "alerts/deliveries/"
+"""Prefix of the alert delivery records."""
 CHECK = "_markwatch-check/"
 """Prefix of the scratch objects `markwatch store check` writes and deletes (S3 only)."""
 LOCAL_STATE_DIR = "state"
@@ -96,3 +102,18 @@ def custody_key(seq: int) -> str:
 def bundle_run_name(run_id: str, marketplace: str) -> str:
     """The file name of a run record, and of its seal, in an export bundle's `runs/`, `seals/`."""
     return f"{run_id}.{marketplace}.json"
+
+
+def alert_event_key(event_id: str) -> str:
+    """Where an alert event's record lives."""
+    return f"{ALERT_EVENTS}{event_id}.json"
+
+
+def alert_delivery_key(event_id: str, channel: str, record_id: str) -> str:
+    """Where one delivery outcome of an alert event on one channel lives."""
+    return f"{ALERT_DELIVERIES}{event_id}/{channel}/{record_id}.json"
+
+
+def alert_deliveries_prefix(event_id: str, channel: str) -> str:
+    """The prefix of the delivery records of one event on one channel."""
+    return f"{ALERT_DELIVERIES}{event_id}/{channel}/"

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from crawler import __version__
+from crawler.alerts import cli as alerts_cmds
 from crawler.cli import evidence as evidence_cmds
 from crawler.cli import export as export_cmds
 from crawler.cli import runs as runs_cmds
@@ -78,11 +79,17 @@ def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
     from crawler.cli.seal import project_seal_config
 
     project_seal_config().check()  # an unusable key or CA file: exit 2, nothing crawled
+    if watchlist.alerts is not None:
+        watchlist.alerts.check_environment()  # a channel secret not set: exit 2
     store_uri = resolve_store(store, watchlist)
     catalog_uri = resolve_catalog(catalog, store_uri, watchlist)
     settings = {**_parse_overrides(overrides), **_log_setup(log_level)}
     report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
                                     brands, max_listings, settings, resume=resume))
+    if watchlist.alerts is not None:
+        from crawler.alerts.cli import report_alerts
+
+        report_alerts(watchlist.alerts, report, settings)
     _finish(report, report_json)
 
 
@@ -212,6 +219,7 @@ cli.add_command(store_cmds.store_group)
 cli.add_command(store_cmds.sync)
 evidence_cmds.evidence.add_command(store_cmds.evidence_url)
 cli.add_command(seal_cmds.keys)
+cli.add_command(alerts_cmds.alerts)
 cli.add_command(seal_cmds.seal)
 evidence_cmds.evidence.add_command(export_cmds.export)
 
