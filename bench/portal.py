@@ -10,8 +10,8 @@ view appends to its custody log), that store's captures are added to the catalog
 capture page is measured on them in full: manifest read, every artifact re-hashed, seal
 verified, custody event appended, page rendered. Without it, the capture page is not measured.
 
-Requests go through uvicorn on 127.0.0.1 from one client, to the JSON twins of the pages (the
-same views; templates rendering aside); the time measured is the
+Requests for the HTML pages (signed in with a session cookie) go through uvicorn on 127.0.0.1
+from one client; the time measured is the
 application's, from the first byte of the request to the last byte of the response, taken by
 an ASGI middleware.
 """
@@ -152,7 +152,7 @@ def main() -> None:
               f"{time.perf_counter() - t0:.0f} s: {catalog.stat().st_size / 2**20:.0f} MiB")
         with UserDB(tmp / "portal.db") as users:
             users.add("bench", "admin", "benchmark password")
-            token = users.new_token("bench")
+            sid, _ = users.new_session("bench")
         config = PortalConfig(f"file://{store}", catalog, tmp / "portal.db", SealConfig())
         timed = Timed(create_app(config))
         server = uvicorn.Server(uvicorn.Config(timed, host="127.0.0.1", port=0,
@@ -167,27 +167,27 @@ def main() -> None:
 
         def get(label: str, path: str) -> None:
             req = urllib.request.Request(base + path, headers={
-                "Authorization": f"Bearer {token}", "X-Bench-Label": label})
+                "Cookie": f"mw_session={sid}", "X-Bench-Label": label})
             with urllib.request.urlopen(req, timeout=60) as resp:
                 resp.read()
 
         listings = max(args.captures // 20, 1)
         pages = {
-            "listings: case, newest first": lambda: f"/api/cases/CASE-{rng.randrange(CASES):02d}"
+            "listings: case, newest first": lambda: f"/cases/CASE-{rng.randrange(CASES):02d}"
                                                     "/listings",
-            "listings: case + seller": lambda: f"/api/cases/CASE-{rng.randrange(CASES):02d}"
+            "listings: case + seller": lambda: f"/cases/CASE-{rng.randrange(CASES):02d}"
                                                f"/listings?seller=Seller+{rng.randrange(SELLERS)}",
             "listings: case + price range, by price": lambda:
-                f"/api/cases/CASE-{rng.randrange(CASES):02d}/listings?price_min=100"
+                f"/cases/CASE-{rng.randrange(CASES):02d}/listings?price_min=100"
                 "&price_max=200&currency=EUR&sort=price&order=asc",
-            "listings: page 20": lambda: f"/api/cases/CASE-{rng.randrange(CASES):02d}"
+            "listings: page 20": lambda: f"/cases/CASE-{rng.randrange(CASES):02d}"
                                          "/listings?offset=950",
-            "timeline": lambda: (lambda n: f"/api/cases/CASE-{n % CASES:02d}/listings/"
+            "timeline": lambda: (lambda n: f"/cases/CASE-{n % CASES:02d}/listings/"
                                  f"market{n % MARKETS}/L{n}")(rng.randrange(1, listings)),
         }
         if real:
             pages["capture page (verified, custody logged)"] = \
-                lambda: f"/api/captures/{rng.choice(real)}"
+                lambda: f"/captures/{rng.choice(real)}"
         for label, make in pages.items():
             for i in range(args.requests + 3):  # the first 3 warm the caches, not counted
                 try:
