@@ -5,6 +5,8 @@ Screenshots of each page are saved to docs/portal/ for docs/portal.md.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -313,3 +315,41 @@ def test_api_and_security_headers(portal: Portal) -> None:
     assert prices == sorted(prices) and prices
     status, raw = portal.api(f"/api/captures/{cid}/artifacts/listing.json", "alice")
     assert status == 200 and json.loads(raw)
+
+
+def test_csv_of_the_current_view(portal: Portal, browser: Browser) -> None:
+    context = _context(browser, portal, "alice")
+    got = context.request.get(portal.base + "/cases/CASE-A/listings?kind=listing&format=csv")
+    assert got.status == 200 and got.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(got.text())))
+    assert rows[0][:3] == ["capture_id", "started_at", "kind"]
+    assert {r[0] for r in rows[1:]} == {m["capture_id"] for m in portal.a}
+    assert HOSTILE_TITLE in [r[10] for r in rows[1:]]
+    context.close()
+
+
+def test_wacz_export_through_the_api(portal: Portal, tmp_path: Path) -> None:
+    cid = portal.a[0]["capture_id"]
+    status, body = portal.api("/api/export", "alice", "POST",
+                              {"capture_ids": [cid], "format": "wacz"})
+    assert status == 200
+    (tmp_path / "x.wacz").write_bytes(body)
+    with zipfile.ZipFile(tmp_path / "x.wacz") as zf:
+        names = zf.namelist()
+    assert "datapackage.json" in names and any(n.endswith(".warc.gz") for n in names)
+    assert portal.api("/api/export", "vera", "POST", {"capture_ids": [cid]})[0] == 403
+
+
+def test_trusted_proxy_header(portal: Portal) -> None:
+    with serving(portal.site, "--behind-proxy", "--auth-header", "X-Remote-User") as base:
+        req = urllib.request.Request(base + "/cases", headers={"X-Remote-User": "vera"})
+        with urllib.request.urlopen(req) as resp:
+            page = resp.read().decode()
+        assert "CASE-A" in page and "CASE-B" not in page and "vera (viewer)" in page
+        req = urllib.request.Request(base + "/cases", headers={"X-Remote-User": "mallory"})
+        with urllib.request.urlopen(req) as resp:  # unknown user: sent to sign in
+            assert "/login" in resp.url
+    # without --auth-header the same header is ignored
+    req = urllib.request.Request(portal.base + "/cases", headers={"X-Remote-User": "vera"})
+    with urllib.request.urlopen(req) as resp:
+        assert "/login" in resp.url

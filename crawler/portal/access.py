@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,30 @@ from crawler.seal import custody
 from storage.base import Store
 
 logger = logging.getLogger(__name__)
+
+
+class CustodyReader:
+    """The custody entries naming a capture, reading each entry once.
+
+    Entries are write-once, so parsed ones are kept (by key); a view reads only the entries
+    appended since the last, instead of the whole log (which grows with every view).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._entries: dict[str, custody.CustodyEntry] = {}
+        self._lock = threading.Lock()
+
+    def entries_for(self, capture_id: str) -> list[custody.CustodyEntry]:
+        keys = list(self.store.list_documents(custody.PREFIX))
+        with self._lock:
+            missing = [k for k in keys if k not in self._entries]
+        for key in missing:
+            entry = custody.CustodyEntry.parse(self.store.read_document(key))
+            with self._lock:
+                self._entries[key] = entry
+        with self._lock:
+            return [self._entries[k] for k in keys if capture_id in self._entries[k].capture_ids]
 
 
 def actor_of(user_name: str) -> str:

@@ -20,6 +20,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from crawler.clock import Clock, SystemClock
+from crawler.portal.access import CustodyReader
 from crawler.portal.security import SecurityHeaders
 from crawler.portal.users import UserDB
 from crawler.seal.config import SealConfig
@@ -52,6 +53,7 @@ class Portal:
         self.store: Store = open_store(config.store_uri)
         self.catalog = Catalog(config.catalog_path)
         self.users = UserDB(config.users_path, config.clock)
+        self.custody = CustodyReader(self.store)
         self.templates = Environment(
             loader=PackageLoader("crawler.portal", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),

@@ -31,6 +31,9 @@ ROLES = ("viewer", "investigator", "admin")
 SESSION_TTL = dt.timedelta(hours=8)
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 THROTTLE_FAILURES = 5
+"""Failed logins for one user name within the window before more are refused."""
+THROTTLE_CLIENT_FAILURES = 20
+"""Failed logins from one client address (an office behind one NAT: more than one user)."""
 MIN_PASSWORD = 12
 
 SCHEMA = """
@@ -202,10 +205,11 @@ class UserDB:
     def login(self, name: str, password: str, client: str) -> User | None:
         """The user if the password is right; None if not; `Throttled` after many failures."""
         since = isoformat(self.clock.now() - THROTTLE_WINDOW)
-        for column, value in (("name", name), ("client", client)):
+        for column, value, limit in (("name", name, THROTTLE_FAILURES),
+                                     ("client", client, THROTTLE_CLIENT_FAILURES)):
             count = self._rows(f"SELECT COUNT(*) AS n FROM login_failures "  # noqa: S608
                                f"WHERE {column} = ? AND at >= ?", (value, since))[0]["n"]
-            if count >= THROTTLE_FAILURES:
+            if count >= limit:
                 raise Throttled(f"too many failed logins; try again in "
                                 f"{int(THROTTLE_WINDOW.total_seconds() // 60)} minutes")
         rows = self._rows("SELECT password FROM users WHERE name = ? AND disabled = 0", (name,))

@@ -18,7 +18,6 @@ from crawler.clock import isoformat, parse_utc
 from crawler.portal import access, queries
 from crawler.portal.users import User
 from crawler.portal.verdicts import capture_verdicts
-from crawler.seal import custody
 
 PAGE_SIZE = 50
 KINDS = ("listing", "search", "blocked", "gone")
@@ -128,7 +127,7 @@ def capture(portal: Any, user: User, capture_id: str, via: str) -> dict[str, Any
                    "verdicts": {v.name: v.status for v in verdicts}})
     events = [{"seq": e.seq, "time": e.time, "event": e.event, "actor": e.actor,
                "details": dict(e.details)}
-              for e in custody.entries_for(custody.read_log(portal.store), [capture_id])]
+              for e in portal.custody.entries_for(capture_id)]
     screenshot = next((a for a in row["artifacts"] if a["name"] == "screenshot.png"), None)
     warc = next((a for a in row["artifacts"] if a["name"].endswith(".warc.gz")), None)
     return {"case": queries.case_of(row), "row": row, "manifest": manifest,
