@@ -13,6 +13,7 @@ from crawler.clock import FrozenClock
 from crawler.exceptions import ConfigError
 from crawler.portal import queries
 from crawler.portal.auth import check_ticket, make_ticket
+from crawler.portal.replay import Archive, Recorded
 from crawler.portal.users import SESSION_TTL, THROTTLE_FAILURES, Throttled, UserDB
 from storage.catalog import Catalog
 from storage.local import LocalStore
@@ -181,3 +182,19 @@ def test_users_cli(tmp_path: Path) -> None:
         assert db.login("root", password, "cli") is not None
     bad = run_markwatch(["users", "disable", "nobody", *store], cwd=tmp_path)
     assert bad.code == 2 and "no user" in bad.err
+
+
+def test_replay_rewrites_recorded_urls_only() -> None:
+    page = (b'<html><META http-equiv="Refresh" content="0;url=https://elsewhere.test/">'
+            b'<link href="/s.css"><img src="http://x.test/i.png">'
+            b'<a href="https://elsewhere.test/">out</a></html>')
+    archive = Archive("C", [Recorded("http://x.test/p", 200, "text/html", page),
+                            Recorded("http://x.test/s.css", 200, "text/css",
+                                     b"b{background:url(/i.png)}"),
+                            Recorded("http://x.test/i.png", 200, "image/png", b"\x89PNG/s.css")],
+                      "http://x.test/p")
+    html = archive.body(0, "T")[1].decode()
+    assert 'href="/replay/C/T/r/1"' in html and 'src="/replay/C/T/r/2"' in html
+    assert "Refresh" not in html and 'href="https://elsewhere.test/"' in html
+    assert archive.body(1, "T")[1] == b"b{background:url(/replay/C/T/r/2)}"
+    assert archive.body(2, "T")[1] == b"\x89PNG/s.css"  # binary bodies untouched

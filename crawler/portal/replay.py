@@ -25,6 +25,7 @@ from storage.base import Store
 MAX_WARC = 64 * 1024 * 1024
 _CACHE = 8
 _TYPE = re.compile(r"^[a-z0-9.+-]+/[a-z0-9.+-]+$")
+_META_REFRESH = re.compile(r"<meta[^>]+http-equiv\s*=\s*[\"']?refresh[^>]*>", re.I)
 _REWRITABLE = ("text/html", "text/css", "application/javascript", "text/javascript")
 
 
@@ -70,6 +71,8 @@ class Archive:
                 for quote in ('"', "'", "("):
                     text = text.replace(quote + local + (")" if quote == "(" else quote),
                                         quote + target + (")" if quote == "(" else quote))
+        if rec.media_type == "text/html":  # no timed jump to the live site
+            text = _META_REFRESH.sub("<!-- meta refresh removed by markwatch replay -->", text)
         return rec, text.encode("utf-8")
 
 
