@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -212,9 +213,7 @@ def artifact_download(request: Request, me: Identity) -> Response:
 
 
 def _download(entry: dict[str, Any], chunks: Any) -> Response:
-    filename = views_slug(entry["name"].replace(".", "_")) + "." + \
-        views_slug(entry["name"].rsplit(".", 1)[-1]) if "." in entry["name"] else \
-        views_slug(entry["name"])
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", entry["name"])[:100] or "artifact"
     return StreamingResponse(chunks, media_type="application/octet-stream", headers={
         "content-disposition": f'attachment; filename="{filename}"',
         "x-evidence-sha256": entry["sha256"]})

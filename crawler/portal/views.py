@@ -118,7 +118,11 @@ def visible_capture(portal: Any, user: User, capture_id: str) -> dict[str, Any]:
 def capture(portal: Any, user: User, capture_id: str, via: str) -> dict[str, Any]:
     """Everything about one capture, checked now; the view goes into the custody log."""
     row = visible_capture(portal, user, capture_id)
-    data = portal.store.read_document(row["manifest_key"])
+    try:
+        data = portal.store.read_document(row["manifest_key"])
+    except KeyError as exc:
+        raise HTTPException(409, "the manifest is missing from the store: the catalog is "
+                                 "out of date (`markwatch catalog rebuild`)") from exc
     manifest = json.loads(data)
     verdicts = capture_verdicts(portal.store, portal.catalog, portal.config.seal_config,
                                 capture_id)
