@@ -23,7 +23,7 @@ from crawler.demo import DemoMarketplace
 from crawler.demo.data import build_catalog
 from storage.catalog import CaptureQuery, Catalog
 from storage.local import LocalStore
-from tests.conftest import MARKWATCH, CliResult, run_markwatch
+from tests.helpers import MARKWATCH, CliResult, run_markwatch
 from tests.tsa_server import TSAServer
 
 HOSTILE_TITLE = ('Lumara handbag <script>document.title="pwned"</script>'

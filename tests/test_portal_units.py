@@ -17,7 +17,7 @@ from crawler.portal.replay import Archive, Recorded
 from crawler.portal.users import SESSION_TTL, THROTTLE_FAILURES, Throttled, UserDB
 from storage.catalog import Catalog
 from storage.local import LocalStore
-from tests.conftest import run_markwatch
+from tests.helpers import run_markwatch
 
 PASSWORD = "a long enough password"
 

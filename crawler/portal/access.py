@@ -10,6 +10,7 @@ from typing import Any
 from crawler.clock import Clock
 from crawler.seal import custody
 from storage.base import Store
+from storage.layout import CUSTODY
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class CustodyReader:
         self._lock = threading.Lock()
 
     def entries_for(self, capture_id: str) -> list[custody.CustodyEntry]:
-        keys = list(self.store.list_documents(custody.PREFIX))
+        keys = list(self.store.list_documents(CUSTODY))
         with self._lock:
             missing = [k for k in keys if k not in self._entries]
         for key in missing:

@@ -1,8 +1,9 @@
 """The seal verdicts a capture page shows: integrity, origin and time, checked when opened.
 
 `capture_verdicts` is the ONE adapter between the portal and the verifier: today it reads
-`crawler.verify.Verifier` (with `crawler.seal.check.SealChecker`) and sorts what it proves into
-three verdicts; a verifier that returns the three verdicts itself replaces only this function.
+`crawler.evidence.verify.Verifier` (with `crawler.seal.check.SealChecker`) and sorts what it
+proves into three verdicts; a verifier that returns the three verdicts itself replaces only
+this function.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class SealVerdict:
 def capture_verdicts(store: Store, catalog: Catalog | None, config: SealConfig,
                      capture_id: str) -> list[SealVerdict]:
     """Integrity (bytes as sealed), origin (who sealed), time (when): checked now."""
+    from crawler.evidence.verify import Verifier
     from crawler.seal.check import SealChecker
-    from crawler.verify import Verifier
 
     integrity, origin, time = SealVerdict("integrity"), SealVerdict("origin"), SealVerdict("time")
     try:
