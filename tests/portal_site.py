@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -122,20 +123,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(site: Site, *extra: str) -> Iterator[str]:
+def serving(site: Site, *extra: str, scheme: str = "http") -> Iterator[str]:
     """`markwatch serve` on a free loopback port; yields its base URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
     env.update(site.env)
     proc = subprocess.Popen([MARKWATCH, "serve", "--port", str(port), *extra], cwd=site.root,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = f"{scheme}://127.0.0.1:{port}"
+    context = ssl._create_unverified_context() if scheme == "https" else None  # self-signed
     try:
         for _ in range(300):
             if proc.poll() is not None:
                 raise AssertionError(proc.stdout.read().decode() if proc.stdout else "")
             try:
-                urllib.request.urlopen(base + "/api/openapi.json", timeout=2).close()
+                urllib.request.urlopen(base + "/api/openapi.json", timeout=2,
+                                       context=context).close()
                 break
             except OSError:
                 time.sleep(0.1)

@@ -9,9 +9,11 @@ import csv
 import io
 import json
 import re
+import ssl
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -353,3 +355,37 @@ def test_trusted_proxy_header(portal: Portal) -> None:
     req = urllib.request.Request(portal.base + "/cases", headers={"X-Remote-User": "vera"})
     with urllib.request.urlopen(req) as resp:
         assert "/login" in resp.url
+
+
+def test_tls_cookies_are_secure(portal: Portal, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl._create_unverified_context()  # the test's self-signed certificate
+    with serving(portal.site, "--tls-cert", str(cert), "--tls-key", str(key),
+                 scheme="https") as base:
+        with urllib.request.urlopen(base + "/login", context=context) as resp:
+            assert resp.headers["strict-transport-security"]
+            login_cookie = resp.headers["set-cookie"]
+        assert "Secure" in login_cookie and "HttpOnly" in login_cookie
+        token = login_cookie.split(";", 1)[0].split("=", 1)[1]
+        form = urllib.parse.urlencode({"csrf": token, "name": "alice", "password": PASSWORD})
+        req = urllib.request.Request(base + "/login", data=form.encode(), headers={
+            "Cookie": f"mw_login={token}", "Content-Type": "application/x-www-form-urlencoded"})
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                             _NoRedirect())
+        try:
+            opener.open(req)
+            raise AssertionError("expected a redirect after signing in")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 303
+            session = exc.headers["set-cookie"]
+    assert session.startswith("mw_session=")
+    for attribute in ("Secure", "HttpOnly", "SameSite=strict"):
+        assert attribute.lower() in session.lower(), attribute
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
