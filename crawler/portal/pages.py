@@ -193,15 +193,25 @@ def timeline_page(request: Request, me: Identity) -> Response:
 
 
 def capture_page(request: Request, me: Identity) -> Response:
+    portal = portal_of(request)
+    cid = request.path_params["capture_id"]
     zoom = request.query_params.get("zoom", "fit")
-    data = views.capture(portal_of(request), me.user, request.path_params["capture_id"], "page")
-    return render(request, "capture.html", me=me, formats=exports.formats(),
+    data = views.capture(portal, me.user, cid, "page")
+    # the screenshot is part of this (logged) view: its URL carries a ticket minted here
+    ticket = auth.make_ticket(portal.config.secret, me.user.name, cid, portal.config.clock.now())
+    return render(request, "capture.html", me=me, formats=exports.formats(), ticket=ticket,
                   zoom=zoom if zoom in ("fit", "50", "100") else "fit", **data)
 
 
 def screenshot(request: Request, me: Identity) -> Response:
-    _, chunks = views.artifact(portal_of(request), me.user,
-                               request.path_params["capture_id"], "screenshot.png", None)
+    """The screenshot shown by a capture page (whose view is logged): only with its ticket."""
+    portal = portal_of(request)
+    cid = request.path_params["capture_id"]
+    holder = auth.check_ticket(portal.config.secret, request.query_params.get("t", ""), cid,
+                               portal.config.clock.now())
+    if holder != me.user.name:
+        raise HTTPException(404, "not found")
+    _, chunks = views.artifact(portal, me.user, cid, "screenshot.png", None)
     return StreamingResponse(chunks, media_type="image/png")
 
 
