@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.alerts.records import ALERTS_SCHEMA, rebuild_alert_index
+from crawler.portal.catalog_schema import PORTAL_INDEXES
 from storage.base import Store
 from storage.layout import CAPTURES, RUNS
 from storage.sqlite import open_db
@@ -111,7 +112,7 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = open_db(self.path, SCHEMA + ALERTS_SCHEMA)
+        self._db = open_db(self.path, SCHEMA + ALERTS_SCHEMA + PORTAL_INDEXES)
 
     def close(self) -> None:
         with self._lock:
@@ -204,6 +205,11 @@ class Catalog:
         sql += " ORDER BY started_at, capture_id"
         if query.limit:
             sql += f" LIMIT {int(query.limit)}"
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, params)]
+
+    def query(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """Rows of a read-only SELECT (for `crawler.portal.queries`, the one query module)."""
         with self._lock:
             return [dict(r) for r in self._db.execute(sql, params)]
 

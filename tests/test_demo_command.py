@@ -21,5 +21,7 @@ def test_demo_command_captures_and_verifies(tmp_path: Path, chromium: str) -> No
     assert (tmp_path / "markwatch-data" / "catalog.db").exists()
     total = report["counts"]["captures"]
     assert f"{total} of {total} captures verified" in out.out
+    assert "markwatch users add admin --role admin --generate" in out.out  # the portal's way in
+    assert "markwatch serve" in out.out
     again = run_markwatch(["verify", "--all"], cwd=tmp_path)
     assert again.code == 0, again.out

@@ -15,6 +15,19 @@ from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path
 
 
+def _portal_hint(store: str | None, catalog: str | None) -> None:
+    """How to open the evidence portal on this store, with a first admin made safely."""
+    where = "".join(f" --{name} {value}" for name, value in (("store", store),
+                                                             ("catalog", catalog)) if value)
+    click.echo("")
+    click.echo("Open the evidence portal (a browser, on 127.0.0.1 only):")
+    click.echo(f"  markwatch users add admin --role admin --generate{where}"
+               "   # prints a one-time password once")
+    click.echo(f"  markwatch serve{where}"
+               "   # then http://127.0.0.1:8470/ and sign in as admin")
+    click.echo("  (see docs/portal.md: roles, case grants, API tokens)")
+
+
 def demo_watchlist() -> Path:
     """The sample watchlist shipped with the package."""
     return Path(str(resources.files("crawler.demo") / "watchlist.yaml"))
@@ -55,6 +68,7 @@ def run_demo(store: str | None, catalog: str | None, max_listings: int | None,
     if ids:
         click.echo(f"  markwatch evidence show {ids[-1]}")
     click.echo("  markwatch verify --all")
+    _portal_hint(store, catalog)
     if not all(v.ok for v in verdicts):
         return EXIT_FAILURES
     return report.exit_code

@@ -12,7 +12,8 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
-from storage.catalog import CaptureQuery, Catalog
+from crawler.portal.queries import ListingQuery, search
+from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path
 
 LIST_COLUMNS = ("capture_id", "started_at", "kind", "marketplace", "brand", "term", "listing_id",
@@ -55,11 +56,11 @@ def list_captures(brand: str | None, term: str | None, marketplace: str | None,
                   limit: int | None, fmt: str, store: str | None,
                   catalog_uri: str | None) -> None:
     """Search the catalog."""
-    query = CaptureQuery(brand=brand, term=term, marketplace=marketplace, seller=seller,
+    query = ListingQuery(brand=brand, term=term, marketplace=marketplace, seller=seller,
                          listing_id=listing_id, kind=kind, run_id=run_id, since=_when(since),
                          until=_when(until), suspicious=suspicious, limit=limit)
     with _catalog(store, catalog_uri) as cat:
-        rows = cat.find(query)
+        rows = search(cat, query).rows  # the same function as the portal's listings page
     rows = [{c: row.get(c) for c in LIST_COLUMNS} for row in rows]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))

@@ -16,7 +16,9 @@ from crawler.cli import export as export_cmds
 from crawler.cli import runs as runs_cmds
 from crawler.cli import schedule as schedule_cmds
 from crawler.cli import seal as seal_cmds
+from crawler.cli import serve as serve_cmds
 from crawler.cli import store as store_cmds
+from crawler.cli import users as users_cmds
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.runs.runner import EXIT_CONFIG, CrawlOptions, CrawlReport
@@ -222,6 +224,8 @@ cli.add_command(seal_cmds.keys)
 cli.add_command(alerts_cmds.alerts)
 cli.add_command(seal_cmds.seal)
 evidence_cmds.evidence.add_command(export_cmds.export)
+cli.add_command(serve_cmds.serve)
+cli.add_command(users_cmds.users)
 
 
 def main() -> None:

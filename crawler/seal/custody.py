@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 MEDIA_TYPE = "application/json"
-EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified"})
+EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified",
+                    "viewed", "downloaded"})  # the last two: the portal (crawler/portal)
 MAX_ATTEMPTS = 20
 MAX_ACTOR = 200
 
