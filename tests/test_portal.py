@@ -1,11 +1,15 @@
 """The evidence portal, driven in real Chromium against a store made by real crawls.
 
-Screenshots of each page are saved to docs/portal/ for docs/portal.md.
+Screenshots of each page are saved with the test run (under pytest's temporary folder); with
+MARKWATCH_UPDATE_DOCS=1 they are saved to docs/portal/ for docs/portal.md instead, so an
+ordinary run leaves the repository untouched.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 import io
 import json
 import re
@@ -31,7 +35,9 @@ from tests.tsa_server import TSAServer
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "portal"
+SHOTS = (Path(__file__).resolve().parents[1] / "docs" / "portal"
+         if os.environ.get("MARKWATCH_UPDATE_DOCS") == "1"
+         else Path(tempfile.gettempdir()) / "markwatch-portal-shots")
 
 
 class Portal:
