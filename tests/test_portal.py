@@ -8,14 +8,14 @@ ordinary run leaves the repository untouched.
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 import io
 import json
+import os
 import re
 import ssl
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
