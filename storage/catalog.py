@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.triage.schema import SCHEMA as TRIAGE_SCHEMA
 from storage.base import Store
 from storage.sqlite import open_db
 
@@ -109,7 +110,7 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = open_db(self.path, SCHEMA)
+        self._db = open_db(self.path, SCHEMA + TRIAGE_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -181,7 +182,26 @@ class Catalog:
             data = store.read_document(key)
             self.index_run(json.loads(data), key, _sha256(data))
             runs += 1
+        from crawler.triage.records import rebuild as rebuild_triage
+
+        rebuild_triage(self, store)
         return captures, runs
+
+    def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row in a transaction (for indexes other modules own)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of one read-only statement, as dicts (for indexes other modules own)."""
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, params)]
 
     # -- reading ---------------------------------------------------------------------------
 
