@@ -102,6 +102,10 @@ class CaptureQuery:
     until: str | None = None
     suspicious: bool = False
     limit: int | None = None
+    min_score: int | None = None
+    """Only captures whose triage score is at least this."""
+    sort: str = "time"
+    """`time` (oldest first) or `score` (highest triage score first)."""
 
 
 class Catalog:
@@ -215,10 +219,17 @@ class Catalog:
                 params.append(value)
         if query.suspicious:
             clauses.append("suspicious = 1")
-        sql = "SELECT * FROM captures"
+        if query.min_score is not None:
+            clauses.append("triage_score >= ?")
+            params.append(query.min_score)
+        sql = ("SELECT captures.*, (SELECT score FROM triage_scores t WHERE t.capture_id = "
+               "captures.capture_id) AS triage_score FROM captures")
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY started_at, capture_id"
+        if query.sort == "score":
+            sql += " ORDER BY triage_score IS NULL, triage_score DESC, started_at, capture_id"
+        else:
+            sql += " ORDER BY started_at, capture_id"
         if query.limit:
             sql += f" LIMIT {int(query.limit)}"
         with self._lock:

@@ -5,6 +5,7 @@ decisions, on real demo pages stored through the real evidence pipeline (no brow
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import replace
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
@@ -17,10 +18,13 @@ from crawler.demo.data import DemoListing, build_catalog, format_price
 from crawler.demo.pages import item_page
 from crawler.evidence import WatchRef
 from crawler.exceptions import ArtifactConflict, ConfigError, WatchlistError
+from crawler.seal import custody
+from crawler.triage import clusters as clusters_mod
 from crawler.triage import queries
 from crawler.triage.brands import find_brand
 from crawler.triage.config import TriageConfig
-from crawler.triage.engine import Triage
+from crawler.triage.decisions import decide
+from crawler.triage.engine import Triage, brand_infos
 from crawler.triage.offline import offline_pipeline, store_page
 from crawler.triage.rates import RateBook, RatesError, import_rates, parse_rates
 from crawler.triage.text import contacts
@@ -257,3 +261,128 @@ def test_reference_images_are_checked_with_file_line_and_field(tmp_path: Path) -
     with pytest.raises(WatchlistError) as err:
         load_watchlist(path, ["demo"])
     assert err.value.line == 8 and err.value.field == "brands[0].reference_images[0]"
+
+
+# -- photos, sellers, clusters -----------------------------------------------------------------
+
+def _own(index: int) -> str:
+    """The first own photo of the catalog's listing number `index` (used by no other)."""
+    return f"{CATALOG.listings[index].listing_id}-1"
+
+
+def _with(item: DemoListing, listing_id: str, seller_index: int, images: tuple[str, ...],
+          description: tuple[str, ...] | None = None) -> DemoListing:
+    return replace(item, listing_id=listing_id, seller=CATALOG.sellers[seller_index],
+                   images=images, description=description or item.description)
+
+
+def test_reused_official_photo_and_photo_shared_by_three_sellers(tmp_path: Path) -> None:
+    bench = Bench(tmp_path, reference=CATALOG.images["brand-lumara"])
+    base = _item("Lumara", "Handbag")
+    stock = CATALOG.sellers[0].stock_images[0]
+    official = bench.capture(_with(base, "DM900001", 1, ("brand-lumara", _own(1))),
+                             "Lumara")
+    ids = [bench.capture(_with(base, f"DM90001{n}", 2 + n, (stock, _own(10 + n))), "Lumara")
+           for n in range(3)]
+    reused = _signals(bench.score(official))["image_official"]
+    assert reused["evidence"]["images"][0]["reference"] == "lumara-official.png"
+    assert reused["evidence"]["images"][0]["distance"] == 0
+    # scores are made when stored: the third seller's capture sees the two before it
+    shared = _signals(bench.score(ids[2]))["image_shared"]
+    assert len(shared["evidence"]["images"][0]["sellers"]) == 2
+    photos = queries.shared_photos(bench.catalog, min_sellers=3)
+    assert len(photos) == 1 and len(photos[0]["sellers"]) == 3
+    assert photos[0]["listings"] == ["demo:DM900010", "demo:DM900011", "demo:DM900012"]
+    # rescoring from the store alone: the first two now see the third as well
+    counts = bench.triage.rescore()
+    assert counts == {"scored": 4, "changed": 2}
+    assert "image_shared" in _signals(bench.score(ids[0]))
+    assert bench.triage.rescore() == {"scored": 4, "changed": 0}  # nothing new: no new record
+
+
+def test_shops_sharing_photos_and_contacts_form_a_cluster_with_evidence(tmp_path: Path) -> None:
+    bench = Bench(tmp_path, reference=CATALOG.images["brand-lumara"])
+    base = _item("Lumara", "Handbag")
+    shared = CATALOG.sellers[5].stock_images[1]
+    contact = ("Wholesale and custom orders: WhatsApp +86 138 0013 8000.",)
+    bench.capture(_with(base, "DM910001", 5, (shared, "brand-lumara")), "Lumara")
+    bench.capture(_with(base, "DM910002", 6, (shared, _own(20))), "Lumara")
+    bench.capture(_with(base, "DM910003", 7, (_own(30),), base.description + contact),
+                  "Lumara")
+    bench.capture(_with(base, "DM910004", 6, (_own(40),), base.description + contact),
+                  "Lumara")
+    # unrelated sellers using only the brand's official photo are not linked by it
+    bench.capture(_with(base, "DM910005", 8, ("brand-lumara", _own(50))), "Lumara")
+    bench.capture(_with(base, "DM910006", 9, ("brand-lumara", _own(60))), "Lumara")
+    refs = [d for b in brand_infos(load_watchlist(tmp_path / "watchlist.yaml", ["demo"]))
+            for _, d in b.references]
+    found = clusters_mod.clusters(bench.catalog, refs)
+    assert len(found) == 1
+    names = {CATALOG.sellers[i].name for i in (5, 6, 7)}
+    assert {name for _, name in found[0].sellers} == names
+    kinds = {link["kind"] for link in found[0].links}
+    assert kinds == {"photo", "contact"}
+    contact_link = next(x for x in found[0].links if x["kind"] == "contact")
+    assert contact_link["contact"] == "phone" and contact_link["value"] == "+8613800138000"
+    assert contact_link["listings"] == ["demo:DM910003", "demo:DM910004"]
+    photo_link = next(x for x in found[0].links if x["kind"] == "photo")
+    assert photo_link["listings"] == ["demo:DM910001", "demo:DM910002"]
+    shown = run_markwatch(["sellers", "clusters", "--store", f"file://{tmp_path / 'store'}",
+                           "--catalog", f"sqlite:///{tmp_path / 'catalog.db'}",
+                           "-w", str(tmp_path / "watchlist.yaml")], cwd=tmp_path)
+    assert shown.code == 0, shown.err
+    assert "cluster of 3 sellers" in shown.out and "same phone +8613800138000" in shown.out
+
+
+# -- decisions and the review queue ------------------------------------------------------------
+
+def test_decisions_reach_custody_carry_over_and_survive_a_rebuild(tmp_path: Path) -> None:
+    bench = Bench(tmp_path)
+    item = _item("Lumara", "Handbag")
+    first = bench.capture(item, "Lumara")
+    entry = decide(bench.store, bench.catalog, first, "counterfeit", actor="alice@case-team",
+                   clock=bench.clock, note="logo <b>wrong</b>")
+    later = bench.capture(item, "Lumara", T0 + dt.timedelta(days=1))
+    log = custody.read_log(bench.store)
+    decided = [e for e in log if e.event == "decided"]
+    assert len(decided) == 1 and decided[0].actor == "alice@case-team"
+    assert decided[0].capture_ids == (first,) and decided[0].details["verdict"] == "counterfeit"
+    assert custody.verify_log(bench.store) == []
+    row, = queries.queue(bench.catalog, queries.QueueQuery())
+    assert row["capture_id"] == later and row["verdict"] == "counterfeit"  # carried over
+    with pytest.raises(ConfigError):
+        decide(bench.store, bench.catalog, first, "fake", actor="alice", clock=bench.clock)
+    before = {t: bench.catalog.query(f"SELECT * FROM {t} ORDER BY 1") for t in
+              ("triage_scores", "triage_images", "triage_decisions", "triage_pages")}
+    bench.catalog.rebuild(bench.store)
+    after = {t: bench.catalog.query(f"SELECT * FROM {t} ORDER BY 1") for t in before}
+    assert after == before and after["triage_decisions"][0]["key"] == entry["key"]
+    assert len(bench.catalog.find(CaptureQuery(suspicious=True))) == 2
+
+
+def test_review_queue_command_ranks_with_escaped_reasons(tmp_path: Path) -> None:
+    bench = Bench(tmp_path)
+    genuine = replace(_item("Lumara", "Handbag"), listing_id="DM920001", price=Decimal(1450),
+                      currency="EUR", price_text="1 450,00 €", title="Lumara Handbag Leather")
+    fake = replace(_item("Lumara", "Handbag"), listing_id="DM920002",
+                   title="Lumara replica \x1b[31mhandbag\x1b[0m AAA+")
+    g, f = bench.capture(genuine, "Lumara"), bench.capture(fake, "Lumara")
+    args = ["--store", f"file://{tmp_path / 'store'}",
+            "--catalog", f"sqlite:///{tmp_path / 'catalog.db'}"]
+    table = run_markwatch(["triage", "list", *args], cwd=tmp_path)
+    assert table.code == 0, table.err
+    assert "\x1b" not in table.out and "\\x1b[31mhandbag" in table.out
+    assert table.out.index(f) < table.out.index(g)
+    rows = json.loads(run_markwatch(["triage", "list", "--format", "json", "--min-score", "50",
+                                     *args], cwd=tmp_path).out)
+    assert [r["capture_id"] for r in rows] == [f]
+    assert any("replica" in reason for reason in rows[0]["reasons"])
+    decided = run_markwatch(["triage", "decide", g, "--verdict", "genuine", "--note", "boxed",
+                             "--actor", "bob", *args], cwd=tmp_path)
+    assert decided.code == 0, decided.err and "custody log entry written" in decided.out
+    listed = run_markwatch(["evidence", "list", "--min-score", "50", "--sort", "score",
+                            "--format", "json", *args], cwd=tmp_path)
+    assert listed.code == 0, listed.err
+    assert [r["capture_id"] for r in json.loads(listed.out)] == [f]
+    csv_out = run_markwatch(["triage", "list", "--format", "csv", *args], cwd=tmp_path).out
+    assert csv_out.splitlines()[0].startswith("score,verdict,capture_id")

@@ -111,7 +111,8 @@ class Triage:
         previous = self.catalog.query(
             "SELECT score, version, signals FROM triage_scores WHERE capture_id = ?",
             (row["capture_id"],))
-        signals = json.dumps([s.to_json() for s in score.signals], ensure_ascii=False)
+        signals = json.dumps([s.to_json() for s in score.signals], ensure_ascii=False,
+                             sort_keys=True)
         if previous and (previous[0]["score"], previous[0]["version"], previous[0]["signals"]) \
                 == (score.score, self.config.version, signals):
             return score.score

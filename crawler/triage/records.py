@@ -71,8 +71,8 @@ def index_score(catalog: Any, record: dict[str, Any], key: str) -> None:
     catalog.write("INSERT OR REPLACE INTO triage_scores VALUES (?,?,?,?,?,?,?,?)",
                   [(record["capture_id"], record["score_id"], record["scorer"]["version"],
                     record["score"], 1 if record["suspicious"] else 0,
-                    json.dumps(record["signals"], ensure_ascii=False), record["computed_at"],
-                    key)])
+                    json.dumps(record["signals"], ensure_ascii=False, sort_keys=True),
+                    record["computed_at"], key)])
     catalog.write("UPDATE captures SET suspicious = ? WHERE capture_id = ?",
                   [(1 if record["suspicious"] else 0, record["capture_id"])])
 
