@@ -85,8 +85,9 @@ class Bench:
         return found
 
 
-def _item(brand: str, word: str) -> DemoListing:
-    return next(i for i in CATALOG.listings if i.brand == brand and word in i.title)
+def _item(brand: str, word: str, label: str = "counterfeit") -> DemoListing:
+    return next(i for i in CATALOG.listings
+                if i.brand == brand and word in i.title and i.label == label)
 
 
 def _signals(score: dict) -> dict[str, dict]:
@@ -184,7 +185,7 @@ def test_rates_import_command_from_file_and_url(tmp_path: Path) -> None:
 
 def test_strap_for_the_brand_is_an_accessory_not_a_suspicious_watch(tmp_path: Path) -> None:
     bench = Bench(tmp_path)
-    strap = _item("Corvane", "strap for")
+    strap = _item("Corvane", "strap for", "accessory")
     cid = bench.capture(strap, "Corvane")
     score = bench.score(cid)
     names = _signals(score)

@@ -51,7 +51,7 @@ class _Union:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def clusters(catalog: Any, references: list[str] = (), hamming_max: int = 6,  # type: ignore[assignment]
+def clusters(catalog: Any, references: list[str] = (), hamming_max: int = 12,  # type: ignore[assignment]
              max_photo_sellers: int = 8) -> list[Cluster]:
     """Clusters of two sellers or more, largest first."""
     rows = catalog.query(

@@ -27,7 +27,7 @@ SCORER_VERSION = "1"
 class Weights:
     """Points each signal adds to (or takes from) the 0-100 score. Defaults: docs/triage.md."""
 
-    price_bands: tuple[tuple[float, int], ...] = ((0.10, 45), (0.30, 38), (0.60, 24), (0.90, 8))
+    price_bands: tuple[tuple[float, int], ...] = ((0.10, 55), (0.30, 50), (0.60, 30), (0.90, 10))
     """(ratio below, points): the price in the MSRP's currency over the MSRP floor."""
     price_at_retail: int = -20
     """Price at or above 90 % of the floor: genuine goods are rarely discounted further."""
@@ -50,8 +50,8 @@ class Weights:
     image_shared: int = 15
     image_shared_sellers: int = 2
     """Other sellers using the same photo before `image_shared` applies."""
-    image_hamming: int = 6
-    """Largest Hamming distance (of 64 bits) between two photos' hashes counted as the same."""
+    image_hamming: int = 12
+    """Largest Hamming distance (of 256 bits) between two photos' hashes counted as the same."""
 
     def digest(self) -> str:
         data = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()

@@ -132,6 +132,13 @@ class Triage:
         mine = self.catalog.query(
             "SELECT name, phash FROM triage_images WHERE capture_id = ?", (cid,))
         for image in mine:
+            official = [
+                {"image": image["name"], "reference": Path(path).name, "distance": d}
+                for path, ref in brand.references
+                if (d := hamming(image["phash"], ref)) <= self.config.weights.image_hamming]
+            if official:  # the brand's own photo: a signal of its own, not a shared photo
+                ctx.official_images += official
+                continue
             others = self.catalog.query(
                 "SELECT DISTINCT c.marketplace, c.seller_name FROM triage_images i "
                 "JOIN captures c ON c.capture_id = i.capture_id WHERE i.phash = ? "
@@ -142,11 +149,6 @@ class Triage:
                 ctx.shared_images.append({
                     "image": image["name"], "phash": image["phash"],
                     "sellers": sorted(f"{o['marketplace']}:{o['seller_name']}" for o in others)})
-            for path, ref in brand.references:
-                d = hamming(image["phash"], ref)
-                if d <= self.config.weights.image_hamming:
-                    ctx.official_images.append({"image": image["name"],
-                                                "reference": Path(path).name, "distance": d})
         return ctx
 
     def _seller_marketplaces(self, capture_id: str, seller: str) -> list[str]:

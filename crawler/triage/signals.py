@@ -58,8 +58,9 @@ class Features:
 
 
 def price(f: Features, w: Weights) -> list[Signal]:
-    if f.accessory_terms or f.msrp is None or f.price is None or not f.msrp.get("min"):
-        return []
+    if (f.accessory_terms or f.brand_match is None or f.msrp is None or f.price is None
+            or not f.msrp.get("min")):
+        return []  # an accessory's or an unnamed product's price says nothing of fakes
     if f.conversion is None:
         return [Signal("price_unknown_rate", 0,
                        f"no exchange rate from {f.currency} to {f.msrp['currency']}")]
