@@ -23,8 +23,12 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from crawler.demo.images import ImageSpec
+
+if TYPE_CHECKING:
+    from crawler.demo.data import Brand, DemoListing, DemoSeller
 
 MSRP_EUR = {"Lumara": 900, "Corvane": 1200, "Velisse": 110, "Nordhaven": 650}
 """The brands' retail floors, in euros (the demo watchlist's `msrp`)."""
@@ -60,14 +64,17 @@ _GENUINE = ("Authentic {brand} {product}, bought from an authorised {brand} bout
             "experts. Certificate and original receipt included.")
 
 
-def label_catalog(items: list, sellers: list, specs: dict[str, ImageSpec], brands: tuple,
-                  seed: int) -> tuple[list, list]:
+def label_catalog(items: list[DemoListing], sellers: list[DemoSeller],
+                  specs: dict[str, ImageSpec], brands: tuple[Brand, ...],
+                  seed: int) -> tuple[list[DemoListing], list[DemoSeller]]:
     """The listings and sellers with labels, genuine sellers and shady operators added."""
     rng = random.Random(f"truth:{seed}")  # noqa: S311 - reproducible test data
     sellers = [replace(s, operator=s.seller_id, kind="trader") for s in sellers]
     cls = type(sellers[0])
     number = 300
-    official, grey, shops = {}, [], {}
+    official: dict[str, DemoSeller] = {}
+    grey: list[DemoSeller] = []
+    shops: dict[str, list[DemoSeller]] = {}
     for name, brand, country, currency in OFFICIAL:
         official[brand] = _seller(cls, f"S{number}", name, currency, country, "99.8", specs,
                                   seed, "official")
@@ -94,21 +101,23 @@ def label_catalog(items: list, sellers: list, specs: dict[str, ImageSpec], brand
     return out, sellers + extra
 
 
-def _seller(cls: type, seller_id: str, name: str, currency: str, country: str, rating: str,
-            specs: dict[str, ImageSpec], seed: int, kind: str) -> object:
+def _seller(cls: Any, seller_id: str, name: str, currency: str, country: str, rating: str,
+            specs: dict[str, ImageSpec], seed: int, kind: str) -> DemoSeller:
     stock = tuple(f"stock-{seller_id.lower()}-{k}" for k in range(1, 3))
     for image in stock:
         specs[image] = ImageSpec(image, "stock", seed)
-    return cls(seller_id, name, currency, country, Decimal(rating), stock, operator=seller_id,
-               kind=kind)
+    seller: DemoSeller = cls(seller_id, name, currency, country, Decimal(rating), stock,
+                             operator=seller_id, kind=kind)
+    return seller
 
 
-def _label(rng: random.Random, item: object, brands: dict, official: dict, grey: list,
-           shops: dict) -> object:
+def _label(rng: random.Random, item: DemoListing, brands: dict[str, Brand],
+           official: dict[str, DemoSeller], grey: list[DemoSeller],
+           shops: dict[str, list[DemoSeller]]) -> DemoListing:
     from crawler.demo.data import format_price
 
-    title: str = item.title  # type: ignore[attr-defined]
-    brand = item.brand  # type: ignore[attr-defined]
+    title = item.title
+    brand = item.brand
     if brand is None:
         imitated = next((b for b in LOOKALIKES if title.startswith(b)), None)
         if imitated is None:
@@ -123,10 +132,10 @@ def _label(rng: random.Random, item: object, brands: dict, official: dict, grey:
         eur = MSRP_EUR[brand] * rng.uniform(0.92, 1.6)
         amount = eur * _RATES[currency]
         price = Decimal(int(amount)) if currency == "JPY" else Decimal(int(amount * 100)) / 100
-        own = [n for n in item.images if not n.startswith("stock-")]  # type: ignore[attr-defined]
+        own = [n for n in item.images if not n.startswith("stock-")]
         description = (rng.choice(_GENUINE).format(brand=brand, product=product.lower()),
                        "Shipping: insured, signature on delivery. Returns within 30 days.")
-        return replace(item, title=f"{brand} {product}", price=price,  # type: ignore[type-var]
+        return replace(item, title=f"{brand} {product}", price=price,
                        currency=currency, price_text=format_price(price, currency, rng),
                        seller=seller, images=tuple(own[:3]) + seller.stock_images[:1],
                        description=description, specs=_ships_from(item, seller),
@@ -134,28 +143,29 @@ def _label(rng: random.Random, item: object, brands: dict, official: dict, grey:
     return _fake(rng, item, shops, rng.random() < 0.35)
 
 
-def _plain(rng: random.Random, item: object, label: str) -> object:
+def _plain(rng: random.Random, item: DemoListing, label: str) -> DemoListing:
     """An honest listing: its description without the words of fakes."""
-    description = (f"{item.title}. {rng.choice(_PLAIN_FAKE)}",  # type: ignore[attr-defined]
-                   *item.description[2:])  # type: ignore[attr-defined]
-    return replace(item, description=description, label=label)  # type: ignore[type-var]
+    description = (f"{item.title}. {rng.choice(_PLAIN_FAKE)}",
+                   *item.description[2:])
+    return replace(item, description=description, label=label)
 
 
-def _fake(rng: random.Random, item: object, shops: dict, shady: bool) -> object:
+def _fake(rng: random.Random, item: DemoListing, shops: dict[str, list[DemoSeller]],
+          shady: bool) -> DemoListing:
     words = rng.choice(_FAKE_WORDS) if rng.random() < 0.45 else rng.choice(_PLAIN_FAKE)
-    description = (f"{item.title}. {words}",  # type: ignore[attr-defined]
-                   *item.description[2:])  # type: ignore[attr-defined]
-    changes: dict = {"label": "counterfeit", "description": description}
+    description = (f"{item.title}. {words}",
+                   *item.description[2:])
+    changes: dict[str, Any] = {"label": "counterfeit", "description": description}
     if shady:
         operator, contact, _ = SHADY[rng.randrange(len(SHADY))]
         seller = rng.choice(shops[operator])
-        own = [n for n in item.images if not n.startswith("stock-")]  # type: ignore[attr-defined]
+        own = [n for n in item.images if not n.startswith("stock-")]
         changes.update(seller=seller, images=tuple(own[:2]) + tuple(rng.sample(
             seller.stock_images, 2)), description=(*description, f"Wholesale: {contact}."),
             specs=_ships_from(item, seller))
-    return replace(item, **changes)  # type: ignore[type-var]
+    return replace(item, **changes)
 
 
-def _ships_from(item: object, seller: object) -> tuple:
-    return tuple((k, seller.country if k == "Ships from" else v)  # type: ignore[attr-defined]
-                 for k, v in item.specs)  # type: ignore[attr-defined]
+def _ships_from(item: DemoListing, seller: DemoSeller) -> tuple[tuple[str, str], ...]:
+    return tuple((k, seller.country if k == "Ships from" else v)
+                 for k, v in item.specs)
