@@ -74,7 +74,8 @@ class TriageConfig:
 
     @classmethod
     def from_settings(cls, settings: Any) -> TriageConfig:
-        threshold = settings.getint("TRIAGE_THRESHOLD", 50)
+        threshold = settings.getint(
+            "TRIAGE_THRESHOLD", int(os.environ.get("MARKWATCH_TRIAGE_THRESHOLD", "50")))
         if not 0 <= threshold <= 100:
             raise ConfigError(f"TRIAGE_THRESHOLD: expected 0 to 100, got {threshold}")
         weights_path = settings.get("TRIAGE_WEIGHTS") or os.environ.get(
