@@ -73,11 +73,12 @@ class Bench:
                                             TriageConfig(), self.clock)
         self.pipeline = offline_pipeline(self.store, self.catalog, self.triage, self.clock)
 
-    def capture(self, item: DemoListing, brand: str, when: dt.datetime = T0) -> str:
+    def capture(self, item: DemoListing, brand: str, when: dt.datetime = T0,
+                marketplace: str = "demo") -> str:
         html = item_page(item, BASE, consented=True).encode()
         images = {BASE + url: CATALOG.images[url[5:-4]] for url in item.image_urls}
         return store_page(self.pipeline, DemoListingPage, html, BASE + item.url, images,
-                          WatchRef(brand, brand.lower(), "demo", "CASE-23"), when)
+                          WatchRef(brand, brand.lower(), marketplace, "CASE-23"), when)
 
     def score(self, capture_id: str) -> dict:
         found = queries.score_of(self.catalog, capture_id)
@@ -250,6 +251,7 @@ def test_contacts_in_page_text() -> None:
     found = contacts(text)
     assert ("email", "sales@lux-bags.cn") in found
     assert ("phone", "+8613800138000") in found
+    assert ("whatsapp", "+8613800138000") in found
     assert ("wechat", "luxbags88") in found and ("telegram", "luxbags_shop") in found
     assert ("shop", "https://luxbags.example/store") in found
 
@@ -315,14 +317,21 @@ def test_shops_sharing_photos_and_contacts_form_a_cluster_with_evidence(tmp_path
     # unrelated sellers using only the brand's official photo are not linked by it
     bench.capture(_with(base, "DM910005", 8, ("brand-lumara", _own(50))), "Lumara")
     bench.capture(_with(base, "DM910006", 9, ("brand-lumara", _own(60))), "Lumara")
+    # the same shop on another marketplace, its name written differently
+    other = replace(CATALOG.sellers[7], name=CATALOG.sellers[7].name.upper() + " Official")
+    elsewhere = bench.capture(replace(_with(base, "XB1", 7, (_own(70),)), seller=other),
+                              "Lumara", marketplace="bazaar")
+    assert _signals(bench.score(elsewhere))["seller_marketplaces"]["evidence"] == {
+        "marketplaces": ["bazaar", "demo"]}
     refs = [d for b in brand_infos(load_watchlist(tmp_path / "watchlist.yaml", ["demo"]))
             for _, d in b.references]
     found = clusters_mod.clusters(bench.catalog, refs)
     assert len(found) == 1
     names = {CATALOG.sellers[i].name for i in (5, 6, 7)}
-    assert {name for _, name in found[0].sellers} == names
+    assert {name for _, name in found[0].sellers} == names | {other.name}
+    assert ("bazaar", other.name) in found[0].sellers
     kinds = {link["kind"] for link in found[0].links}
-    assert kinds == {"photo", "contact"}
+    assert kinds == {"photo", "contact", "name"}
     contact_link = next(x for x in found[0].links if x["kind"] == "contact")
     assert contact_link["contact"] == "phone" and contact_link["value"] == "+8613800138000"
     assert contact_link["listings"] == ["demo:DM910003", "demo:DM910004"]
@@ -332,7 +341,14 @@ def test_shops_sharing_photos_and_contacts_form_a_cluster_with_evidence(tmp_path
                            "--catalog", f"sqlite:///{tmp_path / 'catalog.db'}",
                            "-w", str(tmp_path / "watchlist.yaml")], cwd=tmp_path)
     assert shown.code == 0, shown.err
-    assert "cluster of 3 sellers" in shown.out and "same phone +8613800138000" in shown.out
+    assert "cluster of 4 sellers" in shown.out and "same phone +8613800138000" in shown.out
+    seller = run_markwatch(["sellers", "show", CATALOG.sellers[6].seller_id, "-w",
+                            str(tmp_path / "watchlist.yaml"),
+                            "--store", f"file://{tmp_path / 'store'}",
+                            "--catalog", f"sqlite:///{tmp_path / 'catalog.db'}"], cwd=tmp_path)
+    assert seller.code == 0, seller.err
+    assert "DM910002" in seller.out and "DM910004" in seller.out
+    assert "cluster of 4 sellers" in seller.out
 
 
 # -- decisions and the review queue ------------------------------------------------------------

@@ -127,7 +127,9 @@ def triage() -> None:
 
 
 @triage.command("rescore")
-@_WATCHLIST
+@click.option("-w", "--watchlist", "watchlist_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Watchlist giving the brands' MSRP and reference images.")
 @click.argument("capture_ids", nargs=-1)
 @_STORE
 @_CATALOG
@@ -139,11 +141,8 @@ def rescore(watchlist_path: Path | None, capture_ids: tuple[str, ...], store: st
     from crawler.triage.engine import Triage, brand_infos
 
     watchlist = _watchlist(watchlist_path)
-    if watchlist is None:
-        click.echo("note: no --watchlist; prices are not compared with an MSRP", err=True)
     with _Open(store, catalog_uri) as o:
-        engine = Triage(o.store, o.catalog, brand_infos(watchlist) if watchlist else [],
-                        TriageConfig.from_env())
+        engine = Triage(o.store, o.catalog, brand_infos(watchlist), TriageConfig.from_env())
         counts = engine.rescore(capture_ids or None)
     click.echo(f"{counts['scored']} listing captures scored, {counts['changed']} changed")
 

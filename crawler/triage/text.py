@@ -39,7 +39,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-
 _PHONE = re.compile(r"(?<![\w+])\+\d[\d \-().]{7,18}\d")
 _HANDLE = re.compile(
     r"(?P<kind>whats\s?app|wechat|weixin|微信|telegram|tg|line|viber|signal)"
-    r"\s*(?:id|号)?\s*[:：]?\s*(?P<value>@?[A-Za-z0-9_.+\-]{3,40})",
+    r"\s*(?:id|号)?\s*[:：]?\s*(?P<value>\+?\d[\d \-().]{5,20}\d|@?[A-Za-z0-9_.+\-]{3,40})",
     re.IGNORECASE,
 )
 _SHOP = re.compile(
@@ -62,7 +62,7 @@ def contacts(text: str) -> list[tuple[str, str]]:
     for m in _HANDLE.finditer(text):
         kind = _KINDS.get(m.group("kind").lower().replace("  ", " "), "handle")
         value = m.group("value").lstrip("@").lower()
-        if kind in ("whatsapp", "signal", "viber") and re.fullmatch(r"[\d+\-.]+", value):
+        if re.fullmatch(r"\+?\d[\d \-().]+", value):  # a number, however written
             value = "+" + re.sub(r"\D", "", value)
         found.append((m.start(), kind, value))
     for m in _SHOP.finditer(text):
