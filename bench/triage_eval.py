@@ -27,7 +27,7 @@ from crawler.clock import FrozenClock
 from crawler.demo.data import BRANDS, build_catalog
 from crawler.demo.pages import item_page
 from crawler.demo.truth import LOOKALIKES, MSRP_EUR
-from crawler.evidence import WatchRef
+from crawler.evidence.manifest import WatchRef
 from crawler.triage import clusters as clusters_mod
 from crawler.triage.config import TriageConfig
 from crawler.triage.engine import Triage

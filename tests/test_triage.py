@@ -16,7 +16,7 @@ import pytest
 from crawler.clock import FrozenClock
 from crawler.demo.data import DemoListing, build_catalog, format_price
 from crawler.demo.pages import item_page
-from crawler.evidence import WatchRef
+from crawler.evidence.manifest import WatchRef
 from crawler.exceptions import ArtifactConflict, ConfigError, WatchlistError
 from crawler.seal import custody
 from crawler.triage import clusters as clusters_mod
@@ -33,7 +33,7 @@ from crawler.watchlist import load_watchlist
 from spiders.pages.demo import DemoListingPage
 from storage.catalog import CaptureQuery, Catalog
 from storage.local import LocalStore
-from tests.conftest import run_markwatch, send, serving
+from tests.helpers import run_markwatch, send, serving
 
 BASE = "http://demo.test"
 T0 = dt.datetime(2026, 12, 4, 10, 0, tzinfo=dt.UTC)

@@ -45,7 +45,7 @@ def _watchlist(path: Path | None) -> Any:
     if path is None:
         return None
     from crawler.registry import known_marketplaces
-    from crawler.runner import project_settings
+    from crawler.runs.runner import project_settings
     from crawler.watchlist import load_watchlist
 
     return load_watchlist(path, known_marketplaces(project_settings()))

@@ -11,10 +11,10 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
 from crawler.config import MarkwatchConfig
-from crawler.evidence import Artifact, CaptureItem, WatchRef
+from crawler.evidence.manifest import Artifact, CaptureItem, WatchRef
 from crawler.ids import new_ulid
 from crawler.pipelines.evidence import EvidencePipeline
-from crawler.run import RunLedger
+from crawler.runs.ledger import RunLedger
 from crawler.triage.engine import Triage
 from storage.base import Store
 

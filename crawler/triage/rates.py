@@ -21,10 +21,11 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
 
-from crawler.evidence import canonical_json
+from crawler.evidence.manifest import canonical_json
 from crawler.exceptions import ArtifactConflict, ConfigError
-from crawler.triage.keys import RATES_PREFIX, rates_key
 from storage.base import Store
+from storage.layout import RATES as RATES_PREFIX
+from storage.layout import rates_key
 
 MAX_RATES_BYTES = 2 * 1024 * 1024
 """Largest rates file read (the ECB's full history XML is ~1.5 MB zipped; daily is ~2 KB)."""

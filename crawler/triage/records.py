@@ -14,16 +14,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from crawler.evidence import canonical_json
-from crawler.triage.keys import (
-    DECISIONS_PREFIX,
-    PAGES_PREFIX,
-    SCORES_PREFIX,
-    decision_key,
-    page_key,
-    score_key,
-)
+from crawler.evidence.manifest import canonical_json
 from storage.base import Store
+from storage.layout import TRIAGE_DECISIONS as DECISIONS_PREFIX
+from storage.layout import TRIAGE_PAGES as PAGES_PREFIX
+from storage.layout import TRIAGE_SCORES as SCORES_PREFIX
+from storage.layout import triage_decision_key as decision_key
+from storage.layout import triage_page_key as page_key
+from storage.layout import triage_score_key as score_key
 
 PAGE_SCHEMA = "markwatch/triage-page/1"
 DECISION_SCHEMA = "markwatch/triage-decision/1"
