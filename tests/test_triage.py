@@ -403,3 +403,9 @@ def test_review_queue_command_ranks_with_escaped_reasons(tmp_path: Path) -> None
     assert [r["capture_id"] for r in json.loads(listed.out)] == [f]
     csv_out = run_markwatch(["triage", "list", "--format", "csv", *args], cwd=tmp_path).out
     assert csv_out.splitlines()[0].startswith("score,verdict,capture_id")
+    rescored = run_markwatch(["triage", "rescore", "-w", str(tmp_path / "watchlist.yaml"),
+                              *args], cwd=tmp_path)
+    assert rescored.code == 0, rescored.err
+    assert "2 listing captures scored, 0 changed" in rescored.out  # same weights, same facts
+    shown = run_markwatch(["triage", "show", f, *args], cwd=tmp_path)
+    assert "counterfeit_vocabulary" in shown.out and "price_below_msrp" in shown.out
