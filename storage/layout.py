@@ -8,6 +8,10 @@
     custody/<seq, 12 digits>.json                 one entry of the hash-chained custody log
     alerts/events/<event_id>.json                 an alert event (derived data, crawler.alerts)
     alerts/deliveries/<event_id>/<channel>/<record_id>.json   one delivery outcome of it
+    rates/ecb/<YYYY-MM-DD>.json                   one day of imported ECB euro reference rates
+    triage/pages/<capture_id>.json                a capture's photo hashes, contacts, rating
+    triage/scores/<capture_id>/<score_id>.json    one triage score of a capture
+    triage/decisions/<capture_id>/<id>.json       one reviewer's verdict on a capture
     _markwatch-check/...                          scratch objects of `markwatch store check` (S3)
 
 Blobs are write-once by content; everything else is a document, written once under its key
@@ -43,6 +47,14 @@ ALERT_EVENTS = "alerts/events/"
 """Prefix of the alert event records."""
 ALERT_DELIVERIES = "alerts/deliveries/"
 """Prefix of the alert delivery records."""
+RATES = "rates/ecb/"
+"""Prefix of imported exchange rates (`crawler.triage.rates`)."""
+TRIAGE_PAGES = "triage/pages/"
+"""Prefix of triage page records (`crawler.triage.records`)."""
+TRIAGE_SCORES = "triage/scores/"
+"""Prefix of triage score records."""
+TRIAGE_DECISIONS = "triage/decisions/"
+"""Prefix of reviewers' decisions."""
 CHECK = "_markwatch-check/"
 """Prefix of the scratch objects `markwatch store check` writes and deletes (S3 only)."""
 LOCAL_STATE_DIR = "state"
@@ -117,3 +129,31 @@ def alert_delivery_key(event_id: str, channel: str, record_id: str) -> str:
 def alert_deliveries_prefix(event_id: str, channel: str) -> str:
     """The prefix of the delivery records of one event on one channel."""
     return f"{ALERT_DELIVERIES}{event_id}/{channel}/"
+_SAFE_PART = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _part(value: str, what: str) -> str:
+    if not value or len(value) > 80 or value in (".", "..") or set(value) - _SAFE_PART:
+        raise ValueError(f"{what} {value!r} cannot be part of a store key")
+    return value
+
+
+def rates_key(date: str) -> str:
+    """Where the rates of one ECB reference day live."""
+    return f"{RATES}{_part(date, 'rates date')}.json"
+
+
+def triage_page_key(capture_id: str) -> str:
+    """Where a capture's triage page record (photo hashes, contacts) lives."""
+    return f"{TRIAGE_PAGES}{_part(capture_id, 'capture id')}.json"
+
+
+def triage_score_key(capture_id: str, score_id: str) -> str:
+    """Where one triage score of a capture lives."""
+    return f"{TRIAGE_SCORES}{_part(capture_id, 'capture id')}/{_part(score_id, 'score id')}.json"
+
+
+def triage_decision_key(capture_id: str, decision_id: str) -> str:
+    """Where one decision on a capture lives."""
+    return (f"{TRIAGE_DECISIONS}{_part(capture_id, 'capture id')}/"
+            f"{_part(decision_id, 'decision id')}.json")

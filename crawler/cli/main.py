@@ -18,6 +18,7 @@ from crawler.cli import schedule as schedule_cmds
 from crawler.cli import seal as seal_cmds
 from crawler.cli import serve as serve_cmds
 from crawler.cli import store as store_cmds
+from crawler.cli import triage as triage_cmds
 from crawler.cli import users as users_cmds
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.exceptions import ConfigError, MarkwatchError
@@ -226,6 +227,9 @@ cli.add_command(seal_cmds.seal)
 evidence_cmds.evidence.add_command(export_cmds.export)
 cli.add_command(serve_cmds.serve)
 cli.add_command(users_cmds.users)
+cli.add_command(triage_cmds.rates)
+cli.add_command(triage_cmds.triage)
+cli.add_command(triage_cmds.sellers)
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ _CLAUSES = {
     "price_min": "CAST(price AS REAL) >= ?",
     "price_max": "CAST(price AS REAL) <= ?",
     "status": "status = ?",
+    "min_score": "triage_score >= ?",
 }
 
 SORTS = {
@@ -43,6 +44,7 @@ SORTS = {
     "title": "title",
     "seller": "seller_name",
     "marketplace": "marketplace",
+    "score": "triage_score",
 }
 
 
@@ -65,6 +67,7 @@ class ListingQuery:
     price_max: float | None = None
     status: int | None = None
     suspicious: bool = False
+    min_score: int | None = None
     sort: str = "time"
     descending: bool = False
     offset: int = 0
@@ -91,6 +94,11 @@ class Page:
     has_more: bool
 
 
+_COLUMNS = ("captures.*, (SELECT score FROM triage_scores t "
+            "WHERE t.capture_id = captures.capture_id) AS triage_score")
+"""Every capture column and the capture's triage score (crawler.triage), None when unscored."""
+
+
 def _where(query: ListingQuery, cases: Sequence[str] | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -115,7 +123,7 @@ def search(catalog: Catalog, query: ListingQuery,
     if order is None:
         raise ValueError(f"unknown sort {query.sort!r}; one of {sorted(SORTS)}")
     direction = "DESC" if query.descending else "ASC"
-    sql = (f"SELECT * FROM captures{where} "  # noqa: S608 - clauses and order from fixed tables
+    sql = (f"SELECT {_COLUMNS} FROM captures{where} "  # noqa: S608 - fixed clauses and order
            f"ORDER BY {order} {direction}, capture_id {direction}")
     if query.limit:
         sql += f" LIMIT {int(query.limit) + 1}"

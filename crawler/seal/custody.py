@@ -34,7 +34,8 @@ __all__ = [
 
 MEDIA_TYPE = "application/json"
 EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified",
-                    "viewed", "downloaded"})  # the last two: the portal (crawler/portal)
+                    "viewed", "downloaded",  # the portal (crawler/portal)
+                    "decided"})  # a reviewer's triage verdict (crawler/triage)
 MAX_ATTEMPTS = 20
 MAX_ACTOR = 200
 
