@@ -36,14 +36,16 @@ def _bounded(text: str | None, width: int) -> str | None:
 
 
 def listing_score(capture: Mapping[str, Any]) -> float | None:
-    """The listing's triage score, None while there is none (the one place to rewire)."""
-    score = capture.get("score")
+    """The listing's triage score (crawler.triage, the catalog's `triage_score`), None while
+    the capture has none."""
+    score = capture.get("triage_score")
     return None if score is None else float(score)
 
 
 def is_suspicious(capture: Mapping[str, Any]) -> bool:
-    """Whether triage flags the listing (today: priced below the brand's MSRP). With this and
-    `listing_score` the triage branch rewires the event: a rule's `min_score` then filters."""
+    """Whether triage flags the listing: its score reaches the threshold (the catalog's
+    `suspicious` follows the score; captures stored before scoring keep the MSRP flag). A
+    rule's `min_score` filters further on `listing_score`."""
     return bool(capture.get("suspicious"))
 
 
