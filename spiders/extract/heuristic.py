@@ -1,0 +1,214 @@
+"""Layer 3: generic heuristics on the rendered DOM, for pages that carry neither the
+marketplace's state nor structured data (a browser-saved DOM with hashed class names, a
+fragment copied from DevTools, tomorrow's redesign).
+
+- title: the first `<h1>` with text (the product heading), else the `<title>` without its
+  site suffix;
+- price: the first short text in an element whose class, id or data attribute says "price"
+  (not a struck-through, old or list price) that holds a currency sign or code and an
+  amount; else the first short text node shaped like a price;
+- seller: the first link to a store, shop, seller or supplier page whose text is a name, not
+  a button label;
+- images: `<img>` inside a gallery / carousel / swiper / thumbnail container;
+- listing id: `id=` / `itemId=` in the URL, else the last run of 6+ digits in its path.
+
+Each heuristic looks at a bounded number of elements (`spiders.extract.bounds`).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+from parsel import Selector
+
+from crawler.prices import detect_currency, parse_price
+from spiders.extract.bounds import MAX_ELEMENTS, MAX_HTML_CHARS, MAX_TEXT
+from spiders.extract.found import HEURISTIC, URL, Found
+from spiders.pages._util import abs_url, clean, unique
+
+__all__ = ["heuristics", "listing_id_from_url"]
+
+_LOWER = "translate({}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+_PRICE_NODES = (
+    "//body//*[contains({c}, 'price') or contains({i}, 'price') or @data-pl='product-price'"
+    " or contains({t}, 'price')][not(self::script or self::style or self::meta"
+    " or self::input or self::option)]"
+).format(c=_LOWER.format("@class"), i=_LOWER.format("@id"),
+         t=_LOWER.format("@data-testid"))
+_NOT_CURRENT = re.compile(
+    r"original|old|was|strike|through|list-?price|del|before|origin|crossed|msrp|compare|"
+    r"discount|save|shipping|delivery|per-?unit|unit-?price", re.IGNORECASE)
+_SELLER_HREF = re.compile(
+    r"/(?:store|shop|stores|seller|sellers|usr|supplier|suppliers|company|vendor|brand-?store)"
+    r"(?:[/.?=_-]|$)|//(?:shop|store)\d*\.|\.(?:en\.alibaba|1688)\.com|/s\?.*\bme=|"
+    r"[?&](?:seller|shop|store)_?id=",
+    re.IGNORECASE)
+_BUTTONS = re.compile(
+    r"^(?:visit|go to|view|contact|follow|message|chat|see|more|all|open|enter|shop|store|"
+    r"seller|supplier|sellers|stores|shops|sell|start|become|my|top|best|official|"
+    r"进店|进入店铺|店铺|联系|关注|ver |visitar|besuchen|tienda|loja|boutique|products?|"
+    r"registration|home|feedback|about|reviews?|categor|new arrivals|sale items|"
+    r"top selling|non-chinese|help|policy|report)\b",
+    re.IGNORECASE)
+_GALLERY = (
+    "//*[contains({c}, 'gallery') or contains({c}, 'carousel') or contains({c}, 'swiper')"
+    " or contains({c}, 'slider') or contains({c}, 'thumb') or contains({c}, 'image-view')"
+    " or contains({c}, 'magnifier') or contains({c}, 'preview') or contains({i}, 'gallery')]"
+    "//img"
+).format(c=_LOWER.format("@class"), i=_LOWER.format("@id"))
+_TITLE_SPLIT = re.compile(r"\s+[|\-\u2013\u2014:]\s+(?=[^|\-\u2013\u2014]*$)")
+_ID_PARAMS = ("id", "itemid", "item_id", "productid", "product_id", "offerid", "goods_id",
+              "sku", "asin")
+_ID_DIGITS = re.compile(r"(\d{6,20})")
+_PRICEISH = re.compile(r"\d")
+
+
+def _short(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    text = clean(text)
+    return text if text and len(text) <= limit else None
+
+
+def _title(selector: Selector) -> str | None:
+    for node in selector.xpath("//h1")[:10]:
+        text = _short(node.xpath("string()").get())
+        if text and len(text) >= 3:
+            return text
+    title = _short(selector.xpath("string(//title[1])").get())
+    if not title:
+        return None
+    head = _TITLE_SPLIT.split(title, maxsplit=1)[0]
+    return head if len(head) >= 10 else title
+
+
+def _price_text(text: str | None, hint: str | None) -> tuple[str, object] | None:
+    text = _short(text, 80)
+    if not text or not _PRICEISH.search(text):
+        return None
+    has_marker = detect_currency(text) is not None or any(c in text for c in "$¥￥")
+    if not has_marker:
+        return None
+    money = parse_price(text, hint)
+    return (text, money) if money is not None else None
+
+
+def _price(selector: Selector, found: Found, hint: str | None) -> None:
+    for node in selector.xpath(_PRICE_NODES)[:MAX_ELEMENTS]:
+        marks = " ".join(node.xpath("ancestor-or-self::*/@class").getall()[-3:])
+        if _NOT_CURRENT.search(marks) or node.xpath("ancestor-or-self::del or "
+                                                    "ancestor-or-self::s"):
+            continue
+        got = _price_text(node.xpath("string()").get(), hint)
+        if got is None:
+            continue
+        text, money = got
+        found.put("price", money.amount)  # type: ignore[attr-defined]
+        found.put("currency", money.currency)  # type: ignore[attr-defined]
+        found.put("price_text", text)
+        return
+    for raw in selector.xpath("//body//text()[not(ancestor::script or ancestor::style"
+                              " or ancestor::del or ancestor::s)]")[:MAX_ELEMENTS * 10]:
+        got = _price_text(raw.get(), hint)
+        if got is not None:
+            text, money = got
+            found.put("price", money.amount)  # type: ignore[attr-defined]
+            found.put("currency", money.currency)  # type: ignore[attr-defined]
+            found.put("price_text", text)
+            return
+
+
+_SUFFIX_LABELS = frozenset({"co", "com", "net", "org", "ne", "or", "ac", "gov", "edu"})
+
+
+def site_token(url: str) -> str:
+    """The marketplace's own name in a URL's host: `pt.aliexpress.com` and `www.ebay.co.uk`
+    give `aliexpress` and `ebay` ('' for a relative URL)."""
+    labels = (urlsplit(url).hostname or "").split(".")[:-1]
+    while len(labels) > 1 and labels[-1] in _SUFFIX_LABELS:
+        labels.pop()
+    return labels[-1] if labels else ""
+
+
+_CHROME = ("ancestor::footer or ancestor::nav or ancestor::header or ancestor::*["
+           "contains({c}, 'footer') or contains({c}, 'header') or contains({i}, 'footer')"
+           " or contains({i}, 'header')]").format(c=_LOWER.format("@class"),
+                                                 i=_LOWER.format("@id"))
+
+
+_NAMED = re.compile(r"(?:store|seller|shop|supplier|company|vendor)[-_]?(?:name|title|link)",
+                    re.IGNORECASE)
+_SELLERISH = re.compile(r"store|seller|shop|supplier|company|vendor", re.IGNORECASE)
+
+
+def _seller_score(link: Selector, text: str) -> int:
+    """How much a link looks like the listing's seller: named classes and a matching title."""
+    own = " ".join([link.attrib.get("class", ""), link.attrib.get("data-role", "")])
+    near = " ".join(link.xpath("ancestor::*[position() <= 3]/@class"
+                               " | ancestor::*[position() <= 3]/@data-role").getall())
+    score = 0
+    if _NAMED.search(own) or _NAMED.search(near):
+        score += 3
+    elif _SELLERISH.search(own) or _SELLERISH.search(near):
+        score += 2
+    if clean(link.attrib.get("title")) == text:
+        score += 1
+    return score
+
+
+def _seller(selector: Selector, found: Found, base: str) -> None:
+    own = site_token(base)
+    best: tuple[int, str, str] | None = None
+    for link in selector.xpath("//body//a[@href]")[:MAX_ELEMENTS * 5]:
+        href = link.attrib.get("href", "")
+        if not _SELLER_HREF.search(href):
+            continue
+        target = site_token(abs_url(href, base) or "")
+        if own and target and target != own:
+            continue  # a store on another site (an app store, the company's own site)
+        if link.xpath(_CHROME).get() == "1":
+            continue
+        text = _short(link.xpath("string()").get(), 80) or _short(link.attrib.get("title"), 80)
+        if not text or _BUTTONS.match(text) or len(text) < 2 or text.isdigit():
+            continue
+        score = _seller_score(link, text)
+        if best is None or score > best[0]:
+            best = (score, text, href)
+    if best is not None:
+        found.put("seller_name", best[1])
+        found.put("seller_url", abs_url(best[2], base))
+
+
+def _images(selector: Selector, base: str) -> list[str]:
+    urls = []
+    for img in selector.xpath(_GALLERY)[:MAX_ELEMENTS]:
+        src = img.attrib.get("data-src") or img.attrib.get("src") or ""
+        if src.startswith("data:") or not src:
+            continue
+        urls.append(abs_url(src, base))
+    return unique(urls)[:30]
+
+
+def listing_id_from_url(url: str) -> str | None:
+    """`id=` (and similar) in the query, else the last run of 6 to 20 digits in the path."""
+    parts = urlsplit(url)
+    for key, value in parse_qsl(parts.query):
+        if key.lower() in _ID_PARAMS and re.fullmatch(r"[\w-]{4,40}", value):
+            return value
+    digits = _ID_DIGITS.findall(parts.path)
+    return digits[-1] if digits else None
+
+
+def heuristics(selector: Selector, html_length: int, url: str, hint: str | None) -> list[Found]:
+    """Layer 3: the DOM heuristics, then the URL. `hint`: a currency the page's structured
+    data or language gives, for a bare `$` or `¥`."""
+    found = Found(HEURISTIC)
+    if html_length <= MAX_HTML_CHARS:
+        found.put("title", _title(selector))
+        _price(selector, found, hint)
+        _seller(selector, found, url)
+        found.put("images", _images(selector, url))
+    else:
+        found.error = f"page over {MAX_HTML_CHARS} characters: no DOM heuristics"
+    from_url = Found(URL)
+    from_url.put("listing_id", listing_id_from_url(url))
+    return [found, from_url]
