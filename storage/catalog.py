@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.fields.index import SCHEMA as FIELDS_SCHEMA
+from crawler.fields.index import index_capture_fields, rebuild_fields
 from storage.base import Store
 from storage.sqlite import open_db
 
@@ -110,6 +112,7 @@ class Catalog:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db = open_db(self.path, SCHEMA)
+        self._db.executescript(FIELDS_SCHEMA)  # listing fields and re-parses (crawler.fields)
 
     def close(self) -> None:
         with self._lock:
@@ -152,6 +155,7 @@ class Catalog:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?)", artifacts
                 )
+                index_capture_fields(self._db, manifest)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -172,6 +176,7 @@ class Catalog:
         """Forget everything and re-index the store. Returns (captures, runs) indexed."""
         with self._lock:
             self._db.executescript("DELETE FROM artifacts; DELETE FROM captures; DELETE FROM runs;")
+            self._db.execute("DELETE FROM listing_fields")
         captures = runs = 0
         for key in store.list_documents("captures/"):
             data = store.read_document(key)
@@ -181,7 +186,16 @@ class Catalog:
             data = store.read_document(key)
             self.index_run(json.loads(data), key, _sha256(data))
             runs += 1
+        with self._lock:
+            rebuild_fields(self._db, store)
         return captures, runs
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of one SQL statement (for modules that keep their own tables here)."""
+        with self._lock:
+            rows = [dict(r) for r in self._db.execute(sql, params)]
+            self._db.commit()
+        return rows
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -12,11 +12,12 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
+from crawler.fields.index import sponsored_captures
 from storage.catalog import CaptureQuery, Catalog
 from storage.uri import open_store, sqlite_path
 
 LIST_COLUMNS = ("capture_id", "started_at", "kind", "marketplace", "brand", "term", "listing_id",
-                "price", "currency", "seller_name", "title", "url")
+                "price", "currency", "seller_name", "title", "url", "sponsored")
 
 
 def _when(value: str | None) -> str | None:
@@ -60,7 +61,9 @@ def list_captures(brand: str | None, term: str | None, marketplace: str | None,
                          until=_when(until), suspicious=suspicious, limit=limit)
     with _catalog(store, catalog_uri) as cat:
         rows = cat.find(query)
-    rows = [{c: row.get(c) for c in LIST_COLUMNS} for row in rows]
+        sponsored = sponsored_captures(cat)
+    rows = [{c: row.get(c) for c in LIST_COLUMNS} | {"sponsored": row["capture_id"] in sponsored}
+            for row in rows]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif fmt == "csv":
@@ -88,6 +91,7 @@ def _table(rows: list[dict[str, Any]]) -> None:
             f"{clip(safe(row['marketplace']), 10):10}  {clip(safe(row['listing_id']), 12):12}  "
             f"{clip(safe(price), 12):>12}  {clip(safe(row['seller_name']), 18):18}  "
             f"{clip(safe(row['title'] or row['url']), 60)}"
+            + ("  [sponsored]" if row.get("sponsored") else "")
         )
     click.echo(f"{len(rows)} captures")
 

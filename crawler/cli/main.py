@@ -12,6 +12,7 @@ import click
 from crawler import __version__
 from crawler.cli import evidence as evidence_cmds
 from crawler.cli import export as export_cmds
+from crawler.cli import reparse as reparse_cmds
 from crawler.cli import runs as runs_cmds
 from crawler.cli import schedule as schedule_cmds
 from crawler.cli import seal as seal_cmds
@@ -107,6 +108,7 @@ def _finish(report: CrawlReport, report_json: Path | None) -> None:
 
 def _print_summary(report: CrawlReport) -> None:
     from crawler.cli.text import safe
+    from crawler.fields.coverage import describe as describe_coverage
 
     totals = report.totals()
     click.echo(
@@ -122,6 +124,8 @@ def _print_summary(report: CrawlReport) -> None:
             click.echo(f"  failed: {safe(failure['url'])}: {safe(failure['reason'])}")
     for error in report.errors:
         click.echo(f"  error: {safe(error)}")
+    for warning in report.to_json()["coverage_warnings"]:
+        click.echo(f"  warning: {safe(describe_coverage(warning))}")
     _print_seals(report)
 
 
@@ -214,6 +218,7 @@ evidence_cmds.evidence.add_command(store_cmds.evidence_url)
 cli.add_command(seal_cmds.keys)
 cli.add_command(seal_cmds.seal)
 evidence_cmds.evidence.add_command(export_cmds.export)
+cli.add_command(reparse_cmds.reparse_cmd)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from crawler.evidence import (
     manifest_key,
 )
 from crawler.exceptions import StoreError
+from crawler.fields.coverage import coverage_of_run
 from crawler.ids import new_ulid
 from crawler.resume import preload_ledger
 from crawler.run import CaptureEntry, RunLedger, run_record_key
@@ -173,6 +174,7 @@ class EvidencePipeline:
             self.store.close()
             return
         record = self.ledger.record(self.config.clock.now(), reason)
+        record["coverage"] = coverage_of_run(self.catalog, record, self.crawler)
         data = canonical_json(record)
         key = run_record_key(self.run_id, self.ledger.marketplace)
         try:
