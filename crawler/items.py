@@ -45,6 +45,9 @@ class SearchResult:
     """True for a result that is not a real listing (template cards, "shop on ..." tiles)."""
     position: int = 0
     """1-based rank on the page, counting every result."""
+    organic_position: int | None = None
+    """1-based rank among the results that are neither sponsored nor placeholders (None for
+    those); set by `spiders.extract.search`."""
 
 
 @dataclass

@@ -46,6 +46,7 @@ from crawler.recording.artifacts import recorded_warc
 from crawler.warc import spooled_warc, write_warc
 from spiders.backoff import BackoffMixin
 from spiders.extract import extract_listing
+from spiders.extract.search import extract_results
 from spiders.extract.sponsored import SPONSORED_META
 from spiders.pages import ListingPage, SearchPage, page_class
 
@@ -247,7 +248,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             yield self._failure(response.url, response.meta, f"HTTP {response.status}")
             return
         self.note_passed(response)
-        results = page.results()
+        results = extract_results(page).results  # page object, ItemList or repeated cards
         yield await self._capture(response, rendered, "search", results=results,
                                   search_page=page_no)
         new = 0
@@ -463,7 +464,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             rows = [{"position": r.position, "url": r.url, "listing_id": r.listing_id,
                      "title": r.title, "price": None if r.price is None else str(r.price),
                      "currency": r.currency, "sponsored": r.sponsored,
-                     "placeholder": r.placeholder} for r in results]
+                     "placeholder": r.placeholder, "organic_position": r.organic_position}
+                    for r in results]
             artifacts.append(Artifact("results.json", "application/json", canonical_json(rows)))
         if rendered.recording is not None:  # byte-exact exchanges from the recording proxy
             artifacts.insert(0, recorded_warc(

@@ -11,12 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from parsel import Selector
 
 from spiders.extract import extract_listing
+from spiders.extract.search import (
+    SearchExtraction,
+    extract_results,
+    from_cards,
+    from_itemlist,
+    number_organic,
+)
 from spiders.extract.strip import strip_state
 from spiders.pages import page_class
 from spiders.pages._generic import GenericListingPage
-from spiders.pages.base import ListingPage
+from spiders.pages.base import ListingPage, SearchPage
 
 ROOT = Path(__file__).parent / "pages"
 LISTINGS = sorted(
@@ -192,3 +200,58 @@ def test_hostile_structured_data_and_dom_are_bounded() -> None:
     ex = extract_listing(_Empty("https://m.test/x", html))
     assert "title" not in ex.explain()["jsonld"]
     assert ex.listing.title in ("Deep", None)
+
+
+def _search(site: str, case: str, strip: bool = False) -> SearchExtraction:
+    meta = json.loads((ROOT / site / case / "case.json").read_text(encoding="utf-8"))
+    html = gzip.decompress((ROOT / site / case / "page.html.gz").read_bytes()).decode()
+    cls = page_class(site, "search")
+    page = cls(meta["url"], strip_state(html) if strip else html)
+    assert isinstance(page, SearchPage)
+    return extract_results(page)
+
+
+def test_search_itemlist_layer_on_a_real_page() -> None:
+    meta = json.loads((ROOT / "etsy/shop-1/case.json").read_text(encoding="utf-8"))
+    html = gzip.decompress((ROOT / "etsy/shop-1/page.html.gz").read_bytes()).decode()
+    results = from_itemlist(Selector(text=html), meta["url"])
+    assert len(results) == 36
+    first = results[0]
+    assert (first.listing_id, first.title, first.price, first.currency) == (
+        "4397304887", "Odin's Eye Stainless Steel Bracelet", Decimal("75.00"), "USD")
+
+
+def test_search_cards_layer_when_the_state_is_gone() -> None:
+    """AliExpress 2023 browser DOM (hashed classes) without `runParams`: repeated cards."""
+    got = _search("aliexpress", "search-1", strip=True)
+    assert got.source == "heuristic"
+    assert len(got.results) == 10  # the cards the saved DOM had rendered
+    assert got.results[0].listing_id == "1005004468964928"
+    assert got.results[0].url.startswith("https://es.aliexpress.com/item/1005004468964928.html")
+    assert [r.organic_position for r in got.results] == list(range(1, 11))
+
+
+def test_placeholders_and_ads_take_no_organic_position() -> None:
+    got = _search("ebay", "search-1")
+    assert got.source == "page"
+    first = got.results[:3]
+    assert [r.placeholder for r in first[:2]] == [True, True]
+    assert all(r.organic_position is None for r in got.results if r.sponsored or r.placeholder)
+    organic = [r for r in got.results if r.organic_position]
+    assert [r.organic_position for r in organic] == list(range(1, len(organic) + 1))
+    assert organic[0].listing_id == "307063707616"
+
+
+def test_cards_layer_marks_sponsored_and_placeholder_tiles() -> None:
+    cards = "".join(
+        f'<li class="c"><a href="/item/{100000 + n}"><h3>Lumara bag number {n}</h3></a>'
+        f'<span>€ {n},50</span>{"<small>Sponsored</small>" if n == 2 else ""}</li>'
+        for n in range(1, 6))
+    html = (f'<html><body><ul><li class="c"><a href="/itm/123456"><h3>Shop on Shoply</h3>'
+            f"</a></li>{cards}</ul></body></html>")
+    results = number_organic(from_cards(Selector(text=html), "https://shop.test/s?q=x"))
+    assert [r.listing_id for r in results] == ["123456", *(str(100000 + n) for n in range(1, 6))]
+    assert [r.placeholder for r in results] == [True] + [False] * 5
+    assert [r.sponsored for r in results] == [False, False, True, False, False, False]
+    assert [r.organic_position for r in results] == [None, 1, None, 2, 3, 4]
+    assert (results[1].price, results[1].currency) == (Decimal("1.50"), "EUR")

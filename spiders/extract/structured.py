@@ -10,6 +10,7 @@ All reads are bounded (`spiders.extract.bounds`).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -52,7 +53,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, list):
         value = value[0] if value else None
     if isinstance(value, str | int | float) and not isinstance(value, bool):
-        text = clean(str(value))
+        text = clean(html.unescape(str(value)))  # some sites entity-encode JSON-LD text
         return text if text and len(text) <= MAX_TEXT else None
     return None
 
