@@ -18,6 +18,7 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from parsel import Selector
@@ -85,7 +86,8 @@ def from_itemlist(selector: Selector, base: str) -> list[SearchResult]:
         for element in (elements if isinstance(elements, list) else [])[:MAX_ELEMENTS]:
             if not isinstance(element, dict):
                 continue
-            product = element.get("item") if isinstance(element.get("item"), dict) else element
+            inner = element.get("item")
+            product: dict[str, Any] = inner if isinstance(inner, dict) else element
             url = abs_url(str(product.get("url") or element.get("url") or ""), base)
             if not url:
                 continue
@@ -174,7 +176,7 @@ def from_cards(selector: Selector, base: str) -> list[SearchResult]:
     cards = max(groups.values(), key=lambda g: sum(2 if strong else 1 for _, _, strong in g))
     if len(cards) < MIN_CARDS:
         return []
-    out = []
+    out: list[SearchResult] = []
     for card, url, _ in cards[:MAX_ELEMENTS]:
         price = None
         for text in card.xpath(".//text()").getall()[:200]:
