@@ -255,3 +255,22 @@ def test_cards_layer_marks_sponsored_and_placeholder_tiles() -> None:
     assert [r.sponsored for r in results] == [False, False, True, False, False, False]
     assert [r.organic_position for r in results] == [None, 1, None, 2, 3, 4]
     assert (results[1].price, results[1].currency) == (Decimal("1.50"), "EUR")
+
+
+def test_parse_command_prints_strategies_and_explains() -> None:
+    from click.testing import CliRunner
+
+    from crawler.cli.main import cli
+
+    case = ROOT / "aliexpress" / "item-1"
+    url = json.loads((case / "case.json").read_text(encoding="utf-8"))["url"]
+    args = ["parse", "--marketplace", "aliexpress", "--kind", "listing", "--url", url,
+            str(case / "page.html.gz")]
+    plain = json.loads(CliRunner().invoke(cli, args, catch_exceptions=False).output)
+    assert plain["field_sources"]["price"] == "page" and "layers" not in plain
+    out = CliRunner().invoke(cli, [*args, "--explain", "--without-state"],
+                             catch_exceptions=False).output
+    data = json.loads(out)
+    assert data["field_sources"]["seller_name"] == "heuristic"
+    assert data["layers"]["heuristic"]["seller_name"] == "Summer Technology Co.,Ltd."
+    assert set(data["layers"]) == {"page", "jsonld", "microdata", "meta", "heuristic", "url"}

@@ -200,13 +200,17 @@ def catalog_rebuild(store: str | None, catalog_uri: str | None) -> None:
 @click.option("--url", default="https://example.invalid/", help="The page's URL.")
 @click.option("-w", "--watchlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Watchlist holding the recipe when --marketplace names one.")
+@click.option("--explain", is_flag=True, help="Also show what each extraction layer found.")
+@click.option("--without-state", is_flag=True,
+              help="Parse the page with its inline scripts (but JSON-LD) removed.")
 @click.argument("html_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def parse(marketplace: str, kind: str, url: str, watchlist: Path | None,
-          html_file: Path) -> None:
-    """Print what a marketplace's parser extracts from a saved page, as JSON."""
+def parse(marketplace: str, kind: str, url: str, watchlist: Path | None, explain: bool,
+          without_state: bool, html_file: Path) -> None:
+    """Print what a marketplace's parser extracts from a saved page, as JSON, with the
+    strategy that gave each field."""
     from crawler.cli.parse import run_parse
 
-    click.echo(run_parse(marketplace, kind, url, html_file, watchlist))
+    click.echo(run_parse(marketplace, kind, url, html_file, watchlist, explain, without_state))
 
 
 cli.add_command(evidence_cmds.evidence)
