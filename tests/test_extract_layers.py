@@ -124,7 +124,7 @@ HEURISTIC = """<html><head><title>Lumara Scarf - Best Market</title></head><body
 
 
 def test_jsonld_graph_arrays_aggregate_offer() -> None:
-    ex = extract_listing(_Empty("https://shop.example.com/p/1", JSONLD_GRAPH))
+    ex = extract_listing(_Empty("https://shop.example.com/p/1", JSONLD_GRAPH), explain=True)
     got = ex.listing
     assert (got.title, got.price, got.currency) == ("Lumara Tote", Decimal("19.50"), "EUR")
     assert got.seller_name == "Tote World"

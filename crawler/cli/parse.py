@@ -64,7 +64,7 @@ def run_parse(marketplace: str, kind: str, url: str, path: Path,
         if explain:
             out["layers"] = _search_layers(page) | {"errors": found.errors}
     elif block is None and isinstance(page, ListingPage):
-        extraction = extract_listing(page)
+        extraction = extract_listing(page, explain=explain)
         out["listing"] = _jsonable(extraction.listing)
         out["field_sources"] = extraction.listing.field_sources
         if explain:

@@ -29,13 +29,16 @@ from spiders.pages._util import abs_url, clean, unique
 
 __all__ = ["heuristics", "listing_id_from_url"]
 
-_LOWER = "translate({}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+def _has(attr: str, word: str) -> str:
+    """XPath: `attr` contains `word` or `Word` (as written and capitalised: cheaper than
+    lower-casing every attribute of a large page with `translate()`)."""
+    return f"contains({attr}, '{word}') or contains({attr}, '{word.capitalize()}')"
+
 _PRICE_NODES = (
-    "//body//*[contains({c}, 'price') or contains({i}, 'price') or @data-pl='product-price'"
-    " or contains({t}, 'price')][not(self::script or self::style or self::meta"
-    " or self::input or self::option)]"
-).format(c=_LOWER.format("@class"), i=_LOWER.format("@id"),
-         t=_LOWER.format("@data-testid"))
+    f"//body//*[{_has('@class', 'price')} or {_has('@id', 'price')}"
+    f" or @data-pl='product-price' or {_has('@data-testid', 'price')}]"
+    "[not(self::script or self::style or self::meta or self::input or self::option)]"
+)
 _NOT_CURRENT = re.compile(
     r"original|old|was|strike|through|list-?price|del|before|origin|crossed|msrp|compare|"
     r"discount|save|shipping|delivery|per-?unit|unit-?price", re.IGNORECASE)
@@ -52,11 +55,10 @@ _BUTTONS = re.compile(
     r"top selling|non-chinese|help|policy|report)\b",
     re.IGNORECASE)
 _GALLERY = (
-    "//*[contains({c}, 'gallery') or contains({c}, 'carousel') or contains({c}, 'swiper')"
-    " or contains({c}, 'slider') or contains({c}, 'thumb') or contains({c}, 'image-view')"
-    " or contains({c}, 'magnifier') or contains({c}, 'preview') or contains({i}, 'gallery')]"
-    "//img"
-).format(c=_LOWER.format("@class"), i=_LOWER.format("@id"))
+    "//*[" + " or ".join(_has("@class", w) for w in (
+        "gallery", "carousel", "swiper", "slider", "thumb", "image-view", "magnifier",
+        "preview")) + f" or {_has('@id', 'gallery')}]//img"
+)
 _TITLE_SPLIT = re.compile(r"\s+[|\-\u2013\u2014:]\s+(?=[^|\-\u2013\u2014]*$)")
 _ID_PARAMS = ("id", "itemid", "item_id", "productid", "product_id", "offerid", "goods_id",
               "sku", "asin")
@@ -130,9 +132,8 @@ def site_token(url: str) -> str:
 
 
 _CHROME = ("ancestor::footer or ancestor::nav or ancestor::header or ancestor::*["
-           "contains({c}, 'footer') or contains({c}, 'header') or contains({i}, 'footer')"
-           " or contains({i}, 'header')]").format(c=_LOWER.format("@class"),
-                                                 i=_LOWER.format("@id"))
+           + " or ".join(_has(a, w) for a in ("@class", "@id") for w in ("footer", "header"))
+           + "]")
 
 
 _NAMED = re.compile(r"(?:store|seller|shop|supplier|company|vendor)[-_]?(?:name|title|link)",
@@ -198,15 +199,25 @@ def listing_id_from_url(url: str) -> str | None:
     return digits[-1] if digits else None
 
 
-def heuristics(selector: Selector, html_length: int, url: str, hint: str | None) -> list[Found]:
+def heuristics(selector: Selector, html_length: int, url: str, hint: str | None,
+               wanted: set[str] | None = None) -> list[Found]:
     """Layer 3: the DOM heuristics, then the URL. `hint`: a currency the page's structured
-    data or language gives, for a bare `$` or `¥`."""
+    data or language gives, for a bare `$` or `¥`. `wanted`: the fields still missing (the
+    heuristics for the others are skipped); None runs them all."""
     found = Found(HEURISTIC)
+
+    def want(*names: str) -> bool:
+        return wanted is None or bool(wanted.intersection(names))
+
     if html_length <= MAX_HTML_CHARS:
-        found.put("title", _title(selector))
-        _price(selector, found, hint)
-        _seller(selector, found, url)
-        found.put("images", _images(selector, url))
+        if want("title"):
+            found.put("title", _title(selector))
+        if want("price", "currency"):
+            _price(selector, found, hint)
+        if want("seller_name"):
+            _seller(selector, found, url)
+        if want("images"):
+            found.put("images", _images(selector, url))
     else:
         found.error = f"page over {MAX_HTML_CHARS} characters: no DOM heuristics"
     from_url = Found(URL)

@@ -120,8 +120,9 @@ def merge(base: Listing, found: list[Found]) -> Listing:
     return base
 
 
-def extract_listing(page: ListingPage) -> Extraction:
-    """Every layer over `page`, merged (see the module doc)."""
+def extract_listing(page: ListingPage, explain: bool = False) -> Extraction:
+    """Every layer over `page`, merged (see the module doc). DOM heuristics run only for the
+    fields the other layers left empty, unless `explain` asks for what every layer finds."""
     listing, own = _page_layer(page)
     selector = page.selector
     if listing is None:
@@ -130,6 +131,10 @@ def extract_listing(page: ListingPage) -> Extraction:
         listing = Listing(marketplace=page.marketplace, url=canonical)
     found = [own, *structured(selector, listing.url or page.url)]
     hint = next((f.fields["currency"] for f in found if f.fields.get("currency")), None)
+    have = {name for f in found for name in f.fields}
+    if not any("price" in f.fields and "currency" in f.fields for f in found):
+        have -= {"price", "currency"}
+    wanted = None if explain else set(FIELDS) - have
     found += heuristics(selector, len(page.html), listing.url or page.url,
-                        hint or yen_hint(selector))
+                        hint or yen_hint(selector), wanted)
     return Extraction(merge(listing, found), found)

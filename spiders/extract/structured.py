@@ -212,34 +212,45 @@ def from_microdata(selector: Selector, base: str) -> Found:
     return found
 
 
-def _meta(selector: Selector, *names: str) -> str | None:
+def _metas(selector: Selector) -> dict[str, list[str]]:
+    """Every `<meta>` tag's content by `property` and `name` (one pass over the page)."""
+    out: dict[str, list[str]] = {}
+    for node in selector.xpath("//meta[@content]")[:MAX_ELEMENTS * 5]:
+        content = node.attrib.get("content", "")
+        for key in {node.attrib.get("property"), node.attrib.get("name")}:
+            if key:
+                out.setdefault(key, []).append(content)
+    return out
+
+
+def _meta(metas: dict[str, list[str]], *names: str) -> str | None:
     for name in names:
-        value = selector.xpath("//meta[@property=$n or @name=$n][1]/@content", n=name).get()
-        text = clean(value)
-        if text and len(text) <= 2000:
-            return text
+        for value in metas.get(name, [])[:1]:
+            text = clean(value)
+            if text and len(text) <= 2000:
+                return text
     return None
 
 
 def from_meta(selector: Selector, base: str) -> Found:
     """Fields of OpenGraph and `product:` meta tags."""
     found = Found(META)
-    title = _meta(selector, "og:title", "twitter:title")
+    metas = _metas(selector)
+    title = _meta(metas, "og:title", "twitter:title")
     found.put("title", title if title and len(title) <= MAX_TEXT else None)
-    amount = to_decimal(_meta(selector, "product:price:amount", "og:price:amount"))
-    currency = _meta(selector, "product:price:currency", "og:price:currency")
+    amount = to_decimal(_meta(metas, "product:price:amount", "og:price:amount"))
+    currency = _meta(metas, "product:price:currency", "og:price:currency")
     if amount is not None:
         found.put("price", amount)
         found.put("currency", currency.upper() if currency and len(currency) == 3 else None)
         found.put("price_text", f"{amount} {currency}" if currency else str(amount))
-    images = [abs_url(u, base) for u in selector.xpath(
-        "//meta[@property='og:image' or @name='og:image' or @property='og:image:url']"
-        "/@content").getall()[:20]]
+    images = [abs_url(u, base) for u in (metas.get("og:image", []) +
+                                          metas.get("og:image:url", []))[:20]]
     found.put("images", unique(images))
-    found.put("brand", _meta(selector, "product:brand", "og:brand"))
-    found.put("listing_id", _meta(selector, "product:retailer_item_id"))
+    found.put("brand", _meta(metas, "product:brand", "og:brand"))
+    found.put("listing_id", _meta(metas, "product:retailer_item_id"))
     found.put("available", _availability(
-        (_meta(selector, "product:availability", "og:availability") or "")
+        (_meta(metas, "product:availability", "og:availability") or "")
         .replace(" ", "").replace("instock", "InStock").replace("oos", "OutOfStock")
         .replace("outofstock", "OutOfStock")))
     return found
