@@ -16,6 +16,7 @@ from typing import Any
 from crawler.fields.index import SCHEMA as FIELDS_SCHEMA
 from crawler.fields.index import index_capture_fields, rebuild_fields
 from storage.base import Store
+from storage.layout import CAPTURES, RUNS
 from storage.sqlite import open_db
 
 SCHEMA = """
@@ -178,11 +179,11 @@ class Catalog:
             self._db.executescript("DELETE FROM artifacts; DELETE FROM captures; DELETE FROM runs;")
             self._db.execute("DELETE FROM listing_fields")
         captures = runs = 0
-        for key in store.list_documents("captures/"):
+        for key in store.list_documents(CAPTURES):
             data = store.read_document(key)
             self.index_capture(json.loads(data), key, _sha256(data))
             captures += 1
-        for key in store.list_documents("runs/"):
+        for key in store.list_documents(RUNS):
             data = store.read_document(key)
             self.index_run(json.loads(data), key, _sha256(data))
             runs += 1

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.exceptions import ArtifactConflict, IntegrityError, StoreError
-from storage.base import CHUNK, Store, StoredObject, blob_key, sha256_of
+from storage.base import CHUNK, Store, StoredObject, sha256_of
+from storage.layout import blob_key
 
 _READ_ONLY = 0o444
 

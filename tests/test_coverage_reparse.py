@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CliResult, run_markwatch
+from tests.helpers import CliResult, run_markwatch
 from tests.sites.drift import ITEMS, Drift
 
 RECIPE = """\

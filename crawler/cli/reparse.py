@@ -17,7 +17,7 @@ from spiders.pages import ListingPage
 def _recipe_pages(watchlist: Path) -> PageFactory:
     """A page factory that knows the watchlist's recipes, then the dedicated marketplaces."""
     from crawler.registry import known_marketplaces
-    from crawler.runner import project_settings
+    from crawler.runs.runner import project_settings
     from crawler.watchlist import load_watchlist
     from spiders.pages.recipe import RecipeListingPage
 

@@ -1,11 +1,9 @@
-"""Store keys of the records this package writes (one place, for `storage/layout.py`)."""
+"""Store keys of the re-parse records (defined in `storage.layout`, named here for this
+package)."""
 
 from __future__ import annotations
 
-REPARSE_PREFIX = "derived/reparse/"
+from storage.layout import REPARSES as REPARSE_PREFIX
+from storage.layout import reparse_key
 
-
-def reparse_key(capture_id: str, parser_version: str, digest: str) -> str:
-    """A re-parse record of one capture: by parser version and the digest of what it read, so
-    the same fields read again by the same parser are the same record (writes idempotent)."""
-    return f"{REPARSE_PREFIX}{capture_id}/{parser_version}-{digest[:16]}.json"
+__all__ = ["REPARSE_PREFIX", "reparse_key"]

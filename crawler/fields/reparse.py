@@ -22,7 +22,7 @@ from typing import Any
 
 from crawler import __version__
 from crawler.clock import Clock, isoformat
-from crawler.evidence import canonical_json
+from crawler.evidence.manifest import canonical_json
 from crawler.fields.index import index_reparse
 from crawler.fields.keys import REPARSE_PREFIX, reparse_key
 from spiders.extract import PARSER_VERSION, extract_listing

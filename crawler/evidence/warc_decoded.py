@@ -11,7 +11,6 @@ import base64
 import datetime as dt
 import hashlib
 import io
-import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -137,8 +136,3 @@ def _request_target(url: str) -> str:
 
     parts = urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def spooled_warc() -> tempfile.SpooledTemporaryFile[bytes]:
-    """A buffer for one capture's WARC that moves to disk past 8 MiB."""
-    return tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)

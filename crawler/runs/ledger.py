@@ -8,12 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawler.clock import isoformat
-from crawler.evidence import RUN_SCHEMA, FailureItem, software_info
-
-
-def run_record_key(run_id: str, marketplace: str) -> str:
-    """Where the record of one marketplace's part of a run lives in the store."""
-    return f"runs/{run_id}/{marketplace}.json"
+from crawler.evidence.manifest import RUN_SCHEMA, FailureItem, software_info
 
 
 def digest_list_root(digests: list[str]) -> str:

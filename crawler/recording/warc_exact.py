@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from crawler.clock import isoformat
+from crawler.recording.exchanges import RecordedExchange, TlsSession, digest_label
 from crawler.recording.proxy import CaptureSession
-from crawler.recording.spool import RecordedExchange, TlsSession, digest_label
 
 GZIP_LEVEL = 6
 """warcio's fixed level 9 costs ~2x the time for ~1% size (see the browser-capture notes)."""
