@@ -150,6 +150,9 @@ def test_reparse_restores_fields_without_touching_captures(drifted: dict[str, An
     record = json.loads((runs.store / sorted(new)[0]).read_text(encoding="utf-8"))
     assert record["parser_version"] and record["listing"]["field_sources"]["seller_name"] \
         == "page"
+    shown = runs.cli("evidence", "show", rows[0]["capture_id"])
+    assert "re-parsed" in shown.out and f"seller {truth[rows[0]['listing_id']]}" in shown.out
+    assert "strategies listing_id: page, title: page" in shown.out, shown.out
     again = runs.cli("reparse", "--run", run_id, "-w", "w.yaml", "--format", "json")
     assert json.loads(again.out)["written"] == 0  # idempotent
     rebuilt = runs.cli("catalog", "rebuild")

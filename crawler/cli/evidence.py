@@ -12,7 +12,8 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
-from crawler.fields.index import sponsored_captures
+from crawler.fields.index import field_lines, sponsored_captures
+from crawler.fields.index import history as fields_history
 from storage.catalog import CaptureQuery, Catalog
 from storage.uri import open_store, sqlite_path
 
@@ -111,6 +112,7 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
             raise click.ClickException(f"no capture {capture_id} in the catalog")
         history = (cat.history(row["marketplace"], row["listing_id"])
                    if row["listing_id"] else [])
+        reparsed = fields_history(cat, capture_id)
     manifest = json.loads(open_store(store_uri).read_document(row["manifest_key"]))
     if fmt == "json":
         click.echo(json.dumps({"manifest": manifest, "manifest_sha256": row["manifest_sha256"],
@@ -141,6 +143,7 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
             f"seller     {safe(listing.get('seller_name'))} {safe(listing.get('seller_url'))}",
             f"listing id {safe(listing.get('listing_id'))}",
         ]
+        lines += field_lines(listing, reparsed)
     if manifest.get("block"):
         lines.append(f"blocked    {safe(manifest['block']['kind'])}: "
                      f"{safe(manifest['block']['reason'])}")

@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS listing_fields (
 CREATE INDEX IF NOT EXISTS listing_fields_time ON listing_fields (capture_id, parsed_at);
 """
 
+_ORDER = ("listing_id", "title", "price", "currency", "price_text", "seller_name", "seller_url",
+          "images", "brand", "available")
+"""The order `evidence show` lists field strategies in (that of `spiders.extract.FIELDS`)."""
+
 NEWEST_COLUMNS = ("listing_id", "title", "price", "currency", "seller_name", "seller_url")
 """Columns of `captures` that a re-parse record updates."""
 
@@ -111,3 +115,24 @@ def history(catalog: Any, capture_id: str) -> list[dict[str, Any]]:
         "SELECT * FROM listing_fields WHERE capture_id = ? ORDER BY parsed_at, origin",
         (capture_id,))
     return rows
+
+
+def field_lines(listing: dict[str, Any], versions: list[dict[str, Any]]) -> list[str]:
+    """Lines of `evidence show`: each field's strategy, sponsored, and every re-parse."""
+    from crawler.cli.text import safe
+
+    lines = []
+    sources = listing.get("field_sources") or {}
+    if sources:
+        names = sorted(sources, key=lambda k: (_ORDER.index(k) if k in _ORDER else 99, k))
+        lines.append("strategies " + ", ".join(f"{safe(k)}: {safe(sources[k])}"
+                                               for k in names))
+    if listing.get("sponsored"):
+        lines.append("sponsored  reached from a sponsored search result")
+    for row in versions:
+        if row["origin"] == "capture":
+            continue
+        lines.append(f"re-parsed  {safe(row['parsed_at'])} ({safe(row['parser_version'])}): "
+                     f"{safe(row['title'])}; {safe(row['price'])} {safe(row['currency'])}; "
+                     f"seller {safe(row['seller_name'])}")
+    return lines
