@@ -61,6 +61,30 @@ def test_listing_without_embedded_state(case: Path) -> None:
             assert key in got.field_sources
 
 
+@pytest.mark.parametrize("case", LISTINGS, ids=[f"{c.parent.name}/{c.name}" for c in LISTINGS])
+def test_generic_layers_alone(case: Path) -> None:
+    """No page object and no embedded state: what structured data and DOM heuristics alone
+    read right on this real page (`generic_layers` in expected.json, hand-checked) stays so."""
+    html = strip_state(gzip.decompress((case / "page.html.gz").read_bytes()).decode(
+        "utf-8", "replace"))
+    expected = json.loads((case / "expected.json").read_text(encoding="utf-8"))
+    meta = json.loads((case / "case.json").read_text(encoding="utf-8"))
+    cls = page_class(case.parent.name, "listing")
+
+    class NoPageObject(cls):  # type: ignore[valid-type, misc]
+        def listing(self) -> Any:
+            from crawler.items import Listing
+
+            return Listing(marketplace=self.marketplace, url=self.url)
+
+    got = extract_listing(NoPageObject(meta["url"], html)).listing
+    for name in expected.get("generic_layers", []):
+        value = getattr(got, name)
+        value = str(value) if isinstance(value, Decimal) else value
+        assert value == expected[name], f"{name}: {value!r} ({got.field_sources.get(name)})"
+        assert got.field_sources[name] not in ("page",)
+
+
 class _Empty(ListingPage):
     """A page object that finds nothing (a redesign broke it)."""
 

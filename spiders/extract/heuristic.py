@@ -18,6 +18,7 @@ Each heuristic looks at a bounded number of elements (`spiders.extract.bounds`).
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from parsel import Selector
@@ -52,7 +53,7 @@ _BUTTONS = re.compile(
     r"seller|supplier|sellers|stores|shops|sell|start|become|my|top|best|official|"
     r"进店|进入店铺|店铺|联系|关注|ver |visitar|besuchen|tienda|loja|boutique|products?|"
     r"registration|home|feedback|about|reviews?|categor|new arrivals|sale items|"
-    r"top selling|non-chinese|help|policy|report)\b",
+    r"top selling|non-chinese|help|policy|report|收藏|我的|七天|退换|客服)",
     re.IGNORECASE)
 _GALLERY = (
     "//*[" + " or ".join(_has("@class", w) for w in (
@@ -71,16 +72,75 @@ def _short(text: str | None, limit: int = MAX_TEXT) -> str | None:
     return text if text and len(text) <= limit else None
 
 
-def _title(selector: Selector) -> str | None:
-    for node in selector.xpath("//h1")[:10]:
-        text = _short(node.xpath("string()").get())
-        if text and len(text) >= 3:
-            return text
-    title = _short(selector.xpath("string(//title[1])").get())
+_TITLEISH = re.compile(r"title|name|heading", re.IGNORECASE)
+_TITLE_SEP = re.compile(r"\s*\|\s*|\s+[-\u2013\u2014]\s+|\s*_\s+")
+
+
+def clean_title(title: str | None, site: str) -> str | None:
+    """A page or `og:` title without the site's name and a price in front or behind:
+    `€97.39 40% OFF|Lumara Bag|Bags| - AliExpress` gives `Lumara Bag`. Only when a segment
+    names the site or is a price is the title cut (then its longest segment is kept)."""
+    title = _short(title)
     if not title:
         return None
-    head = _TITLE_SPLIT.split(title, maxsplit=1)[0]
-    return head if len(head) >= 10 else title
+    parts = [p.strip(" -|") for p in _TITLE_SEP.split(title)]
+    parts = [p for p in parts if p]
+    noise = [p for p in parts if (site and site.lower() in p.lower().replace(" ", ""))
+             or _price_text(p, None) is not None]
+    if not noise or len(parts) < 2:
+        return title
+    kept = [p for p in parts if p not in noise]
+    return max(kept, key=len) if kept else title
+
+
+def title_node(selector: Selector) -> Selector | None:
+    """The product heading: an `<h1>` outside header, navigation and footer, one named like a
+    title first, then the longest."""
+    best: tuple[int, int, Selector] | None = None
+    for node in selector.xpath("//h1")[:10]:
+        text = _short(node.xpath("string()").get()) or ""
+        if len(text) < 3 or node.xpath(_CHROME).get() == "1":
+            continue
+        marks = " ".join(node.xpath("ancestor-or-self::*[position() <= 2]/@class"
+                                    " | ancestor-or-self::*[position() <= 2]/@id"
+                                    " | @itemprop").getall())
+        key = (1 if _TITLEISH.search(marks) else 0, len(text))
+        if best is None or key > best[:2]:
+            best = (*key, node)
+    return best[2] if best else None
+
+
+def _title(selector: Selector, site: str) -> str | None:
+    node = title_node(selector)
+    if node is not None:
+        return _short(node.xpath("string()").get())
+    return clean_title(selector.xpath("string(//title[1])").get(), site)
+
+
+def _closeness(node: Selector, anchor: set[int], depth: dict[int, int]) -> int:
+    """Depth of the deepest ancestor `node` shares with the title heading (higher: nearer)."""
+    element = node.root
+    for _ in range(64):
+        if element is None:
+            return 0
+        if id(element) in anchor:
+            return depth[id(element)]
+        element = element.getparent()
+    return 0
+
+
+def _anchor(selector: Selector) -> tuple[set[int], dict[int, int]]:
+    """The title heading's ancestors, for `_closeness` (empty without a heading)."""
+    node = title_node(selector)
+    if node is None:
+        return set(), {}
+    chain: list[Any] = []
+    element = node.root
+    while element is not None and len(chain) < 256:
+        chain.append(element)
+        element = element.getparent()
+    chain.reverse()
+    return {id(e) for e in chain}, {id(e): n for n, e in enumerate(chain)}
 
 
 def _price_text(text: str | None, hint: str | None) -> tuple[str, object] | None:
@@ -95,28 +155,31 @@ def _price_text(text: str | None, hint: str | None) -> tuple[str, object] | None
 
 
 def _price(selector: Selector, found: Found, hint: str | None) -> None:
+    anchor, depth = _anchor(selector)
+    best: tuple[int, str, object] | None = None
     for node in selector.xpath(_PRICE_NODES)[:MAX_ELEMENTS]:
         marks = " ".join(node.xpath("ancestor-or-self::*/@class").getall()[-3:])
         if _NOT_CURRENT.search(marks) or node.xpath("ancestor-or-self::del or "
-                                                    "ancestor-or-self::s"):
+                                                    "ancestor-or-self::s").get() == "1":
             continue
         got = _price_text(node.xpath("string()").get(), hint)
         if got is None:
             continue
-        text, money = got
+        near = _closeness(node, anchor, depth)
+        if best is None or near > best[0]:
+            best = (near, *got)
+    if best is None:
+        for raw in selector.xpath("//body//text()[not(ancestor::script or ancestor::style"
+                                  " or ancestor::del or ancestor::s)]")[:MAX_ELEMENTS * 10]:
+            got = _price_text(raw.get(), hint)
+            if got is not None:
+                best = (0, *got)
+                break
+    if best is not None:
+        _, text, money = best
         found.put("price", money.amount)  # type: ignore[attr-defined]
         found.put("currency", money.currency)  # type: ignore[attr-defined]
         found.put("price_text", text)
-        return
-    for raw in selector.xpath("//body//text()[not(ancestor::script or ancestor::style"
-                              " or ancestor::del or ancestor::s)]")[:MAX_ELEMENTS * 10]:
-        got = _price_text(raw.get(), hint)
-        if got is not None:
-            text, money = got
-            found.put("price", money.amount)  # type: ignore[attr-defined]
-            found.put("currency", money.currency)  # type: ignore[attr-defined]
-            found.put("price_text", text)
-            return
 
 
 _SUFFIX_LABELS = frozenset({"co", "com", "net", "org", "ne", "or", "ac", "gov", "edu"})
@@ -158,7 +221,8 @@ def _seller_score(link: Selector, text: str) -> int:
 
 def _seller(selector: Selector, found: Found, base: str) -> None:
     own = site_token(base)
-    best: tuple[int, str, str] | None = None
+    anchor, depth = _anchor(selector)
+    best: tuple[int, int, str, str] | None = None
     for link in selector.xpath("//body//a[@href]")[:MAX_ELEMENTS * 5]:
         href = link.attrib.get("href", "")
         if not _SELLER_HREF.search(href):
@@ -171,12 +235,12 @@ def _seller(selector: Selector, found: Found, base: str) -> None:
         text = _short(link.xpath("string()").get(), 80) or _short(link.attrib.get("title"), 80)
         if not text or _BUTTONS.match(text) or len(text) < 2 or text.isdigit():
             continue
-        score = _seller_score(link, text)
-        if best is None or score > best[0]:
-            best = (score, text, href)
+        key = (_seller_score(link, text), _closeness(link, anchor, depth))
+        if best is None or key > best[:2]:
+            best = (*key, text, href)
     if best is not None:
-        found.put("seller_name", best[1])
-        found.put("seller_url", abs_url(best[2], base))
+        found.put("seller_name", best[2])
+        found.put("seller_url", abs_url(best[3], base))
 
 
 def _images(selector: Selector, base: str) -> list[str]:
@@ -211,7 +275,7 @@ def heuristics(selector: Selector, html_length: int, url: str, hint: str | None,
 
     if html_length <= MAX_HTML_CHARS:
         if want("title"):
-            found.put("title", _title(selector))
+            found.put("title", _title(selector, site_token(url)))
         if want("price", "currency"):
             _price(selector, found, hint)
         if want("seller_name"):

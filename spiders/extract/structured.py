@@ -147,11 +147,16 @@ def from_jsonld(selector: Selector, base: str) -> Found:
     return found
 
 
-def _prop(scope: Selector, name: str) -> Selector | None:
-    """The first element with `itemprop=name` in `scope` not inside a nested item scope."""
+def _prop(scope: Selector, name: str, direct: bool = False) -> Selector | None:
+    """The first element with `itemprop=name` in `scope`; with `direct`, only one whose
+    nearest item scope is `scope` itself (a product's name, not its breadcrumb's)."""
     nodes = scope.xpath(
         ".//*[contains(concat(' ', normalize-space(@itemprop), ' '), $n)]", n=f" {name} ")
     for node in nodes[:MAX_ELEMENTS]:
+        if direct:
+            owner = node.xpath("ancestor::*[@itemscope][1]")
+            if not owner or owner[0].root is not scope.root:
+                continue
         return node
     return None
 
@@ -179,7 +184,7 @@ def from_microdata(selector: Selector, base: str) -> Found:
     found = Found(MICRODATA)
     scopes = selector.xpath("//*[@itemscope][contains(@itemtype, 'schema.org/Product')]")
     for scope in scopes[:1]:
-        found.put("title", _prop_value(_prop(scope, "name")))
+        found.put("title", _prop_value(_prop(scope, "name", direct=True)))
         price = _prop(scope, "price")
         raw = _prop_value(price)
         amount = to_decimal(raw)
@@ -236,8 +241,10 @@ def from_meta(selector: Selector, base: str) -> Found:
     """Fields of OpenGraph and `product:` meta tags."""
     found = Found(META)
     metas = _metas(selector)
-    title = _meta(metas, "og:title", "twitter:title")
-    found.put("title", title if title and len(title) <= MAX_TEXT else None)
+    from spiders.extract.heuristic import clean_title, site_token
+
+    title = clean_title(_meta(metas, "og:title", "twitter:title"), site_token(base))
+    found.put("title", title)
     amount = to_decimal(_meta(metas, "product:price:amount", "og:price:amount"))
     currency = _meta(metas, "product:price:currency", "og:price:currency")
     if amount is not None:
