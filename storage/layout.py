@@ -12,8 +12,9 @@
 Blobs are write-once by content; everything else is a document, written once under its key
 (`storage.base`). The catalog is only an index of `captures/` and `runs/`, rebuilt from them.
 
-A local store (`file://PATH`) also keeps, beside those keys, the state of unfinished runs in
-`PATH/state/` (`crawler.runs.resume`); it is not evidence and no store lists it.
+A local store (`file://PATH`) also keeps, beside those keys, `PATH/tmp/` (writes in progress,
+hard-linked into place when complete) and the state of unfinished runs in `PATH/state/`
+(`crawler.runs.resume`); neither is evidence, and no listing under the prefixes above sees them.
 
 An export bundle flattens run records and seals to one file each, `runs/<run_id>.<marketplace>
 .json` and `seals/<run_id>.<marketplace>.json` (`bundle_run_name`). The bundle's offline
@@ -42,7 +43,9 @@ REPARSES = "derived/reparse/"
 CHECK = "_markwatch-check/"
 """Prefix of the scratch objects `markwatch store check` writes and deletes (S3 only)."""
 LOCAL_STATE_DIR = "state"
-"""Folder of a local store's unfinished-run state (not a key: no store lists it)."""
+"""Folder of a local store's unfinished-run state (not a key)."""
+LOCAL_TMP_DIR = "tmp"
+"""Folder of a local store's writes in progress (not a key)."""
 
 _HEX = frozenset("0123456789abcdef")
 

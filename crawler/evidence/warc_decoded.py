@@ -3,6 +3,10 @@
 Bodies are what the browser handed over (Playwright gives them decoded); a record whose body
 was decoded says so in `WARC-Markwatch-Body-Decoded` and drops the now-wrong framing headers,
 so that the record is self-consistent and nothing claims bytes it does not hold.
+
+The fallback writer, for captures made without the recording proxy (`EVIDENCE_RECORDING_PROXY`
+off, or a page fetched without a browser); the default, byte-exact one is
+`crawler.recording.warc_exact`, which writes what crossed the proxy and has nothing to decode.
 """
 
 from __future__ import annotations

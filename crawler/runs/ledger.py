@@ -1,4 +1,8 @@
-"""A run's ledger: what it captured and what failed, written once at the end as the run record."""
+"""A run's ledger: what it captured and what failed, written once at the end as the run record.
+
+The evidence pipeline keeps one ledger per marketplace inside the crawl; starting, resuming and
+reporting whole runs is `crawler.runs.runner`, which never sees a ledger, only its record.
+"""
 
 from __future__ import annotations
 

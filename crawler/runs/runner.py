@@ -3,6 +3,9 @@
 Each marketplace's spider runs alone with its own browser, so memory stays that of one
 Chromium however many marketplaces a watchlist names. All share one run id; each writes its
 own run record (`runs/<run_id>/<marketplace>.json`).
+
+Not to be confused with `crawler.runs.ledger`, the record of what one marketplace's part of a
+run did (kept by the evidence pipeline inside the crawl); this module starts and ends crawls.
 """
 
 from __future__ import annotations
