@@ -67,8 +67,9 @@ class Runs:
     def crawl(self, name: str, *extra: str) -> tuple[CliResult, dict[str, Any]]:
         result = run_markwatch(["crawl", "-w", "w.yaml", "--store", f"file://{self.store}",
                                 "--report-json", f"{name}.json", *extra], cwd=self.root)
-        report = json.loads((self.root / f"{name}.json").read_text(encoding="utf-8"))
-        return result, report
+        path = self.root / f"{name}.json"
+        assert path.exists(), result.err[-3000:]
+        return result, json.loads(path.read_text(encoding="utf-8"))
 
     def cli(self, *args: str) -> CliResult:
         return run_markwatch(list(args), cwd=self.root,
