@@ -45,6 +45,9 @@ class SearchResult:
     """True for a result that is not a real listing (template cards, "shop on ..." tiles)."""
     position: int = 0
     """1-based rank on the page, counting every result."""
+    organic_position: int | None = None
+    """1-based rank among the results that are neither sponsored nor placeholders (None for
+    those); set by `spiders.extract.search`."""
 
 
 @dataclass
@@ -87,6 +90,11 @@ class Listing:
     """False when the page says the listing is gone or unavailable."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Site-specific fields worth keeping (JSON-serialisable values only)."""
+    field_sources: dict[str, str] = field(default_factory=dict)
+    """Which strategy gave each field (`page`, `jsonld`, `microdata`, `meta`, `heuristic`,
+    `url`; see `spiders.extract`); empty for a listing read by a page object alone."""
+    sponsored: bool = False
+    """True when the crawl reached this listing from a sponsored search result."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: decimals as strings, keys in field order."""

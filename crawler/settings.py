@@ -103,6 +103,12 @@ EVIDENCE_MAX_EXCHANGES = 400
 EVIDENCE_MAX_PAGE_HEIGHT = 16_000
 EVIDENCE_MAX_DECODED_BYTES = 256 * 1024 * 1024
 EVIDENCE_EXCHANGE_IDLE_TIMEOUT = 30.0
+# Coverage alarms (crawler/fields/coverage.py): a field's share of captures falling by DROP
+# against the mean of the marketplace's last RUNS runs is a warning (EXIT: exit status 1).
+COVERAGE_ALARM_DROP = 0.3
+COVERAGE_ALARM_RUNS = 5
+COVERAGE_ALARM_MIN_CAPTURES = 3
+COVERAGE_ALARM_EXIT = False
 # or "scroll" (a viewport at a time), "off" (crawler/browser/capture.py)
 EVIDENCE_LAZY_LOAD = "expand"
 # Byte-exact WARC of every exchange through a recording proxy on 127.0.0.1 (crawler.recording).

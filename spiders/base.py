@@ -41,6 +41,9 @@ from crawler.exceptions import CaptureError, ConfigError
 from crawler.items import Block, SearchResult
 from crawler.recording import release_page
 from spiders.backoff import BackoffMixin
+from spiders.extract import extract_listing
+from spiders.extract.search import extract_results
+from spiders.extract.sponsored import SPONSORED_META
 from spiders.pages import ListingPage, SearchPage, page_class
 
 logger = logging.getLogger(__name__)
@@ -203,14 +206,17 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         state: WatchState = request.meta["watch_state"]
         if request.meta.get("page_kind") == "search":
             return self._search_request(state, request.meta["search_page"], request.url)
-        return self._listing_request(state, request.url).replace(dont_filter=True)
+        return self._listing_request(state, request.url, bool(
+            request.meta.get(SPONSORED_META))).replace(dont_filter=True)
 
-    def _listing_request(self, state: WatchState, url: str) -> Request:
+    def _listing_request(self, state: WatchState, url: str, sponsored: bool = False
+                         ) -> Request:
         return Request(
             url,
             callback=self.parse_listing,
             errback=self.on_error,
-            meta=self._meta(state, "listing", self.render_listing),
+            meta=self._meta(state, "listing", self.render_listing,
+                            **({SPONSORED_META: True} if sponsored else {})),
         )
 
     # -- callbacks ---------------------------------------------------------------------------
@@ -241,7 +247,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             yield self._failure(response.url, response.meta, f"HTTP {response.status}")
             return
         self.note_passed(response)
-        results = page.results()
+        results = extract_results(page).results  # page object, ItemList or repeated cards
         yield await self._capture(response, rendered, "search", results=results,
                                   search_page=page_no)
         new = 0
@@ -253,7 +259,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             if state.listings >= self.max_listings:
                 break
             state.listings += 1
-            yield self._listing_request(state, result.url)
+            yield self._listing_request(state, result.url, result.sponsored)
         if state.listings >= self.max_listings or state.pages >= self.max_pages or not new:
             return
         next_url = page.next_page_url()
@@ -295,7 +301,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             yield self._failure(response.url, response.meta, f"HTTP {response.status}")
             return
         self.note_passed(response)
-        listing = page.listing()
+        listing = extract_listing(page).listing  # every layer, each field's source recorded
+        listing.sponsored = bool(response.meta.get(SPONSORED_META))
         kind = "listing" if listing.available and response.status < 400 else "gone"
         yield await self._capture(response, rendered, kind, listing=listing)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from crawler.alerts.records import ALERTS_SCHEMA, rebuild_alert_index
+from crawler.fields.index import SCHEMA as FIELDS_SCHEMA
+from crawler.fields.index import index_capture_fields, rebuild_fields
 from crawler.portal.catalog_schema import PORTAL_INDEXES
 from crawler.triage.schema import SCHEMA as TRIAGE_SCHEMA
 from storage.base import Store
@@ -118,6 +120,7 @@ class Catalog:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db = open_db(self.path, SCHEMA + ALERTS_SCHEMA + PORTAL_INDEXES + TRIAGE_SCHEMA)
+        self._db.executescript(FIELDS_SCHEMA)  # listing fields and re-parses (crawler.fields)
 
     def close(self) -> None:
         with self._lock:
@@ -160,6 +163,7 @@ class Catalog:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?)", artifacts
                 )
+                index_capture_fields(self._db, manifest)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -180,6 +184,7 @@ class Catalog:
         """Forget everything and re-index the store. Returns (captures, runs) indexed."""
         with self._lock:
             self._db.executescript("DELETE FROM artifacts; DELETE FROM captures; DELETE FROM runs;")
+            self._db.execute("DELETE FROM listing_fields")
         captures = runs = 0
         for key in store.list_documents(CAPTURES):
             data = store.read_document(key)
@@ -193,6 +198,8 @@ class Catalog:
         from crawler.triage.records import rebuild as rebuild_triage
 
         rebuild_triage(self, store)
+        with self._lock:
+            rebuild_fields(self._db, store)
         return captures, runs
 
     def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -210,6 +217,13 @@ class Catalog:
         """Rows of one read-only statement, as dicts (for indexes other modules own)."""
         with self._lock:
             return [dict(r) for r in self._db.execute(sql, params)]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of one SQL statement (for modules that keep their own tables here)."""
+        with self._lock:
+            rows = [dict(r) for r in self._db.execute(sql, params)]
+            self._db.commit()
+        return rows
 
     # -- reading ---------------------------------------------------------------------------
 

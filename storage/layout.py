@@ -12,6 +12,7 @@
     triage/pages/<capture_id>.json                a capture's photo hashes, contacts, rating
     triage/scores/<capture_id>/<score_id>.json    one triage score of a capture
     triage/decisions/<capture_id>/<id>.json       one reviewer's verdict on a capture
+    derived/reparse/<capture_id>/<version>-<digest>.json   a capture's fields re-parsed
     _markwatch-check/...                          scratch objects of `markwatch store check` (S3)
 
 Blobs are write-once by content; everything else is a document, written once under its key
@@ -55,6 +56,8 @@ TRIAGE_SCORES = "triage/scores/"
 """Prefix of triage score records."""
 TRIAGE_DECISIONS = "triage/decisions/"
 """Prefix of reviewers' decisions."""
+REPARSES = "derived/reparse/"
+"""Prefix of the re-parse records (`crawler.fields.reparse`)."""
 CHECK = "_markwatch-check/"
 """Prefix of the scratch objects `markwatch store check` writes and deletes (S3 only)."""
 LOCAL_STATE_DIR = "state"
@@ -109,6 +112,12 @@ def pending_seal_key(run_id: str, marketplace: str) -> str:
 def custody_key(seq: int) -> str:
     """The key of custody log entry `seq`."""
     return f"{CUSTODY}{seq:012d}.json"
+
+
+def reparse_key(capture_id: str, parser_version: str, digest: str) -> str:
+    """A re-parse record of one capture: by parser version and the digest of the fields it
+    read, so the same fields read again by the same parser are the same record."""
+    return f"{REPARSES}{capture_id}/{parser_version}-{digest[:16]}.json"
 
 
 def bundle_run_name(run_id: str, marketplace: str) -> str:

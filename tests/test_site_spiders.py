@@ -34,7 +34,7 @@ SITES = {
     "taobao": "TaobaoSpider", "tmall": "TmallSpider", "dhgate": "DhgateSpider",
     "ebay": "EbaySpider", "amazon": "AmazonSpider", "etsy": "EtsySpider",
     "walmart": "WalmartSpider", "mercadolibre": "MercadolibreSpider", "lazada": "LazadaSpider",
-    "jd": "JdSpider", "rakuten": "RakutenSpider",
+    "jd": "JdSpider", "rakuten": "RakutenSpider", "shopee": "ShopeeSpider", "temu": "TemuSpider",
 }
 """Spider name -> class, for every dedicated site (the module is `spiders/<module>.py`)."""
 

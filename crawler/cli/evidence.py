@@ -12,12 +12,14 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
+from crawler.fields.index import field_lines, sponsored_captures
+from crawler.fields.index import history as fields_history
 from crawler.portal.queries import ListingQuery, search
 from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path
 
 LIST_COLUMNS = ("capture_id", "started_at", "kind", "marketplace", "brand", "term", "listing_id",
-                "price", "currency", "seller_name", "title", "url", "triage_score")
+                "price", "currency", "seller_name", "title", "url", "sponsored", "triage_score")
 
 
 def _when(value: str | None) -> str | None:
@@ -66,7 +68,9 @@ def list_captures(brand: str | None, term: str | None, marketplace: str | None,
                          min_score=min_score, sort=sort, descending=sort == "score")
     with _catalog(store, catalog_uri) as cat:
         rows = search(cat, query).rows  # the same function as the portal's listings page
-    rows = [{c: row.get(c) for c in LIST_COLUMNS} for row in rows]
+        sponsored = sponsored_captures(cat)
+    rows = [{c: row.get(c) for c in LIST_COLUMNS} | {"sponsored": row["capture_id"] in sponsored}
+            for row in rows]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif fmt == "csv":
@@ -94,6 +98,7 @@ def _table(rows: list[dict[str, Any]]) -> None:
             f"{clip(safe(row['marketplace']), 10):10}  {clip(safe(row['listing_id']), 12):12}  "
             f"{clip(safe(price), 12):>12}  {clip(safe(row['seller_name']), 18):18}  "
             f"{clip(safe(row['title'] or row['url']), 60)}"
+            + ("  [sponsored]" if row.get("sponsored") else "")
         )
     click.echo(f"{len(rows)} captures")
 
@@ -113,6 +118,7 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
             raise click.ClickException(f"no capture {capture_id} in the catalog")
         history = (cat.history(row["marketplace"], row["listing_id"])
                    if row["listing_id"] else [])
+        reparsed = fields_history(cat, capture_id)
     manifest = json.loads(open_store(store_uri).read_document(row["manifest_key"]))
     if fmt == "json":
         click.echo(json.dumps({"manifest": manifest, "manifest_sha256": row["manifest_sha256"],
@@ -143,6 +149,7 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
             f"seller     {safe(listing.get('seller_name'))} {safe(listing.get('seller_url'))}",
             f"listing id {safe(listing.get('listing_id'))}",
         ]
+        lines += field_lines(listing, reparsed)
     if manifest.get("block"):
         lines.append(f"blocked    {safe(manifest['block']['kind'])}: "
                      f"{safe(manifest['block']['reason'])}")

@@ -13,6 +13,7 @@ from crawler import __version__
 from crawler.alerts import cli as alerts_cmds
 from crawler.cli import evidence as evidence_cmds
 from crawler.cli import export as export_cmds
+from crawler.cli import reparse as reparse_cmds
 from crawler.cli import runs as runs_cmds
 from crawler.cli import schedule as schedule_cmds
 from crawler.cli import seal as seal_cmds
@@ -117,6 +118,7 @@ def _finish(report: CrawlReport, report_json: Path | None) -> None:
 
 def _print_summary(report: CrawlReport) -> None:
     from crawler.cli.text import safe
+    from crawler.fields.coverage import describe as describe_coverage
 
     totals = report.totals()
     click.echo(
@@ -132,6 +134,8 @@ def _print_summary(report: CrawlReport) -> None:
             click.echo(f"  failed: {safe(failure['url'])}: {safe(failure['reason'])}")
     for error in report.errors:
         click.echo(f"  error: {safe(error)}")
+    for warning in report.to_json()["coverage_warnings"]:
+        click.echo(f"  warning: {safe(describe_coverage(warning))}")
     _print_seals(report)
 
 
@@ -206,13 +210,17 @@ def catalog_rebuild(store: str | None, catalog_uri: str | None) -> None:
 @click.option("--url", default="https://example.invalid/", help="The page's URL.")
 @click.option("-w", "--watchlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Watchlist holding the recipe when --marketplace names one.")
+@click.option("--explain", is_flag=True, help="Also show what each extraction layer found.")
+@click.option("--without-state", is_flag=True,
+              help="Parse the page with its inline scripts (but JSON-LD) removed.")
 @click.argument("html_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def parse(marketplace: str, kind: str, url: str, watchlist: Path | None,
-          html_file: Path) -> None:
-    """Print what a marketplace's parser extracts from a saved page, as JSON."""
+def parse(marketplace: str, kind: str, url: str, watchlist: Path | None, explain: bool,
+          without_state: bool, html_file: Path) -> None:
+    """Print what a marketplace's parser extracts from a saved page, as JSON, with the
+    strategy that gave each field."""
     from crawler.cli.parse import run_parse
 
-    click.echo(run_parse(marketplace, kind, url, html_file, watchlist))
+    click.echo(run_parse(marketplace, kind, url, html_file, watchlist, explain, without_state))
 
 
 cli.add_command(evidence_cmds.evidence)
@@ -230,6 +238,7 @@ cli.add_command(users_cmds.users)
 cli.add_command(triage_cmds.rates)
 cli.add_command(triage_cmds.triage)
 cli.add_command(triage_cmds.sellers)
+cli.add_command(reparse_cmds.reparse_cmd)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from typing import Any, Literal, cast
 
 import click
 
+from spiders.extract import extract_listing
+from spiders.extract.search import extract_results
 from spiders.pages import ListingPage, Page, SearchPage, page_class
 
 
@@ -27,13 +29,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def run_parse(marketplace: str, kind: str, url: str, path: Path,
-              watchlist: Path | None = None) -> str:
-    """The extracted JSON of a saved page (gzip-compressed files are read too).
+              watchlist: Path | None = None, explain: bool = False,
+              without_state: bool = False) -> str:
+    """The extracted JSON of a saved page (gzip-compressed files are read too), with the
+    strategy that gave each field (`field_sources`) and, with `explain`, what every layer
+    found (`layers`). `without_state` removes the page's inline scripts but JSON-LD first.
 
     `marketplace` is a dedicated site, or a recipe of `watchlist`."""
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
+    if without_state:
+        from spiders.extract.strip import strip_state
+
+        data = strip_state(data.decode("utf-8", errors="replace")).encode("utf-8")
     page = _recipe_page(watchlist, marketplace, kind, url, data) if watchlist else None
     if page is None:
         try:
@@ -46,13 +55,33 @@ def run_parse(marketplace: str, kind: str, url: str, path: Path,
     out: dict[str, Any] = {"marketplace": marketplace, "kind": kind, "url": url,
                            "blocked": _jsonable(block) if block else None}
     if block is None and isinstance(page, SearchPage):
-        results = page.results()
+        found = extract_results(page)
+        results = found.results
         out["count"] = len([r for r in results if not r.placeholder])
+        out["source"] = found.source
         out["results"] = _jsonable(results)
         out["next_page"] = page.next_page_url()
+        if explain:
+            out["layers"] = _search_layers(page) | {"errors": found.errors}
     elif block is None and isinstance(page, ListingPage):
-        out["listing"] = _jsonable(page.listing())
+        extraction = extract_listing(page, explain=explain)
+        out["listing"] = _jsonable(extraction.listing)
+        out["field_sources"] = extraction.listing.field_sources
+        if explain:
+            out["layers"] = extraction.explain()
     return json.dumps(out, indent=2, ensure_ascii=False)
+
+
+def _search_layers(page: SearchPage) -> dict[str, Any]:
+    """How many results each search layer finds on its own."""
+    from spiders.extract.search import from_cards, from_itemlist
+
+    try:
+        own = len(page.results())
+    except Exception as exc:  # a broken page object is what --explain is for
+        own = f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]
+    return {"page": own, "jsonld": len(from_itemlist(page.selector, page.url)),
+            "heuristic": len(from_cards(page.selector, page.url))}
 
 
 def _recipe_page(watchlist: Path, marketplace: str, kind: str, url: str,

@@ -136,7 +136,10 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 @click.option("--store", help="Evidence store URI.")
 @click.option("--catalog", "catalog_uri", help="Catalog URI.")
 def show_run(run_id: str, fmt: str, store: str | None, catalog_uri: str | None) -> None:
-    """One run: per marketplace its status, counts, failures and duration; its firings."""
+    """One run: per marketplace its status, counts, failures, coverage warnings and duration;
+    its firings."""
+    from crawler.fields.coverage import describe as describe_coverage
+
     store_uri, cat_uri = _open(store, catalog_uri)
     path = sqlite_path(cat_uri)
     records: list[dict[str, Any]] = []
@@ -169,6 +172,8 @@ def show_run(run_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
         click.echo("    " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         for failure in record.get("failures", []):
             click.echo(f"    failed: {safe(failure.get('url'))}: {safe(failure.get('reason'))}")
+        for warning in (record.get("coverage") or {}).get("warnings", []):
+            click.echo(f"    warning: {safe(describe_coverage(warning))}")
     for row in fired:
         click.echo(f"  scheduled: job {safe(row['job'])} for {safe(row['scheduled_for'])} "
                    f"({safe(row['trigger'])}), {safe(row['status'])}, exit code "

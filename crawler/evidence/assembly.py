@@ -128,7 +128,8 @@ class CaptureAssembler:
             rows = [{"position": r.position, "url": r.url, "listing_id": r.listing_id,
                      "title": r.title, "price": None if r.price is None else str(r.price),
                      "currency": r.currency, "sponsored": r.sponsored,
-                     "placeholder": r.placeholder} for r in results]
+                     "placeholder": r.placeholder, "organic_position": r.organic_position}
+                    for r in results]
             artifacts.append(Artifact("results.json", "application/json", canonical_json(rows)))
         if rendered.recording is not None:  # byte-exact exchanges from the recording proxy
             artifacts.insert(0, recorded_warc(

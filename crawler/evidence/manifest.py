@@ -138,6 +138,7 @@ def _result_json(result: SearchResult) -> dict[str, Any]:
         "seller_name": result.seller_name,
         "sponsored": result.sponsored,
         "placeholder": result.placeholder,
+        "organic_position": result.organic_position,
     }
 
 

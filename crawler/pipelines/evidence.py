@@ -26,6 +26,7 @@ from crawler.evidence.manifest import (
     canonical_json,
 )
 from crawler.exceptions import IntegrityError, StoreError
+from crawler.fields.coverage import coverage_of_run
 from crawler.ids import new_ulid
 from crawler.runs.ledger import CaptureEntry, RunLedger
 from crawler.runs.resume import preload_ledger
@@ -220,6 +221,7 @@ class EvidencePipeline:
             self.store.close()
             return
         record = self.ledger.record(self.config.clock.now(), reason)
+        record["coverage"] = coverage_of_run(self.catalog, record, self.crawler)
         data = canonical_json(record)
         key = run_record_key(self.run_id, self.ledger.marketplace)
         try:

@@ -95,6 +95,8 @@ class CrawlReport:
         if any(s["problems"] or (s["status"] == "pending" and s["required"])
                for s in self.seals):
             return EXIT_FAILURES  # sealing failed: captures stored but unsealed
+        if any((r.get("coverage") or {}).get("fail_run") for r in self.runs):
+            return EXIT_FAILURES  # a coverage alarm with COVERAGE_ALARM_EXIT
         return EXIT_OK
 
     def totals(self) -> dict[str, int]:
@@ -116,12 +118,15 @@ class CrawlReport:
             "counts": self.totals(),
             "marketplaces": [
                 {"marketplace": r["marketplace"], "status": r["status"], "counts": r["counts"],
-                 "finish_reason": r.get("finish_reason"), "failures": r["failures"]}
+                 "finish_reason": r.get("finish_reason"), "failures": r["failures"],
+                 "coverage": r.get("coverage")}
                 for r in self.runs
             ],
             "errors": self.errors,
             "spooled": self.spooled,
             "seals": self.seals,
+            "coverage_warnings": [w for r in self.runs
+                                  for w in (r.get("coverage") or {}).get("warnings", [])],
         }
 
 

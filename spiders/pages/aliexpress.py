@@ -167,7 +167,8 @@ class AliexpressListingPage(ListingPage):
 
     def _from_shell(self) -> Listing:
         url = self._canonical()
-        title = clean(self.selector.css("h1[data-pl=product-title]").xpath("string()").get())
+        title = clean(self.selector.css(
+            "h1[data-pl=product-title], h1.product-title-text").xpath("string()").get())
         if not title:
             og = meta(self.selector, "og:title") or ""
             title = clean(re.sub(r"\s*-\s*AliExpress(?:\s+\d+)?\s*$", "", og))

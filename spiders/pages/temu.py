@@ -1,0 +1,77 @@
+"""Temu page objects.
+
+Temu draws its search results and item pages client-side and serves a login wall to many
+visitors (recognised as a `login-wall` block, `tests/pages/temu/blocked-1`). A listing is
+`/<slug>-g-<goods_id>.html` (the listing id is the goods id). Search results are read from
+the rendered DOM: each result is a link to such a page, with its title in the link's text
+or `title`/`aria-label`, the image's `alt`, and a price-shaped text in the card; anything
+else falls to the generic search layers (`spiders.extract.search`). Item pages are read by
+the generic layers (JSON-LD `Product`, `og:` meta, DOM heuristics).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote_plus
+
+from crawler.items import SearchResult
+from crawler.prices import parse_price
+from spiders.pages._generic import GenericListingPage
+from spiders.pages._util import abs_url, clean
+from spiders.pages.base import SearchPage
+
+MARKETPLACE = "temu"
+GOODS_ID = re.compile(r"-g-(\d{6,})\.html")
+
+
+def search_url(term: str, page: int = 1, site: str | None = None) -> str:
+    """The search URL for `term` (`site`, e.g. `uk`, is the country path). Temu scrolls
+    rather than pages; a page number beyond 1 is passed as `page=`."""
+    prefix = f"/{site.strip().lower().strip('/')}" if site else ""
+    more = f"&page={page}" if page > 1 else ""
+    return (f"https://www.temu.com{prefix}/search_result.html?"
+            f"search_key={quote_plus(term)}{more}")
+
+
+class TemuSearchPage(SearchPage):
+    """`/search_result.html?search_key=` as rendered."""
+
+    marketplace = MARKETPLACE
+
+    def results(self) -> list[SearchResult]:
+        out: list[SearchResult] = []
+        seen: set[str] = set()
+        for link in self.selector.xpath("//a[contains(@href, '-g-')]"):
+            url = abs_url(link.attrib.get("href"), self.url)
+            match = GOODS_ID.search(url or "")
+            if not url or not match or match.group(1) in seen:
+                continue
+            seen.add(match.group(1))
+            card = link.xpath("ancestor-or-self::*[position() <= 4]")[0]
+            title = (clean(link.attrib.get("title")) or clean(link.attrib.get("aria-label"))
+                     or clean(link.xpath("string()").get())
+                     or clean(card.css("img::attr(alt)").get()))
+            money = None
+            for text in card.xpath(".//text()").getall():
+                if re.search(r"\d", text):
+                    money = parse_price(clean(text) or "")
+                    if money is not None:
+                        break
+            out.append(SearchResult(
+                url=url.split("?")[0], listing_id=match.group(1), title=title,
+                price=money.amount if money else None,
+                currency=money.currency if money else None,
+                image_url=abs_url(card.css("img::attr(src)").get(), self.url),
+                position=len(out) + 1))
+        return out
+
+
+class TemuListingPage(GenericListingPage):
+    """`/<slug>-g-<goods_id>.html`."""
+
+    marketplace = MARKETPLACE
+    id_pattern = GOODS_ID
+
+
+SEARCH_PAGE = TemuSearchPage
+LISTING_PAGE = TemuListingPage
