@@ -138,8 +138,9 @@ async def init_page(page: PwPage, request: Any) -> None:
     if isinstance(recording, CaptureRecording):  # the recording proxy records this capture
         recording.context = page.context
         request.meta[RECORDER_META] = recording
-        if recording.session.tagged:  # a shared listener: the tag says whose requests are
-            await tag_page(page, recording.session.token)
+        # the tag says whose requests are (a shared listener), and is the secret without
+        # which the proxy relays nothing (a listener of the capture's own, too)
+        await tag_page(page, recording.session.token)
     else:
         recorder = ExchangeRecorder(limits, clock)
         recorder.attach(page)

@@ -42,6 +42,7 @@ from scrapy_playwright import _utils as sp_utils
 from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDownloadHandler
 
 from crawler.config import MarkwatchConfig
+from crawler.sandbox import log_sandbox
 from crawler.tabs import TAB_META, TabPool
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
+        log_sandbox(crawler.settings)
         # one pool per crawl: Scrapy makes a handler for each scheme (http, https)
         tabs = getattr(crawler, "markwatch_tabs", None)
         if not isinstance(tabs, TabPool):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from crawler import __version__
 from crawler.browser import find_chromium
 from crawler.exceptions import ConfigError
+from crawler.sandbox import launch_options as sandbox_launch_options
 
 BOT_NAME = "markwatch"
 SPIDER_MODULES = ["spiders"]
@@ -23,14 +24,25 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {
     "http": "crawler.playwright_handler.MarkwatchPlaywrightHandler",
     "https": "crawler.playwright_handler.MarkwatchPlaywrightHandler",
+    # nothing but http(s): a page's file://, ftp://, data: or s3:// link is never fetched
+    "file": None,
+    "ftp": None,
+    "data": None,
+    "s3": None,
 }
+# Egress policy (crawler.egress): no loopback, private, link-local, ... destination unless
+# listed here (CIDRs, addresses, address:port, host names); logged at start. Never by default.
+EGRESS_ALLOW: list[str] = []
+# the downloader connects to the address the egress middleware checked (no second lookup)
+TWISTED_DNS_RESOLVER = "crawler.egress_resolver.EgressResolver"
+# Scrapy's own downloads verify TLS like the recording proxy (EVIDENCE_TLS_VERIFY, _CA_FILE)
+DOWNLOADER_CLIENTCONTEXTFACTORY = "crawler.tls.EvidenceContextFactory"
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 # The executable: MARKWATCH_CHROMIUM, else a system chromium, else Playwright's own download
 # (crawler.browser). Filled in here too so that plain `scrapy crawl` finds the same browser.
 PLAYWRIGHT_LAUNCH_OPTIONS: dict[str, object] = {
     "headless": True,
     "args": [
-        "--no-sandbox",
         "--disable-gpu",
         "--disable-background-networking",
         "--disable-component-update",
@@ -45,6 +57,10 @@ except ConfigError:  # reported when the crawl starts (crawler.runner)
     _chromium = None
 if _chromium:
     PLAYWRIGHT_LAUNCH_OPTIONS["executable_path"] = _chromium
+# Chromium's sandbox on unless root (crawler.sandbox): auto, on or off
+EVIDENCE_BROWSER_SANDBOX = "auto"
+PLAYWRIGHT_LAUNCH_OPTIONS = sandbox_launch_options(PLAYWRIGHT_LAUNCH_OPTIONS,
+                                                   EVIDENCE_BROWSER_SANDBOX)
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_MAX_CONTEXTS = 8  # one per context slot (CONCURRENT_REQUESTS), plus retiring ones
@@ -75,6 +91,8 @@ ITEM_PIPELINES = {
     "crawler.pipelines.evidence.EvidencePipeline": 500,
 }
 DOWNLOADER_MIDDLEWARES = {
+    # first: every request, redirect and robots.txt fetch checked against the egress policy
+    "crawler.middlewares.egress.EgressMiddleware": 50,
     # last before the download handler, so the time is when the page is really fetched
     "crawler.middlewares.timing.CaptureClockMiddleware": 950,
     # only when resuming a run: answer pages the run already stored from the store

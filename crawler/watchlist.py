@@ -21,6 +21,7 @@ from types import MappingProxyType
 import yaml
 from croniter import croniter
 
+from crawler.egress import parse_allow
 from crawler.exceptions import ConfigError, WatchlistError
 from crawler.recipe import Entries, NodeReader, Recipe, close_matches, is_null, parse_recipe
 
@@ -30,7 +31,9 @@ CATALOG_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 _TOP_KEYS = ("version", "case", "settings", "brands", "marketplaces")
-_SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule")
+_SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule",
+                  "egress")
+_EGRESS_KEYS = ("allow",)
 _BRAND_KEYS = ("name", "terms", "exclude_terms", "msrp", "marketplaces", "schedule")
 _MSRP_KEYS = ("currency", "min", "max")
 _RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -60,6 +63,8 @@ class WatchSettings:
     obey_robots: bool = True
     schedule: str | None = None
     """Cron expression (5 fields, UTC) for brands with no schedule of their own."""
+    egress_allow: tuple[str, ...] = ()
+    """`egress.allow`: destinations allowed beyond the public internet (`crawler.egress`)."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +254,25 @@ def _settings(r: NodeReader, node: yaml.Node | None) -> WatchSettings:
     if (bool_node := _value(e, "obey_robots")) is not None:
         values["obey_robots"] = r.boolean(bool_node, "settings.obey_robots")
     values["schedule"] = _cron(r, _value(e, "schedule"), "settings.schedule")
+    if (egress := _value(e, "egress")) is not None:
+        values["egress_allow"] = _egress_allow(r, egress)
     return WatchSettings(**values)  # type: ignore[arg-type]
+
+
+def _egress_allow(r: NodeReader, node: yaml.Node) -> tuple[str, ...]:
+    e = r.mapping(node, "settings.egress", _EGRESS_KEYS, what="settings.egress")
+    allow = _value(e, "allow")
+    if allow is None:
+        return ()
+    entries = r.text_list(allow, "settings.egress.allow", "CIDRs or host names",
+                          allow_empty=True)
+    for index, entry in enumerate(entries):
+        try:
+            parse_allow([entry])
+        except ConfigError as exc:
+            raise r.error(allow.value[index], f"settings.egress.allow[{index}]",
+                          str(exc)) from exc
+    return entries
 
 
 def _cron(r: NodeReader, node: yaml.Node | None, field: str) -> str | None:

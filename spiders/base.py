@@ -43,6 +43,7 @@ from crawler.middlewares.timing import STARTED_META
 from crawler.playwright_handler import NAVIGATION_ONLY_META
 from crawler.recording import release_page
 from crawler.recording.artifacts import recorded_warc
+from crawler.sandbox import browser_sandbox
 from crawler.warc import spooled_warc, write_warc
 from spiders.backoff import BackoffMixin
 from spiders.pages import ListingPage, SearchPage, page_class
@@ -325,6 +326,9 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             if rendered.recording is not None:
                 self.crawler.stats.inc_value("evidence/exchanges",
                                              len(rendered.recording.exchanges))
+                for refused in rendered.recording.refused:  # egress policy (crawler.egress)
+                    self.crawler.stats.inc_value("egress/refused")
+                    self.crawler.stats.inc_value(f"egress/refused/{refused['rule']}")
             captured = not rendered.limits_hit  # a page that hit a limit gets a fresh tab
             return rendered
         except CaptureError as exc:
@@ -389,6 +393,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             "version": rendered.browser_version,
             "user_agent": rendered.user_agent,
             "viewport": rendered.viewport,
+            "sandbox": browser_sandbox(self.settings) if rendered.screenshot else "none",
         }
         # the WARC is written and compressed off the event loop, which carries the browser
         artifacts = await asyncio.to_thread(self._artifacts, capture_id, response, rendered,
@@ -397,6 +402,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         triage = _triage(listing, state.msrp)
         if triage:
             notes["triage"] = triage
+        if rendered.recording is not None and rendered.recording.refused:
+            notes["egress_refused"] = list(rendered.recording.refused)
         return CaptureItem(
             capture_id=capture_id,
             kind=kind,
@@ -434,6 +441,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             "browser": f"chromium {browser['version']}",
             "user-agent": browser["user_agent"],
             "viewport": json.dumps(browser["viewport"], sort_keys=True),
+            "browser-sandbox": browser["sandbox"],
             "robots": "obeyed" if self.settings.getbool("ROBOTSTXT_OBEY") else "ignored",
             "marketplace": self.name,
         }
