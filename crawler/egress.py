@@ -175,8 +175,6 @@ class EgressPolicy:
 
     def __init__(self, allow: Iterable[AllowEntry] = ()) -> None:
         self.allow = tuple(allow)
-        self._pins: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Any) -> EgressPolicy:
@@ -254,18 +252,25 @@ class EgressPolicy:
 
     # -- pins --------------------------------------------------------------------------------
 
-    def pin(self, host: str, address: str) -> None:
-        key = host.lower().rstrip(".")
-        with self._lock:
-            self._pins[key] = address
-            self._pins.move_to_end(key)
-            while len(self._pins) > PIN_CACHE:
-                self._pins.popitem(last=False)
+    # The pins are the process's, not one policy's: under `scrapy crawl` the downloader's
+    # resolver is built from the process's settings, before a spider adds its watchlist's
+    # allow list; it must still connect where the crawl's own policy checked.
 
-    def pinned(self, host: str) -> str | None:
+    @staticmethod
+    def pin(host: str, address: str) -> None:
+        """Remember that `host` was checked at `address` (what the resolver answers)."""
+        key = host.lower().rstrip(".")
+        with _PINS_LOCK:
+            _PINS[key] = address
+            _PINS.move_to_end(key)
+            while len(_PINS) > PIN_CACHE:
+                _PINS.popitem(last=False)
+
+    @staticmethod
+    def pinned(host: str) -> str | None:
         """The address `host` was checked at, if it was."""
-        with self._lock:
-            return self._pins.get(host.lower().rstrip("."))
+        with _PINS_LOCK:
+            return _PINS.get(host.lower().rstrip("."))
 
 
 def _literal(host: str) -> list[str] | None:
@@ -276,4 +281,6 @@ def _literal(host: str) -> list[str] | None:
 
 
 _SHARED: dict[tuple[str, ...], EgressPolicy] = {}
+_PINS: OrderedDict[str, str] = OrderedDict()
+_PINS_LOCK = threading.Lock()
 _SHARED_LOCK = threading.Lock()

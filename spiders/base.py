@@ -156,6 +156,11 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         watchlist = load_watchlist(path, known_marketplaces(crawler.settings))
         self.watchlist = watchlist
         settings = watchlist.settings
+        if settings.egress_allow and not crawler.settings.frozen:  # `scrapy crawl`, Scrapyd
+            allow = [*crawler.settings.getlist("EGRESS_ALLOW"), *settings.egress_allow]
+            self.logger.warning("egress: %s allows %s beyond the public internet", path,
+                                ", ".join(settings.egress_allow))
+            crawler.settings.set("EGRESS_ALLOW", list(dict.fromkeys(allow)), priority="spider")
         self.max_pages = self.max_pages_override or settings.max_pages
         self.max_listings = (
             self.max_listings_override

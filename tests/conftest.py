@@ -19,6 +19,7 @@ from scrapy.settings import Settings
 from crawler.browser import find_chromium
 from crawler.config import MarkwatchConfig
 from crawler.demo import DemoMarketplace
+from crawler.egress import EgressPolicy, parse_allow
 
 # Fixture plugins registered here, before any test module imports them, so pytest rewrites
 # their asserts: the S3 and fault-injecting proxy servers, and the RFC 3161 timestamp server.
@@ -42,6 +43,16 @@ def demo_market() -> Iterator[DemoMarketplace]:
     """The demo marketplace, started once for the session."""
     with DemoMarketplace() as market:
         yield market
+
+
+LOCAL_EGRESS = ["127.0.0.1"]
+"""The egress allow list of tests whose sites run on 127.0.0.1 (`EGRESS_ALLOW`): given
+explicitly by each test that needs it, as an operator would."""
+
+
+def local_egress() -> EgressPolicy:
+    """An egress policy that lets a recording proxy reach the test servers on 127.0.0.1."""
+    return EgressPolicy(parse_allow(LOCAL_EGRESS))
 
 
 @contextmanager

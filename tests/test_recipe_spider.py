@@ -25,7 +25,7 @@ def doc_recipes() -> list[str]:
 
 
 def watchlist_for(name: str, base_url: str, terms: tuple[str, ...] = ("lumara",),
-                  settings: str = "") -> str:
+                  settings: str = "settings: {egress: {allow: [127.0.0.1]}}\n") -> str:
     block = next(b for b in doc_recipes() if f"\n  {name}:\n" in b)
     block = re.sub(r'base_url: "[^"]+"', f'base_url: "{base_url}"', block, count=1)
     return (f"version: 1\n{settings}brands:\n  - name: Lumara\n    terms: {json.dumps(terms)}\n"

@@ -288,7 +288,7 @@ class RecordingProxy:
             try:
                 await self._serve(reader, writer,
                                   lambda head: session if token_of(head) == session.token
-                                  else None)
+                                  or _is_preflight(head) else None)
             finally:
                 if task is not None:
                     session._tasks.discard(task)
