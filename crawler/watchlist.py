@@ -29,6 +29,8 @@ SUPPORTED_VERSIONS = (1,)
 STORE_SCHEMES = ("file://", "s3://")
 CATALOG_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
+MAX_WATCHLIST_BYTES = 4 * 1024 * 1024
+"""The largest watchlist file read (a watchlist is a few kilobytes)."""
 
 _TOP_KEYS = ("version", "case", "settings", "brands", "marketplaces")
 _SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule",
@@ -156,6 +158,10 @@ def load_watchlist(path: str | Path, known_marketplaces: Collection[str]) -> Wat
     """
     name = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_WATCHLIST_BYTES:
+            raise WatchlistError(name, None, "file", f"is {size} bytes, over the limit of "
+                                 f"{MAX_WATCHLIST_BYTES}: refused")
         data = Path(path).read_bytes()
     except FileNotFoundError as exc:
         raise WatchlistError(name, None, "file", "the file does not exist") from exc
@@ -179,6 +185,9 @@ def load_watchlist(path: str | Path, known_marketplaces: Collection[str]) -> Wat
 
 def parse_watchlist(text: str, path: str, known_marketplaces: Collection[str]) -> Watchlist:
     """Validate watchlist YAML `text`; `path` is only used to name the file in errors."""
+    if len(text) > MAX_WATCHLIST_BYTES:
+        raise WatchlistError(path, None, "file", f"is over the limit of {MAX_WATCHLIST_BYTES} "
+                             f"characters: refused")
     root = _compose(text, path)
     r = NodeReader(path)
     version = _version(r, root, r.entries(root, "", what="the watchlist"))
