@@ -335,6 +335,10 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
                     self.crawler.stats.inc_value("egress/refused")
                     self.crawler.stats.inc_value(f"egress/refused/{refused['rule']}")
             captured = not rendered.limits_hit  # a page that hit a limit gets a fresh tab
+            refused = refused_navigation(response, rendered)
+            if refused is not None:  # the page shown is the proxy's refusal: not evidence
+                self.logger.warning("capture of %s failed: %s", response.url, refused)
+                return self._failure(response.url, response.meta, refused)
             return rendered
         except CaptureError as exc:
             self.logger.warning("capture of %s failed: %s", response.url, exc)
@@ -498,6 +502,20 @@ def status_block(status: int) -> Block | None:
     if status in (403, 503):
         return Block("bot-wall", f"HTTP {status} refusal without a recognised challenge page")
     return None
+
+
+def refused_navigation(response: Response, rendered: RenderedPage) -> str | None:
+    """Why the page itself (not one of its resources) was refused by the recording proxy's
+    egress policy, if it was (a redirect or refresh to a forbidden destination)."""
+    if (response.headers.get("X-Markwatch-Proxy") or b"") != b"refused" and not (
+            rendered.recording is not None
+            and any(r["url"] == rendered.final_url for r in rendered.recording.refused)):
+        return None
+    session = rendered.recording
+    for entry in session.refused if session is not None else []:
+        if entry["url"] == rendered.final_url:
+            return f"egress refused ({entry['rule']}): {entry['url']}"
+    return f"egress refused: {rendered.final_url} (the recording proxy refused the page)"
 
 
 def rendered_url(response: Response, rendered: RenderedPage) -> str:
