@@ -48,13 +48,57 @@ def launch_options(options: dict[str, Any], setting: str | None = "auto",
 
 
 def browser_sandbox(settings: Any) -> str:
-    """The sandbox state for provenance: `on`, or `off (reason)`."""
+    """The sandbox state for provenance: `on`, or `off (reason)`. Read from the command line
+    of the browser process this process started (/proc) when it can be found, else from
+    the launch options."""
+    observed = observed_sandbox()
     options = settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")
     on = bool(options.get("chromium_sandbox")) and NO_SANDBOX not in options.get("args", [])
+    if observed is not None:
+        on = observed
     if on:
         return "on"
     _on, why = sandbox_wanted(settings.get("EVIDENCE_BROWSER_SANDBOX"))
     return why if not _on else "off (launch options)"
+
+
+_observed: bool | None = None
+
+
+def observed_sandbox(root: str = "/proc") -> bool | None:
+    """Whether the Chromium browser process started under this process runs sandboxed (no
+    `--no-sandbox` on its command line); None when no such process is found."""
+    global _observed
+    if _observed is not None:
+        return _observed
+    parents: dict[int, int] = {}
+    try:
+        entries = [e.name for e in os.scandir(root) if e.name.isdigit()]
+    except OSError:
+        return None
+    for name in entries:
+        try:
+            with open(f"{root}/{name}/stat", encoding="ascii", errors="replace") as stat:
+                parents[int(name)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    me = os.getpid()
+    for pid in parents:
+        ancestor, steps = parents.get(pid), 0
+        while ancestor not in (None, 0, 1, me) and steps < 64:
+            ancestor, steps = parents.get(ancestor), steps + 1
+        if ancestor != me:
+            continue
+        try:
+            with open(f"{root}/{pid}/cmdline", "rb") as cmdline:
+                args = [a.decode("utf-8", "replace") for a in cmdline.read().split(b"\0") if a]
+        except OSError:
+            continue
+        if (args and "chrom" in os.path.basename(args[0]).lower()
+                and not any(a.startswith("--type=") for a in args)):
+            _observed = NO_SANDBOX not in args
+            return _observed
+    return None
 
 
 def log_sandbox(settings: Any) -> None:
