@@ -28,7 +28,7 @@ settings:
   max_pages: 2
   max_listings: {max_listings}
   schedule: "0 3 * * *"
-  egress: {allow: [127.0.0.1]}
+  egress: {{allow: [127.0.0.1]}}
 brands:
   - name: Lumara
     terms: ["lumara handbag"]
