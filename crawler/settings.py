@@ -49,6 +49,11 @@ PLAYWRIGHT_LAUNCH_OPTIONS: dict[str, object] = {
         "--disable-sync",
         "--no-first-run",
         "--disable-dev-shm-usage",
+        # WebRTC's UDP would bypass the recording proxy (and the egress policy): none
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        # one hostile page's scripts cannot take the machine: past this JavaScript heap its
+        # renderer dies and the capture fails with the browser's reason (crawler.capture)
+        "--js-flags=--max-old-space-size=1024",
     ],
 }
 try:
