@@ -101,13 +101,13 @@ class Trapdoor:
     ORDINARY = ("ok1", "ok2", "ok3", "fakeua", "sockets")
     """Listings a crawl must capture (the last two are hostile but legitimate pages)."""
 
-    def __init__(self, secret_file: Path) -> None:
+    def __init__(self, secret_file: Path, bomb_mib: int = 96) -> None:
         self.secret_file = secret_file
         self.forbidden = Forbidden()
         self.upgrades = 0
         """WebSocket upgrade requests that reached Trapdoor itself (must stay 0)."""
         self.requests: list[str] = []
-        self._bomb = _bomb()
+        self._bomb = _bomb(bomb_mib)
         handler = type("TrapdoorHandler", (_Handler,), {"site": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
