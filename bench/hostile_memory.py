@@ -26,6 +26,8 @@ from tests.sites.attacker import MARKER, Trapdoor  # noqa: E402
 from tests.test_hostile_crawl import WATCHLIST  # noqa: E402
 
 BIN = Path(sys.executable).parent
+EXTRA = [a for pair in sys.argv[1:] for a in ("-s", pair)]
+"""`NAME=VALUE` settings from the command line, given to both crawls (experiments)."""
 ORDINARY = """\
 version: 1
 settings:
@@ -49,7 +51,7 @@ def _crawl(work: Path, watchlist: str, env: dict[str, str]) -> tuple[TreeStats, 
     (work / "watchlist.yaml").write_text(watchlist, encoding="utf-8")
     cmd = [str(BIN / "markwatch"), "crawl", "-w", "watchlist.yaml", "--store",
            f"file://{work}/store", "--report-json", "report.json", "--log-level", "ERROR",
-           "-s", "EVIDENCE_CAPTURE_TIMEOUT=40"]
+           "-s", "EVIDENCE_CAPTURE_TIMEOUT=40", *EXTRA]
     stats = run_sampled(cmd, env=_env(env), cwd=str(work), interval=0.2,
                         log=str(work / "crawl.log"))
     report = json.loads((work / "report.json").read_text())
