@@ -23,7 +23,8 @@ from croniter import croniter
 
 from crawler.egress import parse_allow
 from crawler.exceptions import ConfigError, WatchlistError
-from crawler.recipe import Entries, NodeReader, Recipe, close_matches, is_null, parse_recipe
+from crawler.recipe import Recipe, parse_recipe
+from crawler.yaml_nodes import Entries, NodeReader, close_matches, is_null
 
 SUPPORTED_VERSIONS = (1,)
 STORE_SCHEMES = ("file://", "s3://")

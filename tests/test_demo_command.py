@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_markwatch
+from tests.helpers import run_markwatch
 
 
 @pytest.mark.browser

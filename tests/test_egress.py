@@ -27,7 +27,7 @@ from crawler.middlewares.egress import EgressMiddleware, EgressRefusedRequest
 from crawler.recording import RecordingProxy
 from crawler.recording.proxy import CAPTURE_HEADER, tag_value
 from crawler.watchlist import parse_watchlist
-from tests.conftest import ROOT, send
+from tests.helpers import ROOT, send
 
 # -- the rules ---------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CliResult, run_markwatch
+from tests.helpers import CliResult, run_markwatch
 from tests.sites.attacker import MARKER, Trapdoor
 
 pytestmark = pytest.mark.browser

@@ -18,7 +18,7 @@ import pytest
 from scrapy.settings import Settings
 
 from crawler.sandbox import NO_SANDBOX, launch_options, sandbox_wanted
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 USER = "markwatch-sandbox"
 
@@ -105,7 +105,7 @@ def test_a_crawl_as_an_unprivileged_user_runs_sandboxed(unprivileged: str,
 def test_a_crawl_as_root_records_the_sandbox_off(tmp_path: Path, chromium: str) -> None:
     if os.geteuid() != 0:
         pytest.skip("runs as root only")
-    from tests.conftest import run_markwatch
+    from tests.helpers import run_markwatch
 
     out = run_markwatch(["demo", "--store", f"file://{tmp_path}/store", "--max-listings", "1"],
                         cwd=tmp_path)

@@ -27,8 +27,7 @@ import rfc8785
 from crawler.demo import DemoMarketplace
 from crawler.export.report import ReportSeal, render_report
 from crawler.seal.config import SealConfig
-from tests.conftest import CliResult, run_markwatch
-from tests.test_standalone_verify import clean_python  # noqa: F401 - fixture
+from tests.helpers import CliResult, run_markwatch
 
 if TYPE_CHECKING:
     from tests.tsa_server import TestPKI, TSAServer
@@ -353,7 +352,7 @@ def _run_verify_py(python: Path, folder: Path) -> tuple[int, str]:
 
 
 @pytest.mark.browser
-def test_bundle_verifies_offline(bundle: tuple[Site, Path, list[str]], clean_python: Path,  # noqa: F811
+def test_bundle_verifies_offline(bundle: tuple[Site, Path, list[str]], clean_python: Path,
                                  tmp_path: Path) -> None:
     site, archive, ids = bundle
     folder = _unzip(archive, tmp_path)
@@ -423,7 +422,7 @@ def _tamper_bundle_custody(folder: Path) -> str:
                                     _tamper_bundle_token, _tamper_bundle_proof,
                                     _tamper_bundle_custody])
 def test_tampered_bundle_fails(bundle: tuple[Site, Path, list[str]],
-                               clean_python: Path, tmp_path: Path,  # noqa: F811
+                               clean_python: Path, tmp_path: Path,
                                tamper: Callable[[Path], str]) -> None:
     site, archive, _ = bundle
     folder = _unzip(archive, tmp_path)

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,8 @@ from crawler.clock import FrozenClock
 from crawler.exceptions import SealError
 from crawler.seal import TSAConfig, custody, init_key, seal_run, verify_timestamp
 from crawler.seal import standalone_verify as sv
-from tests.test_custody import DirStore
+from storage.layout import bundle_run_name
+from storage.local import LocalStore
 
 VERIFY_PY = Path(sv.__file__)
 RUN = "01JDRUN0000000000000000000"
@@ -31,26 +31,6 @@ CAPTURES = [f"01JD{i:022d}" for i in range(3)]
 if TYPE_CHECKING:
     from tests.tsa_server import TSAServer
 
-
-
-@pytest.fixture(scope="session")
-def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv with nothing but `cryptography` (no markwatch, no rfc3161-client)."""
-    home = tmp_path_factory.mktemp("clean-venv")
-    venv.EnvBuilder(with_pip=True, clear=True).create(home)
-    python = home / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "cryptography"],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    for module in ("crawler", "rfc3161_client", "rfc8785"):
-        probe = subprocess.run(
-            [str(python), "-c", f"import {module}"], capture_output=True, cwd=home, check=False
-        )
-        assert probe.returncode != 0, f"{module} must not be importable in the clean venv"
-    return python
 
 
 def manifest(capture_id: str, artifacts: list[tuple[str, bytes, str]]) -> bytes:
@@ -75,7 +55,7 @@ def build_bundle(root: Path, tsa: TSAServer, tmp: Path) -> dict[str, Any]:
     """Assemble a bundle like the export does: manifests, artifacts, seal, custody, verify.py."""
     clock = FrozenClock("2026-11-28T10:00:00Z", step=1.0)
     signer = init_key(tmp / "seal.pem", overwrite=True)
-    store = DirStore(tmp / "store")
+    store = LocalStore(tmp / "store")
     for folder in ("manifests", "artifacts", "seals"):
         (root / folder).mkdir(parents=True)
     digests = {}
@@ -94,7 +74,8 @@ def build_bundle(root: Path, tsa: TSAServer, tmp: Path) -> dict[str, Any]:
         )
     config = TSAConfig(tsa.url, (tsa.pki.ca_pem,), "test-tsa", timeout=5, attempts=1)
     seal = seal_run(RUN, digests, signer=signer, tsas=[config], clock=clock)
-    (root / seal.key).write_bytes(seal.document)
+    seal_path = root / "seals" / bundle_run_name(RUN, "demo")
+    seal_path.write_bytes(seal.document)
     custody.append(
         store,
         "sealed",
@@ -107,7 +88,7 @@ def build_bundle(root: Path, tsa: TSAServer, tmp: Path) -> dict[str, Any]:
     custody.append(store, "exported", clock=clock, actor="analyst", capture_ids=CAPTURES)
     (root / "custody.jsonl").write_bytes(custody.to_jsonl(custody.read_log(store)))
     shutil.copyfile(VERIFY_PY, root / "verify.py")
-    return {"fingerprint": signer.fingerprint, "seal": root / seal.key}
+    return {"fingerprint": signer.fingerprint, "seal": seal_path}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from crawler.cli.options import resolve_catalog, resolve_store
-from crawler.verify import Verdict, Verifier
+from crawler.evidence.verify import Verdict, Verifier
 from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path
 

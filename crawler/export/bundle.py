@@ -28,15 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.clock import Clock, isoformat
+from crawler.evidence.verify import Verdict, Verifier
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.export.report import ReportSeal, render_report
-from crawler.run import run_record_key
 from crawler.seal import custody, standalone_verify
 from crawler.seal.check import NOT_SEALED, SealChecker, SealFinding
 from crawler.seal.config import SealConfig
-from crawler.verify import Verdict, Verifier
 from storage.base import Store
 from storage.catalog import Catalog
+from storage.layout import bundle_run_name, run_record_key
 
 __all__ = ["ExportResult", "export_bundle"]
 
@@ -117,7 +117,7 @@ class _Writer:
             if artifact["name"] == "screenshot.png":
                 screenshot = f"../artifacts/{artifact['sha256']}"
         run_id, marketplace = manifest["run_id"], manifest["watch"]["marketplace"]
-        flat = f"{run_id}.{marketplace}.json"
+        flat = bundle_run_name(run_id, marketplace)
         (self.root / "runs" / flat).write_bytes(
             self.store.read_document(run_record_key(run_id, marketplace)))
         seal = ReportSeal()

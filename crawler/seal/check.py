@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 from crawler.clock import isoformat
 from crawler.seal.config import SealConfig
-from crawler.seal.runs import read_pending, run_seal_key
+from crawler.seal.runs import read_pending
 from crawler.seal.sealer import SealVerification, inclusion_proof_for, verify_seal
 from storage.base import Store
+from storage.layout import run_seal_key
 
 __all__ = ["NOT_SEALED", "SealChecker", "SealFinding"]
 

@@ -7,11 +7,15 @@ Needs only Python 3.9+ and the `cryptography` package (`pip install cryptography
 
 With no argument it checks the folder it sits in. Bundle layout:
 
-    manifests/<capture_id>.json   canonical JSON manifest of each capture
-    artifacts/<sha256>            every artifact a manifest lists, named by its SHA-256
-    seals/<run_id>.json           the run seal(s) holding the manifests' digests
-    custody.jsonl                 the chain-of-custody log, one canonical JSON entry a line
-    verify.py                     this file
+    manifests/<capture_id>.json         canonical JSON manifest of each capture
+    artifacts/<sha256>                  every artifact a manifest lists, named by its SHA-256
+    runs/<run_id>.<marketplace>.json    the run records
+    seals/<run_id>.<marketplace>.json   the run seal(s) holding the manifests' digests
+    custody.jsonl                       the chain-of-custody log, one canonical JSON entry a line
+    verify.py                           this file
+
+(markwatch builds these names in storage/layout.py; this file imports nothing of markwatch and
+reads every `seals/*.json` whatever its name.)
 
 What it checks:
 
