@@ -273,7 +273,10 @@ def test_another_users_process_gets_nothing_from_the_proxy(servers: dict[str, st
     probe = ("import socket, sys\n"
              "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
              "s.sendall(sys.argv[2].encode())\n"
-             "print(repr(s.recv(4096)))\n")
+             "try:\n"
+             "    print(repr(s.recv(4096)))\n"
+             "except ConnectionResetError:\n"
+             "    print('reset')\n")
 
     async def scenario() -> None:
         with RecordingProxy(egress=EgressPolicy(parse_allow([allowed]))) as proxy:
@@ -282,7 +285,7 @@ def test_another_users_process_gets_nothing_from_the_proxy(servers: dict[str, st
             out = await asyncio.to_thread(
                 subprocess.run, [*prefix, sys.executable, "-c", probe, str(session.port),
                                  request], capture_output=True, text=True, timeout=60)
-            assert out.stdout.strip() == "b''", out  # closed without a word
+            assert out.stdout.strip() in ("b''", "reset"), out  # closed without a word
             assert proxy.unauthorized == 1
             await proxy.close_session(session)
             assert session.exchanges == []
