@@ -115,6 +115,8 @@ EXTENSIONS = {
     "crawler.extensions.progress.Progress": 500,
     # scrapy-playwright's per-request debug loggers cost a browser round trip per request
     "crawler.extensions.playwright_logs.PlaywrightLogLevel": 0,
+    # a renderer past EVIDENCE_RENDERER_MAX_MB is killed (its captures fail: page crashed)
+    "crawler.extensions.renderer_guard.RendererGuard": 10,
 }
 
 # Evidence (see crawler.config for meaning and defaults).
@@ -139,6 +141,7 @@ EVIDENCE_CLOCK = "crawler.clock.SystemClock"
 # a fresh browser context every N rendered pages (0: never); auto: 100, or enough for each
 # page slot's tab to serve EVIDENCE_TAB_CAPTURES captures (crawler.config.context_pages)
 EVIDENCE_CONTEXT_PAGES = "auto"
+EVIDENCE_RENDERER_MAX_MB = 1536  # resident memory of one renderer; past it, killed (0: off)
 EVIDENCE_TAB_CAPTURES = 20  # captures one browser tab serves before a fresh tab (1: one each)
 
 STORAGE_URI = "file://./markwatch-data"
