@@ -3,7 +3,7 @@
 A page can build millions of DOM nodes in one script task (a DOM bomb) or grow without end;
 Chromium's JavaScript heap cap (`--js-flags=--max-old-space-size`) does not bound Blink's own
 heap, and while the renderer is busy it cannot be asked anything. This extension watches the
-crawl's renderer processes from outside (their resident memory in /proc, every half second)
+crawl's renderer processes from outside (their resident memory in /proc, four times a second)
 and kills one that passes `EVIDENCE_RENDERER_MAX_MB`: its page crashes, the capture fails with
 the browser's reason ("page crashed"), the kill is logged with the memory it had reached and
 counted (`evidence/renderers_killed`). Renderers are shared by the pages of one site in a
@@ -23,7 +23,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 logger = logging.getLogger(__name__)
-INTERVAL = 0.5
+INTERVAL = 0.25
 
 
 def renderers(root: str = "/proc", ancestor: int | None = None) -> dict[int, int]:
