@@ -25,7 +25,8 @@ from crawler.runs.runner import CrawlOptions, run_crawl
 store, base, listings, proxy = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "on"
 opts = CrawlOptions(demo_watchlist(), f"file://{store}", f"sqlite:///{store}/catalog.db",
                     max_listings=listings, settings={"DEMO_BASE_URL": base, "LOG_LEVEL": "ERROR",
-                                                     "EVIDENCE_RECORDING_PROXY": proxy})
+                                                     "EVIDENCE_RECORDING_PROXY": proxy,
+                                                     "EGRESS_ALLOW": ["127.0.0.1"]})
 print(json.dumps(run_crawl(opts).to_json()))
 """
 

@@ -107,6 +107,7 @@ def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency:
     cmd = [str(BIN / "markwatch"), "crawl", "-w", str(wl), "--store", store,
            "--catalog", f"sqlite:///{catalog}", "--report-json", str(report),
            "--log-level", "WARNING",
+           "-s", "EGRESS_ALLOW=127.0.0.1",  # the local marketplace, allowed explicitly
            "-s", f"CONCURRENT_REQUESTS={concurrency}",
            "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}",
            "-s", f"PLAYWRIGHT_MAX_PAGES_PER_CONTEXT={concurrency}"]

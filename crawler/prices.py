@@ -102,11 +102,16 @@ _WORD_RE = re.compile(
     re.IGNORECASE,
 )
 _YEN_RE = re.compile(r"[¥￥]")
+_CODE_RE = re.compile(r"^[A-Z]{3}$")
 
 _SPACES = " \u00a0\u202f\u2009\u2007"
 _NUMBER_RE = re.compile(
     rf"\d+(?:(?:[.,'\u2019]|[{_SPACES}](?=\d{{3}}(?!\d)))\d+)*"
 )
+MAX_PRICE_TEXT = 500
+"""Characters of a price text read (a price is a few words; a page may put anything there)."""
+MAX_NUMBER_DIGITS = 40
+"""Longest number token taken as an amount; a longer one is not a price."""
 _RANGE_SEP_RE = re.compile(r"^\s*(?:-|\u2013|—|~|〜|to|a|bis|à|até|至)\s*$", re.IGNORECASE)
 
 
@@ -160,17 +165,20 @@ def _resolve(marker: tuple[int, int, str | None, str], hint: str | None) -> str 
 
 def detect_currency(text: str, currency_hint: str | None = None) -> str | None:
     """The ISO 4217 code the text names, using the hint only for ambiguous or absent symbols."""
-    markers = _find_markers(text)
+    markers = _find_markers(text[:MAX_PRICE_TEXT])
     definite = [m for m in markers if m[2] is not None]
     if definite:
         return definite[0][2]
     if markers:
         return _resolve(markers[0], currency_hint)
-    return currency_hint.upper() if currency_hint else None
+    hint = (currency_hint or "").strip().upper()
+    return hint if _CODE_RE.match(hint) else None  # a page's hint: only a 3-letter code
 
 
 def _to_decimal(token: str, currency: str | None = None) -> Decimal | None:
     """One number token (digits and separators) as a Decimal, separators decided by rule."""
+    if len(token) > MAX_NUMBER_DIGITS:
+        return None
     for ch in _SPACES + "'\u2019":
         token = token.replace(ch, "")
     seps = [ch for ch in token if ch in ".,"]
@@ -196,7 +204,7 @@ def _to_decimal(token: str, currency: str | None = None) -> Decimal | None:
 
 
 def _numbers(text: str) -> list[re.Match[str]]:
-    return list(_NUMBER_RE.finditer(text))
+    return list(_NUMBER_RE.finditer(text[:MAX_PRICE_TEXT]))
 
 
 def _pick(numbers: list[re.Match[str]], markers: list[tuple[int, int, str | None, str]]) -> int:
@@ -212,6 +220,7 @@ def _pick(numbers: list[re.Match[str]], markers: list[tuple[int, int, str | None
 
 def parse_amount(text: str, currency: str | None = None) -> Decimal | None:
     """The first amount in text (the one next to a currency sign if any), without a currency."""
+    text = text[:MAX_PRICE_TEXT]
     numbers = _numbers(text)
     if not numbers:
         return None
@@ -226,6 +235,7 @@ def parse_price(text: str, currency_hint: str | None = None) -> Money | None:
     """
     if not text:
         return None
+    text = text[:MAX_PRICE_TEXT]
     currency = detect_currency(text, currency_hint)
     if currency is None:
         return None
@@ -244,6 +254,7 @@ def parse_price_range(
     """
     if not text:
         return None
+    text = text[:MAX_PRICE_TEXT]
     currency = detect_currency(text, currency_hint)
     numbers = _numbers(text)
     if currency is None or not numbers:

@@ -60,6 +60,14 @@ class SelectorSpec:
 
 
 Specs = SelectorSpec | Sequence[SelectorSpec]
+MAX_SELECTOR = 2000
+"""Longest selector text compiled (a recipe is written by a person)."""
+MAX_JSONLD_BYTES = 2 * 1024 * 1024
+"""Largest JSON-LD script parsed; a page's product data is a few kilobytes."""
+MAX_JSONLD_SCRIPTS = 50
+"""JSON-LD scripts of one page read, in document order."""
+MAX_JSONLD_DEPTH = 32
+"""Deepest nesting searched for a Product in a JSON-LD document."""
 
 
 def compile_selector(text: str) -> SelectorSpec:
@@ -68,6 +76,9 @@ def compile_selector(text: str) -> SelectorSpec:
     stripped = text.strip()
     if not stripped:
         raise ValueError("a selector cannot be empty")
+    if len(stripped) > MAX_SELECTOR:
+        raise ValueError(f"a selector is at most {MAX_SELECTOR} characters, this one "
+                         f"{len(stripped)}")
     for prefix in _PREFIXES:
         if stripped.startswith(prefix + ":"):
             expr = stripped[len(prefix) + 1 :].strip()
@@ -230,18 +241,23 @@ def _jsonld_values(sel: Selector, path: list[str]) -> list[str]:
 
 def _products(sel: Selector) -> Iterator[dict[str, Any]]:
     """Every JSON-LD Product on the page, in document order, however deeply nested."""
-    for script in sel.xpath('//script[@type="application/ld+json"]/text()').getall():
+    scripts = sel.xpath('//script[@type="application/ld+json"]/text()').getall()
+    for script in scripts[:MAX_JSONLD_SCRIPTS]:
+        if len(script) > MAX_JSONLD_BYTES:
+            continue  # not product data anyone reads
         try:
             data = json.loads(script, parse_float=str, parse_int=str)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # nested past Python's stack: hostile
             continue
         yield from _find_products(data)
 
 
-def _find_products(data: Any) -> Iterator[dict[str, Any]]:
+def _find_products(data: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    if depth > MAX_JSONLD_DEPTH:
+        return
     if isinstance(data, list):
         for item in data:
-            yield from _find_products(item)
+            yield from _find_products(item, depth + 1)
     elif isinstance(data, dict):
         types = data.get("@type")
         names = types if isinstance(types, list) else [types]
@@ -249,7 +265,7 @@ def _find_products(data: Any) -> Iterator[dict[str, Any]]:
             yield data
         for key, value in data.items():
             if key != "@type":
-                yield from _find_products(value)
+                yield from _find_products(value, depth + 1)
 
 
 def _walk(value: Any, path: list[str]) -> Iterator[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from crawler import __version__
 from crawler.browser.chromium import find_chromium
 from crawler.exceptions import ConfigError
+from crawler.sandbox import launch_options as sandbox_launch_options
 
 BOT_NAME = "markwatch"
 SPIDER_MODULES = ["spiders"]
@@ -23,7 +24,19 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {
     "http": "crawler.browser.download_handler.MarkwatchPlaywrightHandler",
     "https": "crawler.browser.download_handler.MarkwatchPlaywrightHandler",
+    # nothing but http(s): a page's file://, ftp://, data: or s3:// link is never fetched
+    "file": None,
+    "ftp": None,
+    "data": None,
+    "s3": None,
 }
+# Egress policy (crawler.egress): no loopback, private, link-local, ... destination unless
+# listed here (CIDRs, addresses, address:port, host names); logged at start. Never by default.
+EGRESS_ALLOW: list[str] = []
+# the downloader connects to the address the egress middleware checked (no second lookup)
+TWISTED_DNS_RESOLVER = "crawler.egress_resolver.EgressResolver"
+# Scrapy's own downloads verify TLS like the recording proxy (EVIDENCE_TLS_VERIFY, _CA_FILE)
+DOWNLOADER_CLIENTCONTEXTFACTORY = "crawler.tls.EvidenceContextFactory"
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 # The executable: MARKWATCH_CHROMIUM, else a system chromium, else Playwright's own download
 # (crawler.browser.chromium). Filled in here too so that plain `scrapy crawl` finds the same
@@ -31,13 +44,17 @@ PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS: dict[str, object] = {
     "headless": True,
     "args": [
-        "--no-sandbox",
         "--disable-gpu",
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
         "--disable-dev-shm-usage",
+        # WebRTC's UDP would bypass the recording proxy (and the egress policy): none
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        # one hostile page's scripts cannot take the machine: past this JavaScript heap its
+        # renderer dies and the capture fails with the browser's reason (crawler.browser.capture)
+        "--js-flags=--max-old-space-size=1024",
     ],
 }
 try:
@@ -46,6 +63,10 @@ except ConfigError:  # reported when the crawl starts (crawler.runs.runner)
     _chromium = None
 if _chromium:
     PLAYWRIGHT_LAUNCH_OPTIONS["executable_path"] = _chromium
+# Chromium's sandbox on unless root (crawler.sandbox): auto, on or off
+EVIDENCE_BROWSER_SANDBOX = "auto"
+PLAYWRIGHT_LAUNCH_OPTIONS = sandbox_launch_options(PLAYWRIGHT_LAUNCH_OPTIONS,
+                                                   EVIDENCE_BROWSER_SANDBOX)
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_MAX_CONTEXTS = 8  # one per context slot (CONCURRENT_REQUESTS), plus retiring ones
@@ -76,6 +97,8 @@ ITEM_PIPELINES = {
     "crawler.pipelines.evidence.EvidencePipeline": 500,
 }
 DOWNLOADER_MIDDLEWARES = {
+    # first: every request, redirect and robots.txt fetch checked against the egress policy
+    "crawler.middlewares.egress.EgressMiddleware": 50,
     # last before the download handler, so the time is when the page is really fetched
     "crawler.middlewares.timing.CaptureClockMiddleware": 950,
     # only when resuming a run: answer pages the run already stored from the store
@@ -92,6 +115,8 @@ EXTENSIONS = {
     "crawler.extensions.progress.Progress": 500,
     # scrapy-playwright's per-request debug loggers cost a browser round trip per request
     "crawler.extensions.playwright_logs.PlaywrightLogLevel": 0,
+    # a renderer past EVIDENCE_RENDERER_MAX_MB is killed (its captures fail: page crashed)
+    "crawler.extensions.renderer_guard.RendererGuard": 10,
 }
 
 # Evidence (see crawler.config for meaning and defaults).
@@ -122,6 +147,7 @@ EVIDENCE_CLOCK = "crawler.clock.SystemClock"
 # a fresh browser context every N rendered pages (0: never); auto: 100, or enough for each
 # page slot's tab to serve EVIDENCE_TAB_CAPTURES captures (crawler.config.context_pages)
 EVIDENCE_CONTEXT_PAGES = "auto"
+EVIDENCE_RENDERER_MAX_MB = 1536  # resident memory of one renderer; past it, killed (0: off)
 EVIDENCE_TAB_CAPTURES = 20  # captures one browser tab serves before a fresh tab (1: one each)
 
 STORAGE_URI = "file://./markwatch-data"

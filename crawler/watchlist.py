@@ -22,6 +22,7 @@ import yaml
 from croniter import croniter
 
 from crawler.alerts.config import AlertsConfig, parse_alerts
+from crawler.egress import parse_allow
 from crawler.exceptions import ConfigError, WatchlistError
 from crawler.recipe import Recipe, parse_recipe
 from crawler.yaml_nodes import Entries, NodeReader, close_matches, is_null
@@ -30,9 +31,13 @@ SUPPORTED_VERSIONS = (1,)
 STORE_SCHEMES = ("file://", "s3://")
 CATALOG_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
+MAX_WATCHLIST_BYTES = 4 * 1024 * 1024
+"""The largest watchlist file read (a watchlist is a few kilobytes)."""
 
 _TOP_KEYS = ("version", "case", "settings", "brands", "marketplaces", "alerts")
-_SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule")
+_SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule",
+                  "egress")
+_EGRESS_KEYS = ("allow",)
 _BRAND_KEYS = ("name", "terms", "exclude_terms", "msrp", "marketplaces", "schedule",
                "reference_images")
 _MSRP_KEYS = ("currency", "min", "max")
@@ -63,6 +68,8 @@ class WatchSettings:
     obey_robots: bool = True
     schedule: str | None = None
     """Cron expression (5 fields, UTC) for brands with no schedule of their own."""
+    egress_allow: tuple[str, ...] = ()
+    """`egress.allow`: destinations allowed beyond the public internet (`crawler.egress`)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,10 @@ def load_watchlist(path: str | Path, known_marketplaces: Collection[str]) -> Wat
     """
     name = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_WATCHLIST_BYTES:
+            raise WatchlistError(name, None, "file", f"is {size} bytes, over the limit of "
+                                 f"{MAX_WATCHLIST_BYTES}: refused")
         data = Path(path).read_bytes()
     except FileNotFoundError as exc:
         raise WatchlistError(name, None, "file", "the file does not exist") from exc
@@ -181,6 +192,9 @@ def load_watchlist(path: str | Path, known_marketplaces: Collection[str]) -> Wat
 
 def parse_watchlist(text: str, path: str, known_marketplaces: Collection[str]) -> Watchlist:
     """Validate watchlist YAML `text`; `path` is only used to name the file in errors."""
+    if len(text) > MAX_WATCHLIST_BYTES:
+        raise WatchlistError(path, None, "file", f"is over the limit of {MAX_WATCHLIST_BYTES} "
+                             f"characters: refused")
     root = _compose(text, path)
     r = NodeReader(path)
     version = _version(r, root, r.entries(root, "", what="the watchlist"))
@@ -257,7 +271,25 @@ def _settings(r: NodeReader, node: yaml.Node | None) -> WatchSettings:
     if (bool_node := _value(e, "obey_robots")) is not None:
         values["obey_robots"] = r.boolean(bool_node, "settings.obey_robots")
     values["schedule"] = _cron(r, _value(e, "schedule"), "settings.schedule")
+    if (egress := _value(e, "egress")) is not None:
+        values["egress_allow"] = _egress_allow(r, egress)
     return WatchSettings(**values)  # type: ignore[arg-type]
+
+
+def _egress_allow(r: NodeReader, node: yaml.Node) -> tuple[str, ...]:
+    e = r.mapping(node, "settings.egress", _EGRESS_KEYS, what="settings.egress")
+    allow = _value(e, "allow")
+    if allow is None:
+        return ()
+    entries = r.text_list(allow, "settings.egress.allow", "CIDRs or host names",
+                          allow_empty=True)
+    for index, entry in enumerate(entries):
+        try:
+            parse_allow([entry])
+        except ConfigError as exc:
+            raise r.error(allow.value[index], f"settings.egress.allow[{index}]",
+                          str(exc)) from exc
+    return entries
 
 
 def _cron(r: NodeReader, node: yaml.Node | None, field: str) -> str | None:

@@ -31,6 +31,10 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
 _TEXTUAL = frozenset({_STR, _INT, _FLOAT, _TIMESTAMP})
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+MERGE_BUDGET = 10_000
+"""Mapping entries that merge keys may copy in one file, in all (nested merges included)."""
+MERGE_DEPTH = 16
+"""Deepest nesting of merge keys (a merge whose source merges, and so on)."""
 
 
 # --- YAML node reading ------------------------------------------------------------------
@@ -39,8 +43,12 @@ _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 class NodeReader:
     """Reads YAML nodes of one file into typed values; every error names file, line and field."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, merge_budget: int = MERGE_BUDGET) -> None:
         self.path = path
+        self.merge_budget = merge_budget
+        """Entries merge keys may still copy: nested `<<: [*a, *a]` doubles the work at each
+        level (a 1 KB file could take hours), so past the budget the file is refused."""
+        self._merging = 0
 
     def error(self, node: yaml.Node | None, field: str, message: str) -> WatchlistError:
         """A `WatchlistError` at the node's line (1-based)."""
@@ -76,7 +84,7 @@ class NodeReader:
         for key, value in node.value:
             if key.tag == _MERGE:
                 for source in self._merge_sources(value, field):
-                    for name, pair in self.entries(source, field, what).items():
+                    for name, pair in self._merged(key, source, field, what).items():
                         merged.setdefault(name, pair)
                 continue
             name = self.key_name(key, field)
@@ -87,6 +95,24 @@ class NodeReader:
                 )
             explicit[name] = (key, value)
         return {**merged, **explicit}
+
+    def _merged(self, key: yaml.Node, source: yaml.Node, field: str, what: str) -> Entries:
+        """The entries a merge key copies from `source`, within the budget and depth."""
+        if self._merging >= MERGE_DEPTH:
+            raise self.error(key, field or "(top level)",
+                             f"merge keys (<<) nested more than {MERGE_DEPTH} deep (or an "
+                             f"anchor merged into itself): refused")
+        self._merging += 1
+        try:
+            entries = self.entries(source, field, what)
+        finally:
+            self._merging -= 1
+        self.merge_budget -= max(len(entries), 1)
+        if self.merge_budget < 0:
+            raise self.error(key, field or "(top level)",
+                             f"merge keys (<<) expand to more than {MERGE_BUDGET} entries: "
+                             f"refused (a YAML alias bomb?)")
+        return entries
 
     def _merge_sources(self, value: yaml.Node, field: str) -> Iterator[yaml.Node]:
         if isinstance(value, yaml.SequenceNode):

@@ -40,6 +40,7 @@ from crawler.evidence.manifest import CaptureItem, FailureItem, WatchRef
 from crawler.exceptions import CaptureError, ConfigError
 from crawler.items import Block, SearchResult
 from crawler.recording import release_page
+from crawler.sandbox import browser_sandbox
 from spiders.backoff import BackoffMixin
 from spiders.extract import extract_listing
 from spiders.extract.search import extract_results
@@ -123,7 +124,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             crawler.settings.set("STORAGE_URI", kwargs["store"], priority="spider")
         spider.config = MarkwatchConfig.from_settings(crawler.settings)
         spider.assembler = CaptureAssembler(spider.name, spider.config,
-                                            crawler.settings.getbool("ROBOTSTXT_OBEY"))
+                                            crawler.settings.getbool("ROBOTSTXT_OBEY"),
+                                            lambda: browser_sandbox(crawler.settings))
         spider._load_watches(crawler)
         return spider
 
@@ -157,6 +159,11 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         watchlist = load_watchlist(path, known_marketplaces(crawler.settings))
         self.watchlist = watchlist
         settings = watchlist.settings
+        if settings.egress_allow and not crawler.settings.frozen:  # `scrapy crawl`, Scrapyd
+            allow = [*crawler.settings.getlist("EGRESS_ALLOW"), *settings.egress_allow]
+            self.logger.warning("egress: %s allows %s beyond the public internet", path,
+                                ", ".join(settings.egress_allow))
+            crawler.settings.set("EGRESS_ALLOW", list(dict.fromkeys(allow)), priority="spider")
         self.max_pages = self.max_pages_override or settings.max_pages
         self.max_listings = (
             self.max_listings_override
@@ -331,7 +338,14 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             if rendered.recording is not None:
                 self.crawler.stats.inc_value("evidence/exchanges",
                                              len(rendered.recording.exchanges))
+                for refused in rendered.recording.refused:  # egress policy (crawler.egress)
+                    self.crawler.stats.inc_value("egress/refused")
+                    self.crawler.stats.inc_value(f"egress/refused/{refused['rule']}")
             captured = not rendered.limits_hit  # a page that hit a limit gets a fresh tab
+            refused = refused_navigation(response, rendered)
+            if refused is not None:  # the page shown is the proxy's refusal: not evidence
+                self.logger.warning("capture of %s failed: %s", response.url, refused)
+                return self._failure(response.url, response.meta, refused)
             return rendered
         except CaptureError as exc:
             self.logger.warning("capture of %s failed: %s", response.url, exc)
@@ -393,6 +407,20 @@ def status_block(status: int) -> Block | None:
     if status in (403, 503):
         return Block("bot-wall", f"HTTP {status} refusal without a recognised challenge page")
     return None
+
+
+def refused_navigation(response: Response, rendered: RenderedPage) -> str | None:
+    """Why the page itself (not one of its resources) was refused by the recording proxy's
+    egress policy, if it was (a redirect or refresh to a forbidden destination)."""
+    if (response.headers.get("X-Markwatch-Proxy") or b"") != b"refused" and not (
+            rendered.recording is not None
+            and any(r["url"] == rendered.final_url for r in rendered.recording.refused)):
+        return None
+    session = rendered.recording
+    for entry in session.refused if session is not None else []:
+        if entry["url"] == rendered.final_url:
+            return f"egress refused ({entry['rule']}): {entry['url']}"
+    return f"egress refused: {rendered.final_url} (the recording proxy refused the page)"
 
 
 def rendered_url(response: Response, rendered: RenderedPage) -> str:

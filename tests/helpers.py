@@ -25,6 +25,7 @@ from scrapy.settings import Settings
 
 from crawler.config import MarkwatchConfig
 from crawler.demo import DemoMarketplace
+from crawler.egress import EgressPolicy, parse_allow
 from crawler.exceptions import StoreUnavailable
 from crawler.schedule.records import ScheduleLog
 from storage.base import StoredObject
@@ -152,6 +153,16 @@ class OutageStore(LocalStore):
         return super().list_documents(prefix)
 
 
+LOCAL_EGRESS = ["127.0.0.1"]
+"""The egress allow list of tests whose sites run on 127.0.0.1 (`EGRESS_ALLOW`): given
+explicitly by each test that needs it, as an operator would."""
+
+
+def local_egress() -> EgressPolicy:
+    """An egress policy that lets a recording proxy reach the test servers on 127.0.0.1."""
+    return EgressPolicy(parse_allow(LOCAL_EGRESS))
+
+
 def doc_recipes() -> list[str]:
     """The YAML blocks of docs/recipes.md (the recipes the e2e tests crawl)."""
     text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
@@ -159,7 +170,7 @@ def doc_recipes() -> list[str]:
 
 
 def watchlist_for(name: str, base_url: str, terms: tuple[str, ...] = ("lumara",),
-                  settings: str = "") -> str:
+                  settings: str = "settings: {egress: {allow: [127.0.0.1]}}\n") -> str:
     block = next(b for b in doc_recipes() if f"\n  {name}:\n" in b)
     block = re.sub(r'base_url: "[^"]+"', f'base_url: "{base_url}"', block, count=1)
     return (f"version: 1\n{settings}brands:\n  - name: Lumara\n    terms: {json.dumps(terms)}\n"
@@ -175,6 +186,7 @@ settings:
   max_pages: 2
   max_listings: {max_listings}
   schedule: "0 3 * * *"
+  egress: {{allow: [127.0.0.1]}}
 brands:
   - name: Lumara
     terms: ["lumara handbag"]

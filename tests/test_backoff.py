@@ -118,7 +118,7 @@ def crawl(tmp_path: Path, site: BlockingSite, terms: list[str],
     watchlist = tmp_path / "watchlist.yaml"
     watchlist.write_text(f"""\
 version: 1
-settings: {{max_pages: 1, max_listings: 5}}
+settings: {{max_pages: 1, max_listings: 5, egress: {{allow: [127.0.0.1]}}}}
 brands:
   - name: Lumara
     terms: {json.dumps(terms)}

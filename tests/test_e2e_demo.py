@@ -26,6 +26,7 @@ case: "CASE-E2E"
 settings:
   max_pages: 2
   max_listings: 14
+  egress: {allow: [127.0.0.1]}
 brands:
   - name: Lumara
     terms: ["lumara handbag"]

@@ -31,7 +31,8 @@ def crawled(tmp_path_factory: pytest.TempPathFactory, demo_market: DemoMarketpla
             kiosk_site: Kiosk, chromium: str) -> tuple[Path, CliResult, dict[str, Any]]:
     root = tmp_path_factory.mktemp("recipes")
     demo = watchlist_for("demobazaar", demo_market.base_url, (TERM,),
-                         f"settings: {{max_pages: {MAX_PAGES}, max_listings: {MAX_LISTINGS}}}\n")
+                         f"settings: {{max_pages: {MAX_PAGES}, max_listings: {MAX_LISTINGS}, "
+                         f"egress: {{allow: [127.0.0.1]}}}}\n")
     kiosk = watchlist_for("kiosk", kiosk_site.base_url, (TERM,))
     recipes = kiosk.split("marketplaces:\n", 1)[1]  # both recipes, one watchlist
     text = demo.replace("marketplaces: [demobazaar]", "marketplaces: [demobazaar, kiosk]")

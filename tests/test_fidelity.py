@@ -29,7 +29,9 @@ from crawler.config import CaptureLimits
 from crawler.demo import DemoMarketplace
 from crawler.exceptions import CaptureError
 from crawler.recording import RECORDING_META, CaptureRecording, RecordingProxy, release_page
+from crawler.recording.headers import tag_page
 from crawler.recording.warc_exact import write_capture_warc
+from tests.helpers import local_egress
 
 pytestmark = pytest.mark.browser
 WARCIO = str(Path(sys.executable).with_name("warcio"))
@@ -42,7 +44,8 @@ from crawler.cli.demo import demo_watchlist
 from crawler.runs.runner import CrawlOptions, run_crawl
 store, base = sys.argv[1], sys.argv[2]
 opts = CrawlOptions(demo_watchlist(), f"file://{store}", f"sqlite:///{store}/catalog.db",
-                    max_listings=2, settings={"DEMO_BASE_URL": base, "LOG_LEVEL": "WARNING"})
+                    max_listings=2, settings={"DEMO_BASE_URL": base, "LOG_LEVEL": "WARNING",
+                              "EGRESS_ALLOW": ["127.0.0.1"]})
 print(json.dumps(run_crawl(opts).to_json()))
 """
 
@@ -355,6 +358,7 @@ async def _capture(browser: Any, proxy: RecordingProxy, url: str,
     recording.context = await browser.new_context(proxy={"server": session.proxy_url},
                                                   ignore_https_errors=True)
     page = await recording.context.new_page()
+    await tag_page(page, session.token)  # as the spider's page init does
     started = time.monotonic()
     outcome: dict[str, Any] = {"session": session}
     try:
@@ -390,8 +394,8 @@ def _launch_and_run(coro_factory: Any) -> Any:
 def test_https_is_recorded_with_the_upstream_chain(hostile_site: dict[str, Any],
                                                    tmp_path: Path, chromium: str) -> None:
     limits = CaptureLimits(timeout=30)
-    trusting = RecordingProxy(ca_file=str(hostile_site["cert"])).start()
-    strict = RecordingProxy().start()
+    trusting = RecordingProxy(ca_file=str(hostile_site["cert"]), egress=local_egress()).start()
+    strict = RecordingProxy(egress=local_egress()).start()
     try:
         good, refused = _launch_and_run(lambda b: asyncio.gather(
             _capture(b, trusting, hostile_site["https"] + "/", limits),
@@ -435,7 +439,7 @@ def test_https_is_recorded_with_the_upstream_chain(hostile_site: dict[str, Any],
 def test_hostile_page_ends_within_its_caps(hostile_site: dict[str, Any], chromium: str,
                                            path: str, limits: CaptureLimits,
                                            expect: str | None) -> None:
-    proxy = RecordingProxy().start()
+    proxy = RecordingProxy(egress=local_egress()).start()
     try:
         hostile, after = _launch_and_run(lambda b: _sequence(
             b, proxy, [(hostile_site["http"] + path, limits),

@@ -1,6 +1,6 @@
 """The shared-context recording mode: requests are routed to captures by their tag, the tag
-never reaches the site nor the record, untagged requests are refused, not misfiled, and
-untagged CORS preflights are relayed but recorded in no capture."""
+never reaches the site nor the record, untagged requests are refused (407), not misfiled, and
+untagged CORS preflights are relayed (egress-checked) but recorded in no capture."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from crawler.config import CaptureLimits
 from crawler.recording import RecordingProxy
 from crawler.recording.proxy import CAPTURE_HEADER, tag_value
-from tests.helpers import send, serving
+from tests.helpers import local_egress, send, serving
 
 SEEN: list[dict[str, str]] = []
 
@@ -60,18 +60,18 @@ def test_tagged_requests_go_to_their_capture_untagged_are_refused(site: str) -> 
     SEEN.clear()
 
     async def scenario() -> None:
-        with RecordingProxy() as proxy:
+        with RecordingProxy(egress=local_egress()) as proxy:
             a = await proxy.open_tagged_session("cap-a", CaptureLimits())
             b = await proxy.open_tagged_session("cap-b", CaptureLimits())
             assert a.port == b.port  # one listener for the shared context
             assert b"page /one" in await _get(a.port, site, "/one", "cap-a")
             assert b"page /two" in await _get(a.port, site, "/two", "cap-b")
             refused = await _get(a.port, site, "/three", None)
-            assert b" 503 " in refused.split(b"\r\n", 1)[0] + b" "
+            assert b" 407 " in refused.split(b"\r\n", 1)[0] + b" "
             assert proxy.unclaimed == 1
             await proxy.close_session(a)
             late = await _get(a.port, site, "/four", "cap-a")  # capture a has ended
-            assert b" 503 " in late.split(b"\r\n", 1)[0] + b" "
+            assert b" 407 " in late.split(b"\r\n", 1)[0] + b" "
             await proxy.close_session(b)
             assert [x.url.rsplit("/", 1)[-1] for x in a.exchanges] == ["one"]
             assert [x.url.rsplit("/", 1)[-1] for x in b.exchanges] == ["two"]
@@ -89,11 +89,11 @@ def test_a_content_language_that_is_not_a_tag_claims_nothing(site: str) -> None:
     SEEN.clear()
 
     async def scenario() -> None:
-        with RecordingProxy() as proxy:
+        with RecordingProxy(egress=local_egress()) as proxy:
             a = await proxy.open_tagged_session("cap-a", CaptureLimits())
             for value in ("cap-a", "en-GB", "markwatch-cap-b"):  # bare token, a language, unknown
                 refused = await _get(a.port, site, "/x", value, raw_tag=True)
-                assert b" 503 " in refused.split(b"\r\n", 1)[0] + b" "
+                assert b" 407 " in refused.split(b"\r\n", 1)[0] + b" "
             assert proxy.unclaimed == 3
             await proxy.close_session(a)
             assert a.exchanges == []
@@ -106,7 +106,7 @@ def test_untagged_cors_preflight_is_relayed_and_recorded_nowhere(site: str) -> N
     SEEN.clear()
 
     async def scenario() -> None:
-        with RecordingProxy() as proxy:
+        with RecordingProxy(egress=local_egress()) as proxy:
             a = await proxy.open_tagged_session("cap-a", CaptureLimits())
             reply = await _get(a.port, site, "/api", None, method="OPTIONS",
                                extra=("Origin: http://shop.test",
@@ -114,7 +114,7 @@ def test_untagged_cors_preflight_is_relayed_and_recorded_nowhere(site: str) -> N
             assert b" 204 " in reply.split(b"\r\n", 1)[0] + b" "
             assert b"access-control-allow-methods: put" in reply.lower()
             plain_options = await _get(a.port, site, "/api", None, method="OPTIONS")
-            assert b" 503 " in plain_options.split(b"\r\n", 1)[0] + b" "  # not a preflight
+            assert b" 407 " in plain_options.split(b"\r\n", 1)[0] + b" "  # not a preflight
             assert (proxy.preflights, proxy.unclaimed) == (1, 1)
             await proxy.close_session(a)
             assert a.exchanges == []
@@ -123,20 +123,25 @@ def test_untagged_cors_preflight_is_relayed_and_recorded_nowhere(site: str) -> N
     assert [h.get("method") for h in SEEN] == ["OPTIONS"]
 
 
-def test_own_port_mode_keeps_a_pages_content_language(site: str) -> None:
+def test_own_port_mode_needs_the_capture_tag_too(site: str) -> None:
+    """A listener of the capture's own relays only what carries the capture's token: another
+    local process that finds the port gets nothing relayed, nothing filed in the capture."""
     SEEN.clear()
 
     async def scenario() -> None:
-        with RecordingProxy() as proxy:
+        with RecordingProxy(egress=local_egress()) as proxy:
             session = await proxy.open_session("cap-own", CaptureLimits())
-            await _get(session.port, site, "/doc", "en-GB", raw_tag=True)
+            refused = await _get(session.port, site, "/other", "en-GB", raw_tag=True)
+            assert b" 407 " in refused.split(b"\r\n", 1)[0] + b" "
+            assert b"page /doc" in await _get(session.port, site, "/doc", "cap-own")
             await proxy.close_session(session)
+            assert [x.url.rsplit("/", 1)[-1] for x in session.exchanges] == ["doc"]
             recorded = session.exchanges[0].request.open().read().lower()
-            assert b"content-language: en-gb" in recorded
+            assert CAPTURE_HEADER not in recorded
             session.discard()
 
     asyncio.run(scenario())
-    assert SEEN[0].get("content-language") == "en-GB"
+    assert len(SEEN) == 1 and SEEN[0].get("content-language") is None
 
 
 class _Slow(BaseHTTPRequestHandler):
@@ -164,7 +169,7 @@ def test_the_session_counts_its_requests_in_flight() -> None:
     _Slow.release.clear()
 
     async def scenario() -> None:
-        with RecordingProxy() as proxy:
+        with RecordingProxy(egress=local_egress()) as proxy:
             a = await proxy.open_tagged_session("cap-a", CaptureLimits())
             inflight = ProxyInFlight(a, idle=0.05, timeout=0.5)
             assert a.in_flight == 0

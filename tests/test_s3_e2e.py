@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.s3, pytest.mark.browser]
 
 WATCHLIST = """\
 version: 1
-settings: {max_pages: 1, max_listings: 5}
+settings: {max_pages: 1, max_listings: 5, egress: {allow: [127.0.0.1]}}
 brands:
   - name: Corvane
     terms: ["corvane watch"]

@@ -59,6 +59,8 @@ def test_crontab_is_utc_absolute_and_non_overlapping(watchlist: Path) -> None:
 def test_systemd_timers_are_persistent_and_valid(watchlist: Path) -> None:
     text = export(watchlist, "systemd")
     assert text.count("Persistent=true") == 2 and text.count("Type=oneshot") == 2
+    assert text.count("User=markwatch\n") == 2  # unprivileged: Chromium's sandbox on
+    assert text.count("NoNewPrivileges=yes") == 2
     values = [line.split("=", 1)[1] for line in text.splitlines()
               if line.startswith("OnCalendar=")]
     assert values == ["*-*-* 00,06,12,18:00:00 UTC", "Mon,Tue,Wed,Thu,Fri *-*-* 02:30:00 UTC"]
@@ -120,6 +122,9 @@ def test_k8s_cronjobs_forbid_overlap_and_keep_state(watchlist: Path) -> None:
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["MARKWATCH_STATE_DIR"] == "/data/state"
         assert container["command"] == ["markwatch"]
+        security = container["securityContext"]
+        assert security["runAsNonRoot"] is True and security["runAsUser"] != 0
+        assert security["allowPrivilegeEscalation"] is False
         assert container["args"][:3] == ["crawl", "-w", "/etc/markwatch/watchlist.yaml"]
         claims = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
         assert claims and claims[0]["persistentVolumeClaim"]["claimName"] == "markwatch-data"

@@ -27,7 +27,8 @@ def test_scrapy_crawl_demo_from_the_repository_root(
         tmp_path: Path, demo_market: DemoMarketplace, chromium: str) -> None:
     watchlist = tmp_path / "wl.yaml"
     watchlist.write_text(
-        "version: 1\nsettings: {max_pages: 1, max_listings: 3}\nbrands:\n"
+        "version: 1\nsettings: {max_pages: 1, max_listings: 3, egress: {allow: [127.0.0.1]}}\n"
+        "brands:\n"
         "  - name: Velisse\n    terms: [\"velisse perfume\"]\n    marketplaces: [demo]\n",
         encoding="utf-8")
     store = tmp_path / "store"

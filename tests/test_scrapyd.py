@@ -31,6 +31,7 @@ case: "CASE-SCRAPYD"
 settings:
   max_pages: 1
   max_listings: 2
+  egress: {allow: [127.0.0.1]}
 brands:
   - name: Corvane
     terms: ["corvane watch"]

@@ -39,6 +39,7 @@ case: "CASE-SEAL"
 settings:
   max_pages: 1
   max_listings: 3
+  egress: {allow: [127.0.0.1]}
 brands:
   - name: Lumara
     terms: ["lumara handbag"]

@@ -54,7 +54,8 @@ def make_spider(tmp_path: Path, name: str, **kwargs: Any) -> tuple[Crawler, Mark
     settings.update(STORAGE_URI=f"file://{tmp_path}/store", **kwargs.pop("settings", {}))
     watchlist = tmp_path / "watchlist.yaml"
     watchlist.write_text(
-        "version: 1\nsettings: {max_pages: 3, max_listings: 5}\nbrands:\n"
+        "version: 1\nsettings: {max_pages: 3, max_listings: 5, egress: {allow: [127.0.0.1]}}\n"
+        "brands:\n"
         f"  - name: Lumara\n    terms: [lumara handbag]\n    marketplaces: ['{name}']\n",
         encoding="utf-8")
     crawler = get_crawler(spider_class(name), settings)

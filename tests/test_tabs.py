@@ -17,7 +17,7 @@ from crawler.config import CaptureLimits
 from crawler.exceptions import ConfigError
 from crawler.recording import RecordingProxy
 from crawler.recording.headers import tag_page
-from tests.helpers import project_config, serving
+from tests.helpers import local_egress, project_config, serving
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +60,7 @@ def site() -> Iterator[str]:
 
 def test_a_reused_tab_records_nothing_its_earlier_page_sends(site: str, chromium: str) -> None:
     async def scenario() -> tuple[list[str], list[str], dict[str, int] | None]:
-        with RecordingProxy() as proxy:
+        with RecordingProxy(egress=local_egress()) as proxy:
             a = await proxy.open_tagged_session("cap-a", CaptureLimits())
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)

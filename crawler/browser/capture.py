@@ -138,8 +138,9 @@ async def init_page(page: PwPage, request: Any) -> None:
     if isinstance(recording, CaptureRecording):  # the recording proxy records this capture
         recording.context = page.context
         request.meta[RECORDER_META] = recording
-        if recording.session.tagged:  # a shared listener: the tag says whose requests are
-            await tag_page(page, recording.session.token)
+        # the tag says whose requests are (a shared listener), and is the secret without
+        # which the proxy relays nothing (a listener of the capture's own, too)
+        await tag_page(page, recording.session.token)
     else:
         recorder = ExchangeRecorder(limits, clock)
         recorder.attach(page)
@@ -510,12 +511,23 @@ _USER_AGENTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 async def _user_agent(page: PwPage) -> str:
-    """The browser's user agent as pages see it, asked once per browser context."""
-    context = page.context
-    agent = _USER_AGENTS.get(context)
+    """The browser's user agent, asked of the browser process (DevTools `Browser.getVersion`)
+    once per browser: never of the page, whose scripts can redefine `navigator.userAgent`."""
+    browser = page.context.browser
+    key: Any = browser if browser is not None else page.context
+    agent = _USER_AGENTS.get(key)
     if agent is None:
-        agent = str(await page.evaluate("navigator.userAgent"))
-        _USER_AGENTS[context] = agent
+        agent = "unknown"
+        if browser is not None:
+            try:
+                cdp = await browser.new_browser_cdp_session()
+                try:
+                    agent = str((await cdp.send("Browser.getVersion"))["userAgent"])
+                finally:
+                    await cdp.detach()
+            except (PlaywrightError, KeyError) as exc:
+                logger.debug("user agent: Browser.getVersion failed: %r", exc)
+        _USER_AGENTS[key] = agent
     return agent
 
 

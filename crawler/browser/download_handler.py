@@ -43,6 +43,7 @@ from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDown
 
 from crawler.browser.tabs import TAB_META, TabPool
 from crawler.config import MarkwatchConfig
+from crawler.sandbox import log_sandbox
 
 logger = logging.getLogger(__name__)
 _UNROUTED_META = "_markwatch_unrouted"
@@ -65,6 +66,7 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
+        log_sandbox(crawler.settings)
         # one pool per crawl: Scrapy makes a handler for each scheme (http, https)
         tabs = getattr(crawler, "markwatch_tabs", None)
         if not isinstance(tabs, TabPool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -46,6 +47,8 @@ def run_demo(store: str | None, catalog: str | None, max_listings: int | None,
         click.echo(f"demo marketplace serving on {market.base_url}")
         options = CrawlOptions(watchlist, store_uri, catalog_uri, max_listings=max_listings,
                                settings={"DEMO_BASE_URL": market.base_url,
+                                         # the one address the egress policy lets through
+                                         "EGRESS_ALLOW": [urlsplit(market.base_url).netloc],
                                          "LOG_LEVEL": log_level.upper()})
         report = run_crawl(options)
     if report_json:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -35,6 +35,8 @@ class CaptureAssembler:
     config: MarkwatchConfig
     robots_obeyed: bool
     """Whether the crawl obeys robots.txt (`ROBOTSTXT_OBEY`), as the WARC's warcinfo says."""
+    sandbox: Callable[[], str] = lambda: "unknown"
+    """The browser's sandbox state for provenance (`crawler.sandbox.browser_sandbox`)."""
 
     async def capture(
         self,
@@ -59,6 +61,7 @@ class CaptureAssembler:
             "version": rendered.browser_version,
             "user_agent": rendered.user_agent,
             "viewport": rendered.viewport,
+            "sandbox": self.sandbox() if rendered.screenshot else "none",
         }
         results = list(results)
         # the WARC is written and compressed off the event loop, which carries the browser
@@ -68,6 +71,8 @@ class CaptureAssembler:
         triage = price_triage(listing, msrp)
         if triage:
             notes["triage"] = triage
+        if rendered.recording is not None and rendered.recording.refused:
+            notes["egress_refused"] = list(rendered.recording.refused)
         return CaptureItem(
             capture_id=capture_id,
             kind=kind,
@@ -106,6 +111,7 @@ class CaptureAssembler:
             "browser": f"chromium {browser['version']}",
             "user-agent": browser["user_agent"],
             "viewport": json.dumps(browser["viewport"], sort_keys=True),
+            "browser-sandbox": browser["sandbox"],
             "robots": "obeyed" if self.robots_obeyed else "ignored",
             "marketplace": self.marketplace,
         }

@@ -25,6 +25,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Request
 
 from crawler.config import CaptureLimits, MarkwatchConfig
+from crawler.egress import EgressPolicy
 from crawler.exceptions import ConfigError
 from crawler.middlewares.contexts import ContextRecycler
 from crawler.recording import RECORDING_META, CaptureRecording, RecordingProxy
@@ -53,7 +54,8 @@ class RecordingProxyMiddleware:
         config = MarkwatchConfig.from_settings(settings)
         proxy = RecordingProxy(verify_tls=settings.getbool("EVIDENCE_TLS_VERIFY", True),
                                ca_file=settings.get("EVIDENCE_TLS_CA_FILE") or None,
-                               clock=config.clock)
+                               clock=config.clock,
+                               egress=EgressPolicy.from_settings(settings))
         mode = settings.get("EVIDENCE_RECORDING_CONTEXTS", "shared")
         if mode not in ("shared", "per-capture"):
             raise ConfigError(f"EVIDENCE_RECORDING_CONTEXTS must be shared or per-capture, "

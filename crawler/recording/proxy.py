@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 import threading
 import time
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 from crawler.clock import Clock, SystemClock
 from crawler.config import CaptureLimits
+from crawler.egress import EgressPolicy, EgressRefused
 from crawler.recording.ca import RecordingCA
 from crawler.recording.exchanges import SPOOL_THRESHOLD, HashingSpool, RecordedExchange, TlsSession
 from crawler.recording.http1 import (
@@ -57,6 +59,10 @@ class CaptureSession:
         self.egress_ips: set[str] = set()
         self.limits_hit: list[str] = []
         self.notes: list[str] = []
+        self.refused: list[dict[str, str]] = []
+        """Requests refused by the egress policy (or as WebSocket upgrades): url and rule;
+        nothing of them is recorded as content."""
+
         self.recorded_bytes = 0
         self.closed = False
         self.tagged = False
@@ -74,6 +80,10 @@ class CaptureSession:
     @property
     def proxy_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def refuse(self, url: str, rule: str) -> None:
+        if len(self.refused) < 1000:
+            self.refused.append({"url": url[:2000], "rule": rule})
 
     def hit(self, message: str) -> None:
         if message not in self.limits_hit:
@@ -98,6 +108,7 @@ GET; see docs/fidelity.md."""
 TAG_PREFIX = "markwatch-"
 """A tag is `TAG_PREFIX` + the session's token (letters, digits and hyphens)."""
 _DROP_TAGGED = (*HOP_TO_PROXY, CAPTURE_HEADER)
+_PREFLIGHT = "preflight"
 
 
 def tag_value(token: str) -> str:
@@ -111,6 +122,28 @@ def token_of(head: Head) -> str | None:
     if value is None or not value.startswith(TAG_PREFIX):
         return None
     return value[len(TAG_PREFIX):]
+
+
+def peer_uid(peer: tuple[str, int] | None, local: tuple[str, int] | None) -> int | None:
+    """The user id owning the local TCP socket at `peer` connected to `local` (Linux,
+    /proc/net/tcp), or None if it cannot be told."""
+    if not peer or not local:
+        return None
+    want_local = f"0100007F:{peer[1]:04X}"
+    want_remote = f"0100007F:{local[1]:04X}"
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote:
+                    return int(fields[7])
+    except OSError:
+        return None
+    return None
+
+
+def _is_upgrade(head: Head) -> bool:
+    return "upgrade" in head.tokens(b"connection") or head.value(b"upgrade") is not None
 
 
 def _is_preflight(head: Head) -> bool:
@@ -144,8 +177,18 @@ class RecordingProxy:
 
     def __init__(self, ca: RecordingCA | None = None, *, verify_tls: bool = True,
                  ca_file: str | None = None, clock: Clock | None = None,
-                 spool_threshold: int = SPOOL_THRESHOLD) -> None:
+                 spool_threshold: int = SPOOL_THRESHOLD,
+                 egress: EgressPolicy | None = None) -> None:
         self.ca = ca or RecordingCA()
+        self.egress = egress if egress is not None else EgressPolicy()
+        """Where the proxy may connect (`crawler.egress`): the public internet by default."""
+        self.uid = os.getuid()
+        """Only sockets of this user may use the proxy (other local users are refused)."""
+        self.unauthorized = 0
+        """Connections refused: another user's socket, or a request without a capture's
+        token (407)."""
+        self.refused_unclaimed: list[dict[str, str]] = []
+        """Egress refusals of requests no capture claimed (CORS preflights)."""
         self.clock = clock or SystemClock()
         self.verify_tls = verify_tls
         self.spool_threshold = spool_threshold
@@ -243,7 +286,9 @@ class RecordingProxy:
             if task is not None:
                 session._tasks.add(task)
             try:
-                await self._serve(reader, writer, lambda _head: session)
+                await self._serve(reader, writer,
+                                  lambda head: session if token_of(head) == session.token
+                                  or _is_preflight(head) else None)
             finally:
                 if task is not None:
                     session._tasks.discard(task)
@@ -317,6 +362,12 @@ class RecordingProxy:
         the capture cuts it."""
         conn = _Conn(reader, writer)
         task = asyncio.current_task()
+        uid = peer_uid(writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
+        if uid is not None and uid != self.uid:
+            self.unauthorized += 1
+            logger.warning("recording proxy: refused a connection from user id %d", uid)
+            writer.close()
+            return
         try:
             while True:
                 got = await read_head(conn.reader, _HEAD_TIMEOUT)
@@ -327,13 +378,14 @@ class RecordingProxy:
                     await self._connect(conn, head)
                     continue
                 session = pick(head)
-                if session is None and self._shared is not None and _is_preflight(head):
+                if session is None and self._tagged and _is_preflight(head):
                     if not await self._preflight(conn, head):
                         break
                     continue
                 if session is None or session.closed:
+                    # no capture's token (a secret only the capture's own page is given)
                     self.unclaimed += 1
-                    await _refuse(conn, 503, "no capture is recording this request")
+                    await _refuse(conn, 407, "no capture is recording this request")
                     break
                 owned = task is not None and task not in session._tasks
                 if owned:
@@ -360,7 +412,7 @@ class RecordingProxy:
     async def _preflight(self, conn: _Conn, head: Head) -> bool:
         """Relay an untagged CORS preflight on a shared listener, recording it nowhere."""
         self.preflights += 1
-        scratch = CaptureSession("preflight", CaptureLimits())
+        scratch = CaptureSession(_PREFLIGHT, CaptureLimits())
         try:
             return await self._exchange(scratch, conn, head)
         finally:
@@ -399,6 +451,11 @@ class RecordingProxy:
         if session.closed:
             await _refuse(conn, 503, "capture ended")
             return False
+        if _is_upgrade(head):
+            # a WebSocket (or any protocol switch) would leave HTTP and go unrecorded
+            session.refuse(url, "websocket")
+            await _refuse(conn, 403, "protocol upgrades (WebSocket) are not relayed")
+            return False
         if len(session.exchanges) >= limits.max_exchanges:
             session.hit(f"exchange cap: {limits.max_exchanges} exchanges recorded, later ones "
                         f"refused")
@@ -413,8 +470,7 @@ class RecordingProxy:
         request = HashingSpool(self.spool_threshold)
         exchange = RecordedExchange(url, method, self.clock.now(), request)
         request.write_head(head.to_bytes(f"{method} {path} HTTP/1.1".encode("latin-1"),
-                                         drop=_DROP_TAGGED if session.tagged
-                                         else HOP_TO_PROXY))
+                                         drop=_DROP_TAGGED))
         framing, length = body_framing(head, request=True)
         if framing == "length" and length > limits.max_exchange_bytes - session.recorded_bytes:
             session.hit("byte cap: a request body was larger than the bytes left")
@@ -426,7 +482,14 @@ class RecordingProxy:
         session.recorded_bytes += request.size
 
         try:
-            _reader, writer = await self._upstream(session, conn, scheme, host, port)
+            _reader, writer = await self._upstream(session, conn, scheme, host, port, url)
+        except EgressRefused as exc:
+            request.close()
+            session.refuse(url, exc.rule)
+            if session.token == _PREFLIGHT:
+                self.refused_unclaimed.append({"url": url[:2000], "rule": exc.rule})
+            await _refuse(conn, 403, f"egress refused ({exc.rule})")
+            return False
         except (OSError, TimeoutError, ssl.SSLError, ProtocolError) as exc:
             request.close()
             session.note(f"{method} {url}: upstream failed: {exc}")
@@ -501,8 +564,8 @@ class RecordingProxy:
                 conn.close_upstream()
         exchange.complete = True
         await conn.writer.drain()
-        if status == 101:
-            await _pipe(conn)
+        if status == 101:  # never asked for (upgrades are refused above): not relayed
+            conn.close_upstream()
             return False
         if ("close" in head.tokens(b"connection") or "close" in request_head.tokens(b"connection")
                 or parts[0] == b"HTTP/1.0"):
@@ -512,7 +575,8 @@ class RecordingProxy:
         return keep
 
     async def _upstream(self, session: CaptureSession, conn: _Conn, scheme: str, host: str,
-                        port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+                        port: int, url: str
+                        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         key = (scheme, host, port)
         if conn.up is not None and conn.up_key == key and not conn.up[1].is_closing():
             if conn.up_session is not session:
@@ -526,12 +590,16 @@ class RecordingProxy:
             return conn.up
         conn.close_upstream()
         timeout = session.limits.exchange_idle_timeout
+        # resolved once, checked, and connected to as checked (no second lookup: rebinding)
+        async with asyncio.timeout(timeout):
+            address = await asyncio.to_thread(self.egress.resolve, url, host, port)
         if scheme == "http":
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEAD)
+                reader, writer = await asyncio.open_connection(address, port, limit=MAX_HEAD)
             conn.up_tls = None
         else:
-            reader, writer = await self._tls_upstream(session, conn, host, port, timeout)
+            reader, writer = await self._tls_upstream(session, conn, host, address, port,
+                                                      timeout)
         peer = writer.get_extra_info("peername")
         local = writer.get_extra_info("sockname")
         conn.up_ip = peer[0] if peer else None
@@ -541,19 +609,21 @@ class RecordingProxy:
         conn.up, conn.up_key, conn.up_session = (reader, writer), key, session
         return reader, writer
 
-    async def _tls_upstream(self, session: CaptureSession, conn: _Conn, host: str, port: int,
-                            timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _tls_upstream(self, session: CaptureSession, conn: _Conn, host: str,
+                            address: str, port: int, timeout: float
+                            ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         context = self._verifying if self.verify_tls else self._insecure
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=context, server_hostname=host, limit=MAX_HEAD)
+                    address, port, ssl=context, server_hostname=host, limit=MAX_HEAD)
         except ssl.SSLCertVerificationError as exc:
             # Keep the chain we were shown, as evidence of why nothing was fetched.
             with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
                 async with asyncio.timeout(timeout):
                     _r, w = await asyncio.open_connection(
-                        host, port, ssl=self._insecure, server_hostname=host, limit=MAX_HEAD)
+                        address, port, ssl=self._insecure, server_hostname=host,
+                        limit=MAX_HEAD)
                 self._keep_tls(session, conn, host, port, w, verified=False, error=str(exc))
                 w.close()
             raise
@@ -606,25 +676,11 @@ def _host_port(authority: str, default: int) -> tuple[str, int]:
 
 async def _refuse(conn: _Conn, status: int, reason: str) -> None:
     body = f"markwatch recording proxy: {reason}\n".encode()
-    phrase = {400: "Bad Request", 413: "Payload Too Large", 502: "Bad Gateway",
+    phrase = {400: "Bad Request", 403: "Forbidden", 407: "Proxy Authentication Required",
+              413: "Payload Too Large", 502: "Bad Gateway",
               503: "Service Unavailable"}.get(status, "Error")
     conn.writer.write(
         f"HTTP/1.1 {status} {phrase}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}"
         f"\r\nConnection: close\r\nX-Markwatch-Proxy: refused\r\n\r\n".encode() + body)
     with contextlib.suppress(ConnectionError):
         await conn.writer.drain()
-
-
-async def _pipe(conn: _Conn) -> None:
-    """After a 101 answer: relay both ways, unrecorded, until either side closes."""
-    assert conn.up is not None
-    up_reader, up_writer = conn.up
-
-    async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        while data := await src.read(65536):
-            dst.write(data)
-            await dst.drain()
-        dst.close()
-
-    with contextlib.suppress(ConnectionError, OSError):
-        await asyncio.gather(copy(conn.reader, up_writer), copy(up_reader, conn.writer))

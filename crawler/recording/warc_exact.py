@@ -147,6 +147,7 @@ def write_capture_warc(
         w.write(headers, res.data, len(res.data), res.media_type,
                 level=PACKED_LEVEL if packed(res.media_type) else None)
     meta = {"limits_hit": session.limits_hit, "proxy_notes": session.notes,
+            "egress_refused": session.refused,
             "exchanges": len(session.exchanges), "recorded_bytes": session.recorded_bytes,
             **(capture_metadata or {})}
     body = json.dumps(meta, indent=1, sort_keys=True, default=str).encode("utf-8")

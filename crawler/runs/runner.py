@@ -26,10 +26,12 @@ from twisted.internet import defer
 
 from crawler.browser.chromium import find_chromium, launch_options
 from crawler.clock import Clock, SystemClock, isoformat
+from crawler.egress import parse_allow
 from crawler.exceptions import ConfigError, StoreUnavailable
 from crawler.ids import new_ulid
 from crawler.registry import known_marketplaces
 from crawler.runs.resume import crawler_stats, plan_run, stopped_by_signal
+from crawler.sandbox import launch_options as sandbox_launch_options
 from crawler.watchlist import Watchlist, load_watchlist
 from storage.archive import preflight, settle
 from storage.uri import open_store
@@ -49,6 +51,9 @@ def project_settings(overrides: dict[str, Any] | None = None) -> Settings:
                  priority="project")
     for key, value in (overrides or {}).items():
         settings.set(key, value, priority="cmdline")
+    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", sandbox_launch_options(
+        settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"), settings.get("EVIDENCE_BROWSER_SANDBOX")),
+        priority=settings.getpriority("PLAYWRIGHT_LAUNCH_OPTIONS") or "project")
     return settings
 
 
@@ -140,6 +145,20 @@ def select_marketplaces(watchlist: Watchlist, marketplaces: Sequence[str],
     return names
 
 
+def egress_settings(watchlist: Watchlist, overrides: dict[str, Any]) -> dict[str, Any]:
+    """`EGRESS_ALLOW` from the watchlist's `settings.egress.allow` and any `EGRESS_ALLOW`
+    given on the command line (both apply); logged, as every exception to the policy is."""
+    allow = list(watchlist.settings.egress_allow)
+    given = overrides.get("EGRESS_ALLOW")
+    if given:
+        allow += [a.text for a in parse_allow(given)] if isinstance(given, str) else list(given)
+    if not allow:
+        return {}
+    logger.warning("egress: %s allows %s beyond the public internet", watchlist.path,
+                   ", ".join(allow))
+    return {"EGRESS_ALLOW": list(dict.fromkeys(allow))}
+
+
 def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
     """Run one crawl to the end and report. Raises ConfigError before crawling anything."""
     clock = clock or SystemClock()
@@ -160,6 +179,7 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
         "ROBOTSTXT_OBEY": watchlist.settings.obey_robots,
         **plan.settings,
         **options.settings,
+        **egress_settings(watchlist, options.settings),
     })
     loader = SpiderLoader.from_settings(settings)
     process = CrawlerProcess(settings)

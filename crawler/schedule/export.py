@@ -109,6 +109,12 @@ def _field(values: list[int | str]) -> str:
     return ",".join(f"{int(v):02d}" for v in values)
 
 
+RUN_USER = "markwatch"
+"""The unprivileged user the systemd units run as (create it: docs/security.md)."""
+RUN_UID = 10001
+"""The unprivileged user id the Kubernetes CronJobs run as."""
+
+
 def systemd_units(jobs: list[Job], ctx: ExportContext) -> dict[str, str]:
     """Unit file name -> contents: `markwatch-JOB.service` and `markwatch-JOB.timer`."""
     units: dict[str, str] = {}
@@ -125,6 +131,11 @@ def systemd_units(jobs: list[Job], ctx: ExportContext) -> dict[str, str]:
             "",
             "[Service]",
             "Type=oneshot",
+            "# an unprivileged user of its own: Chromium's sandbox is on (docs/security.md)",
+            f"User={RUN_USER}",
+            f"Group={RUN_USER}",
+            "NoNewPrivileges=yes",
+            "PrivateTmp=yes",
             f"WorkingDirectory={ctx.workdir}",
             *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in sorted(env.items())),
             f"ExecStart={' '.join(_systemd_quote(a) for a in crawl_command(job, ctx))}",
@@ -203,6 +214,9 @@ def k8s_manifests(jobs: list[Job], ctx: ExportContext, watchlist_text: str) -> s
                 {"name": "data", "mountPath": "/data"},
             ],
         }
+        container["securityContext"] = {  # unprivileged: Chromium's sandbox stays on
+            "runAsNonRoot": True, "runAsUser": RUN_UID, "runAsGroup": RUN_UID,
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
         if s3:
             container["envFrom"] = [{"secretRef": {"name": ctx.s3_secret}}]
         docs.append({
@@ -221,6 +235,7 @@ def k8s_manifests(jobs: list[Job], ctx: ExportContext, watchlist_text: str) -> s
                     "template": {
                         "metadata": {"labels": {**labels, "markwatch/job": job.name}},
                         "spec": {
+                            "securityContext": {"fsGroup": RUN_UID},
                             "restartPolicy": "Never",
                             "terminationGracePeriodSeconds": STOP_GRACE,
                             "containers": [container],
