@@ -37,6 +37,7 @@ case: "{case}"
 settings:
   max_pages: 1
   max_listings: {n}
+  egress: {{allow: [127.0.0.1]}}
 brands:
   - name: {brand}
     terms: ["{term}"]

@@ -45,7 +45,7 @@ def watchlist(hook: str, smtp: int, dead: int, hole: int) -> str:
     return f"""\
 version: 1
 case: CASE-ALERTS
-settings: {{max_pages: 1, max_listings: 4}}
+settings: {{max_pages: 1, max_listings: 4, egress: {{allow: [127.0.0.1]}}}}
 brands:
   - name: Lumara
     terms: ["lumara handbag"]
