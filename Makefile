@@ -47,5 +47,9 @@ test: $(STAMP) chromium ceph testtools lint typecheck
 bench: $(STAMP) chromium
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+.PHONY: triage-eval
+triage-eval: $(STAMP)  # offline, no browser: precision@50, recall, AUC, cluster purity
+	$(BIN)/python bench/triage_eval.py $(TRIAGE_EVAL_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -32,7 +32,8 @@ CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 _TOP_KEYS = ("version", "case", "settings", "brands", "marketplaces")
 _SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule")
-_BRAND_KEYS = ("name", "terms", "exclude_terms", "msrp", "marketplaces", "schedule")
+_BRAND_KEYS = ("name", "terms", "exclude_terms", "msrp", "marketplaces", "schedule",
+               "reference_images")
 _MSRP_KEYS = ("currency", "min", "max")
 _RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -75,6 +76,8 @@ class Brand:
     schedule: str | None = None
     line: int = 0
     """Line of the brand's entry in the watchlist."""
+    reference_images: tuple[str, ...] = ()
+    """Official product photos (paths, resolved against the watchlist's folder), for triage."""
 
 
 @dataclass(frozen=True)
@@ -336,7 +339,27 @@ def _brand(r: NodeReader, node: yaml.Node, field: str, marketplaces: Collection[
         marketplaces=markets,
         schedule=_cron(r, _value(e, "schedule"), f"{field}.schedule"),
         line=node.start_mark.line + 1,
+        reference_images=_references(r, _value(e, "reference_images"),
+                                     f"{field}.reference_images"),
     )
+
+
+def _references(r: NodeReader, node: yaml.Node | None, field: str) -> tuple[str, ...]:
+    """Reference image paths, relative to the watchlist's folder; each must be a file."""
+    if node is None:
+        return ()
+    paths = r.text_list(node, field, "image paths", allow_empty=True)
+    base = Path(r.path).parent
+    out = []
+    for index, (text, item) in enumerate(zip(paths, node.value, strict=True)):
+        if "://" in text:
+            raise r.error(item, f"{field}[{index}]", "expected a file path (relative to the "
+                          "watchlist's folder), not a URL; download the photo first")
+        path = (base / text).resolve()
+        if not path.is_file():
+            raise r.error(item, f"{field}[{index}]", f"no such image file: {path}")
+        out.append(str(path))
+    return tuple(out)
 
 
 def _msrp(r: NodeReader, node: yaml.Node | None, field: str) -> Msrp | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.triage.schema import SCHEMA as TRIAGE_SCHEMA
 from storage.base import Store
 from storage.layout import CAPTURES, RUNS
 from storage.sqlite import open_db
@@ -102,6 +103,10 @@ class CaptureQuery:
     until: str | None = None
     suspicious: bool = False
     limit: int | None = None
+    min_score: int | None = None
+    """Only captures whose triage score is at least this."""
+    sort: str = "time"
+    """`time` (oldest first) or `score` (highest triage score first)."""
 
 
 class Catalog:
@@ -110,7 +115,7 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = open_db(self.path, SCHEMA)
+        self._db = open_db(self.path, SCHEMA + TRIAGE_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -182,7 +187,26 @@ class Catalog:
             data = store.read_document(key)
             self.index_run(json.loads(data), key, _sha256(data))
             runs += 1
+        from crawler.triage.records import rebuild as rebuild_triage
+
+        rebuild_triage(self, store)
         return captures, runs
+
+    def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row in a transaction (for indexes other modules own)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of one read-only statement, as dicts (for indexes other modules own)."""
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, params)]
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -196,10 +220,17 @@ class Catalog:
                 params.append(value)
         if query.suspicious:
             clauses.append("suspicious = 1")
-        sql = "SELECT * FROM captures"
+        if query.min_score is not None:
+            clauses.append("triage_score >= ?")
+            params.append(query.min_score)
+        sql = ("SELECT captures.*, (SELECT score FROM triage_scores t WHERE t.capture_id = "
+               "captures.capture_id) AS triage_score FROM captures")
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY started_at, capture_id"
+        if query.sort == "score":
+            sql += " ORDER BY triage_score IS NULL, triage_score DESC, started_at, capture_id"
+        else:
+            sql += " ORDER BY started_at, capture_id"
         if query.limit:
             sql += f" LIMIT {int(query.limit)}"
         with self._lock:

@@ -23,3 +23,11 @@ def test_demo_command_captures_and_verifies(tmp_path: Path, chromium: str) -> No
     assert f"{total} of {total} captures verified" in out.out
     again = run_markwatch(["verify", "--all"], cwd=tmp_path)
     assert again.code == 0, again.out
+    # triage scored every listing capture as it was stored (crawler/triage)
+    queue = run_markwatch(["triage", "list", "--format", "json"], cwd=tmp_path)
+    assert queue.code == 0, queue.err
+    rows = json.loads(queue.out)
+    assert len(rows) >= 50 and rows[0]["score"] >= rows[-1]["score"]
+    straps = [r for r in rows if "strap for" in r["title"].lower()]
+    assert straps and all(r["score"] < 50 and not r["suspicious"] for r in straps)
+    assert any(r["suspicious"] for r in rows)

@@ -16,7 +16,7 @@ from storage.catalog import CaptureQuery, Catalog
 from storage.uri import open_store, sqlite_path
 
 LIST_COLUMNS = ("capture_id", "started_at", "kind", "marketplace", "brand", "term", "listing_id",
-                "price", "currency", "seller_name", "title", "url")
+                "price", "currency", "seller_name", "title", "url", "triage_score")
 
 
 def _when(value: str | None) -> str | None:
@@ -43,7 +43,11 @@ def evidence() -> None:
 @click.option("--run", "run_id", help="Only captures of this run.")
 @click.option("--since", help="UTC ISO 8601 date or time (inclusive).")
 @click.option("--until", help="UTC ISO 8601 date or time (exclusive).")
-@click.option("--suspicious", is_flag=True, help="Only listings priced below the brand's MSRP.")
+@click.option("--suspicious", is_flag=True,
+              help="Only listings whose triage score reaches the threshold (docs/triage.md).")
+@click.option("--min-score", type=click.IntRange(0, 100),
+              help="Only captures scored at least this.")
+@click.option("--sort", type=click.Choice(["time", "score"]), default="time", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1))
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
@@ -52,12 +56,13 @@ def evidence() -> None:
 def list_captures(brand: str | None, term: str | None, marketplace: str | None,
                   seller: str | None, listing_id: str | None, kind: str | None,
                   run_id: str | None, since: str | None, until: str | None, suspicious: bool,
-                  limit: int | None, fmt: str, store: str | None,
+                  min_score: int | None, sort: str, limit: int | None, fmt: str, store: str | None,
                   catalog_uri: str | None) -> None:
     """Search the catalog."""
     query = CaptureQuery(brand=brand, term=term, marketplace=marketplace, seller=seller,
                          listing_id=listing_id, kind=kind, run_id=run_id, since=_when(since),
-                         until=_when(until), suspicious=suspicious, limit=limit)
+                         until=_when(until), suspicious=suspicious, limit=limit,
+                         min_score=min_score, sort=sort)
     with _catalog(store, catalog_uri) as cat:
         rows = cat.find(query)
     rows = [{c: row.get(c) for c in LIST_COLUMNS} for row in rows]

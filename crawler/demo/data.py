@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from crawler.demo.images import ImageSpec, ImageStore
+from crawler.demo.truth import label_catalog
 
 CURRENCIES = ("EUR", "USD", "GBP", "JPY", "CNY")
 """Currencies the demo prices are printed in."""
@@ -117,6 +118,10 @@ class DemoSeller:
     """Positive feedback percentage, e.g. ``Decimal("97.4")``."""
     stock_images: tuple[str, ...]
     """Image names the seller reuses across its listings."""
+    operator: str = ""
+    """Ground truth: who runs the shop (shops of one operator share it; see `truth`)."""
+    kind: str = ""
+    """Ground truth: `official`, `grey`, `shady` or `trader`."""
 
     @property
     def url(self) -> str:
@@ -152,6 +157,9 @@ class DemoListing:
     """Description paragraphs."""
     specs: tuple[tuple[str, str], ...]
     """Rows of the specifications table."""
+    label: str = ""
+    """Ground truth, never shown on a page: `counterfeit`, `genuine`, `accessory` or
+    `unbranded` (see `crawler.demo.truth`)."""
 
     @property
     def url(self) -> str:
@@ -231,6 +239,7 @@ def build_catalog(listings: int = 360, seed: int = 7) -> Catalog:
         number += rng.randint(1, 9)  # gaps: listings deleted since
         items.append(_make_listing(rng, f"DM{number}", sellers, specs, seed))
     items = _mark_sponsored(rng, items)
+    items, sellers = label_catalog(items, sellers, specs, BRANDS, seed)
     return Catalog(tuple(items), tuple(sellers), ImageStore(specs), seed)
 
 

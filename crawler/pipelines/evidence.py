@@ -44,7 +44,8 @@ class EvidencePipeline:
 
     def __init__(self, store: Store, catalog: Catalog, config: MarkwatchConfig,
                  stats: StatsCollector, crawler: Crawler | None = None,
-                 seal_config: SealConfig | None = None) -> None:
+                 seal_config: SealConfig | None = None,
+                 triage_config: Any = None) -> None:
         self.store = store
         self.sealer = RunSealer(store, seal_config or SealConfig(), config.clock)
         self.catalog = catalog
@@ -53,6 +54,8 @@ class EvidencePipeline:
         self.crawler = crawler
         self.run_id = config.run_id or new_ulid(config.clock.now())
         self.ledger: RunLedger | None = None
+        self.triage_config = triage_config
+        self.triage: Any = None  # crawler.triage.engine.Triage, made when the spider opens
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
@@ -70,7 +73,10 @@ class EvidencePipeline:
                            on_retry=count_retry)
         seal_config = SealConfig.from_settings(crawler.settings)
         catalog = Catalog(sqlite_path(config.catalog_uri))
-        pipeline = cls(store, catalog, config, crawler.stats, crawler, seal_config)
+        from crawler.triage.config import TriageConfig
+
+        pipeline = cls(store, catalog, config, crawler.stats, crawler, seal_config,
+                       TriageConfig.from_settings(crawler.settings))
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
@@ -92,6 +98,7 @@ class EvidencePipeline:
         )
         if self.crawler.settings.getbool("MARKWATCH_RESUME"):
             preload_ledger(self.ledger, self.catalog)
+        self._open_triage(spider)
         self.stats.set_value("markwatch/run_id", self.run_id)
         self.stats.set_value("markwatch/store", self.store.uri)
 
@@ -141,6 +148,7 @@ class EvidencePipeline:
             stored.append(StoredArtifact(artifact.name, artifact.media_type, obj.size,
                                          obj.sha256, obj.key, artifact.source_url,
                                          obj.version_id))
+        pending = self._triage_collect(item, stored)
         item.artifacts.clear()  # the bytes are stored; drop them (and any temporary file)
         previous = None
         if item.listing is not None and item.listing.listing_id:
@@ -155,7 +163,43 @@ class EvidencePipeline:
         doc = self.store.put_document(key, data, "application/json")
         self._count_spooled(doc)
         self.catalog.index_capture(manifest, key, doc.sha256)
+        self._triage_score(manifest, pending)
         return CaptureEntry(item.capture_id, item.kind, item.request_url, key, doc.sha256)
+
+    def _open_triage(self, spider: Spider) -> None:
+        """Scores for listing captures (crawler/triage), when on and the spider has a watchlist."""
+        watchlist = getattr(spider, "watchlist", None)
+        if self.triage_config is None or not self.triage_config.enabled or watchlist is None:
+            return
+        from crawler.triage.engine import Triage
+
+        self.triage = Triage.from_watchlist(watchlist, self.store, self.catalog,
+                                            self.triage_config, self.config.clock)
+
+    def _triage_collect(self, item: CaptureItem, stored: list[StoredArtifact]) -> Any:
+        if self.triage is None or item.kind != "listing":
+            return None
+        try:
+            return self.triage.collect(item.capture_id, list(zip(item.artifacts, stored,
+                                                                 strict=True)))
+        except Exception:  # a boundary: triage must never cost the evidence
+            logger.exception("triage: could not read capture %s", item.capture_id)
+            self.stats.inc_value("triage/failed")
+            return None
+
+    def _triage_score(self, manifest: dict[str, Any], pending: Any) -> None:
+        if self.triage is None or pending is None:
+            return
+        try:
+            score = self.triage.after_store(manifest, pending)
+        except Exception:  # a boundary: the capture is stored; its score can be made later
+            logger.exception("triage: could not score capture %s", manifest["capture_id"])
+            self.stats.inc_value("triage/failed")
+            return
+        if score is not None:
+            self.stats.inc_value("triage/scored")
+            if score >= self.triage.config.threshold:
+                self.stats.inc_value("triage/suspicious")
 
     def _count_spooled(self, obj: Any) -> None:
         if getattr(obj, "spooled", False):

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 MEDIA_TYPE = "application/json"
-EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified"})
+EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified", "decided"})
 MAX_ATTEMPTS = 20
 MAX_ACTOR = 200
 
