@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.takedown.schema import SCHEMA as TAKEDOWN_SCHEMA
 from crawler.triage.schema import SCHEMA as TRIAGE_SCHEMA
 from storage.base import Store
 from storage.layout import CAPTURES, RUNS
@@ -115,7 +116,7 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = open_db(self.path, SCHEMA + TRIAGE_SCHEMA)
+        self._db = open_db(self.path, SCHEMA + TRIAGE_SCHEMA + TAKEDOWN_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -190,6 +191,9 @@ class Catalog:
         from crawler.triage.records import rebuild as rebuild_triage
 
         rebuild_triage(self, store)
+        from crawler.takedown.records import rebuild as rebuild_takedown
+
+        rebuild_takedown(self, store)
         return captures, runs
 
     def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:

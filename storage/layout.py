@@ -6,6 +6,9 @@
     seals/<run_id>/<marketplace>.json             the seal of that run record
     seals/pending/<run_id>/<marketplace>.json     a run record whose sealing failed, and why
     custody/<seq, 12 digits>.json                 one entry of the hash-chained custody log
+    takedown/changes/<capture_id>.json            how a capture differs from the listing's last
+    takedown/relistings/<capture_id>.json         a probable relisting found by that capture
+    takedown/status/<event_id>.json               one listing status transition (per case)
     _markwatch-check/...                          scratch objects of `markwatch store check` (S3)
 
 Blobs are write-once by content; everything else is a document, written once under its key
@@ -37,6 +40,12 @@ PENDING_SEALS = "seals/pending/"
 """Prefix of the markers of run records whose sealing failed."""
 CUSTODY = "custody/"
 """Prefix of the custody log's entries."""
+TAKEDOWN_CHANGES = "takedown/changes/"
+"""Prefix of change records (`crawler.takedown.records`)."""
+TAKEDOWN_RELISTINGS = "takedown/relistings/"
+"""Prefix of probable-relisting records."""
+TAKEDOWN_STATUS = "takedown/status/"
+"""Prefix of listing status transitions."""
 CHECK = "_markwatch-check/"
 """Prefix of the scratch objects `markwatch store check` writes and deletes (S3 only)."""
 LOCAL_STATE_DIR = "state"
@@ -96,3 +105,18 @@ def custody_key(seq: int) -> str:
 def bundle_run_name(run_id: str, marketplace: str) -> str:
     """The file name of a run record, and of its seal, in an export bundle's `runs/`, `seals/`."""
     return f"{run_id}.{marketplace}.json"
+
+
+def takedown_change_key(capture_id: str) -> str:
+    """Where the change record of a capture (against the listing's previous one) lives."""
+    return f"{TAKEDOWN_CHANGES}{capture_id}.json"
+
+
+def takedown_relisting_key(capture_id: str) -> str:
+    """Where the probable-relisting record found by a capture lives."""
+    return f"{TAKEDOWN_RELISTINGS}{capture_id}.json"
+
+
+def takedown_status_key(event_id: str) -> str:
+    """Where one listing status transition lives."""
+    return f"{TAKEDOWN_STATUS}{event_id}.json"

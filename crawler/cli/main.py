@@ -16,6 +16,7 @@ from crawler.cli import runs as runs_cmds
 from crawler.cli import schedule as schedule_cmds
 from crawler.cli import seal as seal_cmds
 from crawler.cli import store as store_cmds
+from crawler.cli import takedown as takedown_cmds
 from crawler.cli import triage as triage_cmds
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.exceptions import ConfigError, MarkwatchError
@@ -218,6 +219,9 @@ evidence_cmds.evidence.add_command(export_cmds.export)
 cli.add_command(triage_cmds.rates)
 cli.add_command(triage_cmds.triage)
 cli.add_command(triage_cmds.sellers)
+cli.add_command(takedown_cmds.capture)
+cli.add_command(takedown_cmds.recheck)
+cli.add_command(takedown_cmds.takedown)
 
 
 def main() -> None:

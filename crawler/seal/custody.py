@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 MEDIA_TYPE = "application/json"
-EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified", "decided"})
+EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified", "decided",
+                    "takedown"})
 MAX_ATTEMPTS = 20
 MAX_ACTOR = 200
 
