@@ -20,6 +20,8 @@ _CATALOG = click.option("--catalog", "catalog_uri", help="Catalog URI.")
 _WATCHLIST = click.option("-w", "--watchlist", "watchlist_path", required=True,
                           type=click.Path(dir_okay=False, path_type=Path),
                           help="Watchlist YAML file (store, catalog, case, settings).")
+_LOG = click.option("--log-level", default="INFO", show_default=True,
+                    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 _SET = click.option("-s", "--set", "overrides", multiple=True, metavar="NAME=VALUE",
                     help="A Scrapy or markwatch setting for this run (repeatable).")
 
@@ -63,14 +65,16 @@ def _finish_run(report: Any) -> None:
 @_STORE
 @_CATALOG
 @_SET
+@_LOG
 def capture(urls: tuple[str, ...], watchlist_path: Path, case: str | None, brand: str | None,
-            store: str | None, catalog_uri: str | None, overrides: tuple[str, ...]) -> None:
+            store: str | None, catalog_uri: str | None, overrides: tuple[str, ...],
+            log_level: str) -> None:
     """Capture listing URLs found by hand: same evidence, seal and catalog entry as a crawl."""
     from crawler.cli.main import _parse_overrides
     from crawler.takedown.recheck import capture_targets, run_targets
 
     watchlist = _load(watchlist_path)
-    settings = _parse_overrides(overrides)
+    settings = {**_parse_overrides(overrides), "LOG_LEVEL": log_level.upper()}
     brand = brand or (watchlist.brands[0].name if watchlist.brands else "capture")
     demo = settings.get("DEMO_BASE_URL") or os.environ.get("MARKWATCH_DEMO_URL")
     targets = capture_targets(urls, brand, case or watchlist.case, demo)
@@ -90,9 +94,10 @@ def capture(urls: tuple[str, ...], watchlist_path: Path, case: str | None, brand
 @_STORE
 @_CATALOG
 @_SET
+@_LOG
 def recheck(watchlist_path: Path, case: str | None, brand: str | None, marketplace: str | None,
             status: str, older_than: str | None, store: str | None, catalog_uri: str | None,
-            overrides: tuple[str, ...]) -> None:
+            overrides: tuple[str, ...], log_level: str) -> None:
     """Re-capture known listings directly (no search), with full evidence, in one run."""
     from crawler.cli.main import _parse_overrides
     from crawler.clock import SystemClock
@@ -110,7 +115,7 @@ def recheck(watchlist_path: Path, case: str | None, brand: str | None, marketpla
         targets = select_targets(o.catalog, selection, SystemClock().now())
     click.echo(f"re-checking {len(targets)} listings")
     _finish_run(run_targets(watchlist_path, o.store_uri, o.catalog_uri, targets,
-                            _parse_overrides(overrides)))
+                            {**_parse_overrides(overrides), "LOG_LEVEL": log_level.upper()}))
 
 
 @click.group()

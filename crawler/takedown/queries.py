@@ -40,10 +40,10 @@ def listings(catalog: Any, case: str | None = None, marketplace: str | None = No
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    sql = ("SELECT c.case_ref, c.marketplace, c.listing_id, MIN(c.started_at) AS found_at, "
+    sql = ("SELECT c.case_ref, c.marketplace, c.listing_id, MIN(c.started_at) AS found_at, "  # noqa: S608
         "MAX(c.started_at) AS last_seen, c.brand, c.term FROM captures c WHERE "
         + " AND ".join(clauses) + " GROUP BY c.case_ref, c.marketplace, c.listing_id "
-        "ORDER BY c.marketplace, c.listing_id")  # noqa: S608 - fixed clauses, values bound
+        "ORDER BY c.marketplace, c.listing_id")
     rows = catalog.query(sql, params)
     for row in rows:
         last = last_live_capture(catalog, row["marketplace"], row["listing_id"])
