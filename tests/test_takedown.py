@@ -129,7 +129,7 @@ class Case:
         return result
 
     def catalog(self) -> Catalog:
-        return Catalog(self.store / "catalog.sqlite")
+        return Catalog(self.store / "catalog.db")
 
     def changes(self, kind: str) -> list[dict[str, Any]]:
         return json.loads(self.ok("takedown", "changes", "--kind", kind, "--format",
@@ -226,7 +226,7 @@ def test_transitions_are_store_records_custody_entries_and_survive_rebuild(
     logged = [c for c in custody if c["event"] == "takedown"]
     assert len(logged) == len(statuses)
     assert all(c["capture_ids"] for c in logged if c["details"]["status"] != "reported")
-    (case.store / "catalog.sqlite").unlink()
+    (case.store / "catalog.db").unlink()
     case.ok("catalog", "rebuild")
     with case.catalog() as cat:
         after = {t: cat.query(f"SELECT * FROM {t} ORDER BY 1, 2")  # noqa: S608 - fixed names
