@@ -31,7 +31,8 @@ CATALOG_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 _TOP_KEYS = ("version", "case", "settings", "brands", "marketplaces")
-_SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule")
+_SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule",
+                  "recheck")
 _BRAND_KEYS = ("name", "terms", "exclude_terms", "msrp", "marketplaces", "schedule",
                "reference_images")
 _MSRP_KEYS = ("currency", "min", "max")
@@ -62,6 +63,8 @@ class WatchSettings:
     obey_robots: bool = True
     schedule: str | None = None
     """Cron expression (5 fields, UTC) for brands with no schedule of their own."""
+    recheck: str | None = None
+    """Cron expression (5 fields, UTC) of `markwatch recheck` runs (crawler/takedown)."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,7 @@ def _settings(r: NodeReader, node: yaml.Node | None) -> WatchSettings:
     if (bool_node := _value(e, "obey_robots")) is not None:
         values["obey_robots"] = r.boolean(bool_node, "settings.obey_robots")
     values["schedule"] = _cron(r, _value(e, "schedule"), "settings.schedule")
+    values["recheck"] = _cron(r, _value(e, "recheck"), "settings.recheck")
     return WatchSettings(**values)  # type: ignore[arg-type]
 
 

@@ -51,10 +51,10 @@ def _load(path: Path) -> Any:
     return load_watchlist(path, known_marketplaces(project_settings()))
 
 
-def _finish_run(report: Any) -> None:
+def _finish_run(report: Any, report_json: Path | None = None) -> None:
     from crawler.cli.main import _finish
 
-    _finish(report, None)
+    _finish(report, report_json)
 
 
 @click.command()
@@ -95,9 +95,15 @@ def capture(urls: tuple[str, ...], watchlist_path: Path, case: str | None, brand
 @_CATALOG
 @_SET
 @_LOG
+@click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the run report as JSON here.")
+@click.option("--max-listings", type=int, hidden=True,
+              help="Accepted for the scheduler's common arguments; a re-check takes every "
+                   "listing selected.")
 def recheck(watchlist_path: Path, case: str | None, brand: str | None, marketplace: str | None,
             status: str, older_than: str | None, store: str | None, catalog_uri: str | None,
-            overrides: tuple[str, ...], log_level: str) -> None:
+            overrides: tuple[str, ...], log_level: str, report_json: Path | None,
+            max_listings: int | None) -> None:
     """Re-capture known listings directly (no search), with full evidence, in one run."""
     from crawler.cli.main import _parse_overrides
     from crawler.clock import SystemClock
@@ -115,7 +121,8 @@ def recheck(watchlist_path: Path, case: str | None, brand: str | None, marketpla
         targets = select_targets(o.catalog, selection, SystemClock().now())
     click.echo(f"re-checking {len(targets)} listings")
     _finish_run(run_targets(watchlist_path, o.store_uri, o.catalog_uri, targets,
-                            {**_parse_overrides(overrides), "LOG_LEVEL": log_level.upper()}))
+                            {**_parse_overrides(overrides), "LOG_LEVEL": log_level.upper()}),
+                report_json)
 
 
 @click.group()

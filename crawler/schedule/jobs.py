@@ -32,6 +32,8 @@ class Job:
     """Brands to crawl; empty: the whole watchlist."""
     every: float | None = None
     """Testing cadence: fire every so many seconds instead of on the cron schedule."""
+    command: str = "crawl"
+    """The markwatch command the job runs: `crawl`, or `recheck` (settings.recheck)."""
 
     def next_after(self, moment: dt.datetime) -> dt.datetime:
         """The first firing strictly after `moment` (aware UTC)."""
@@ -80,4 +82,6 @@ def jobs_for(watchlist: Watchlist, every: float | None = None) -> list[Job]:
             jobs.append(Job("all", cron, (), every))
         else:
             jobs.append(Job(job_name(brands), cron, tuple(brands), every))
+    if watchlist.settings.recheck:  # re-checks of known listings (crawler/takedown)
+        jobs.append(Job("recheck", watchlist.settings.recheck, (), every, "recheck"))
     return jobs
