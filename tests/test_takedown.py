@@ -41,7 +41,7 @@ def admin(market: DemoMarketplace, path: str, body: Any = None) -> tuple[int, An
     request = urllib.request.Request(market.base_url + path, data=data,
                                      method="GET" if body is None else "POST")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
@@ -171,7 +171,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Any:
 
 @pytest.mark.browser
 def test_no_false_removal_under_bot_wall_or_503(lifecycle: Any) -> None:
-    case, ids, refusals = lifecycle
+    case, _ids, refusals = lifecycle
     for mode in ("botwall", "503"):
         assert refusals[mode + "-removed"] == []
         assert set(refusals[mode + "-status"].values()) == {"reported"}
@@ -218,7 +218,7 @@ def test_transitions_are_store_records_custody_entries_and_survive_rebuild(
         lifecycle: Any) -> None:
     case, ids, _ = lifecycle
     with case.catalog() as cat:
-        before = {t: cat.query(f"SELECT * FROM {t} ORDER BY 1, 2")  # noqa: S608 - fixed names
+        before = {t: cat.query(f"SELECT * FROM {t} ORDER BY 1, 2")
                   for t in ("takedown_status", "takedown_changes", "takedown_observations")}
     statuses = list((case.store / "takedown" / "status").glob("*.json"))
     assert len(statuses) == len(before["takedown_status"]) == 6 + 4 + 1
@@ -229,7 +229,7 @@ def test_transitions_are_store_records_custody_entries_and_survive_rebuild(
     (case.store / "catalog.db").unlink()
     case.ok("catalog", "rebuild")
     with case.catalog() as cat:
-        after = {t: cat.query(f"SELECT * FROM {t} ORDER BY 1, 2")  # noqa: S608 - fixed names
+        after = {t: cat.query(f"SELECT * FROM {t} ORDER BY 1, 2")
                  for t in before}
     assert after == before
     bad = case.cli("takedown", "mark-rejected", f"demo:{ids[1]}")
@@ -274,7 +274,7 @@ def test_notice_package_hashes_match_the_store(lifecycle: Any, fmt: str) -> None
 
 @pytest.mark.browser
 def test_stats(lifecycle: Any) -> None:
-    case, ids, _ = lifecycle
+    case, _ids, _ = lifecycle
     rows = json.loads(case.ok("takedown", "stats", "--format", "json").out)
     row = next(r for r in rows if r["marketplace"] == "demo")
     assert (row["reported"], row["removed"], row["reappeared"]) == (6, 4, 1)
@@ -293,3 +293,24 @@ def test_capture_on_demand(lifecycle: Any) -> None:
     assert [(r["kind"], r["listing_id"], r["url"]) for r in rows] == [("listing", ids[3], url)]
     bad = case.cli("capture", "https://unknown.example/x", "-w", "watchlist.yaml")
     assert bad.code == 2 and "no marketplace is known" in bad.err
+
+
+def test_notice_text_is_escaped_and_templates_overridable(tmp_path: Path) -> None:
+    from crawler.takedown.notices import _csv, load_template, render_lines
+
+    line = {"listing_url": "http://m/item/1", "listing_id": "1", "capture_id": "C1",
+            "captured_at": "2026-01-01T00:00:00.000000Z", "manifest_sha256": "a" * 64,
+            "screenshot_sha256": "b" * 64, "title": "=HYPERLINK(\"http://evil\")\x1b[31m $case",
+            "price": "1.00", "currency": "EUR", "seller": "+cmd|' /C calc'!A0",
+            "status": "reported", "marketplace": "demo"}
+    text = render_lines([line])
+    assert "\x1b" not in text and "\\x1b" in text
+    rendered = load_template("eu-dsa").safe_substitute(listing_lines=text, case="X")
+    assert "$case" in rendered  # a `$` from a page is never substituted
+    csv_text = _csv([line])
+    assert "'=HYPERLINK" in csv_text and "'+cmd" in csv_text
+    (tmp_path / "ebay-vero.txt").write_text("mine: $case", encoding="utf-8")
+    assert load_template("ebay-vero", tmp_path).safe_substitute(case="K") == "mine: K"
+    assert "VeRO" in load_template("ebay-vero", tmp_path / "none").template
+    with pytest.raises(Exception, match="unknown notice format"):
+        load_template("../../etc/passwd")

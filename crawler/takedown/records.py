@@ -121,7 +121,8 @@ def index_change(catalog: Any, record: dict[str, Any], key: str) -> None:
     catalog.write("INSERT OR REPLACE INTO takedown_changes VALUES (?,?,?,?,?,?,?,?,?,?)", [(
         record["capture_id"], record["event"], record.get("previous_capture_id"),
         record.get("case"), record["marketplace"], record["listing_id"],
-        json.dumps(record.get("changes", []), sort_keys=True), record.get("proof"), record["at"], key)])
+        json.dumps(record.get("changes", []), sort_keys=True), record.get("proof"),
+        record["at"], key)])
 
 
 def put_relisting(store: Store, catalog: Any, record: dict[str, Any]) -> str:
