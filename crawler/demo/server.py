@@ -2,7 +2,9 @@
 
 It listens on a loopback address only (unless told otherwise), serves the pages of
 `crawler.demo.pages`, the JSON search API, generated images and static files, compresses text
-with gzip when the client asks, and records every request for tests.
+with gzip when the client asks, and records every request for tests. Loopback clients may
+move it to a next state (``POST /__admin/advance``, ``/__admin/mode``, ``GET /__admin/state``:
+`crawler.demo.state`).
 
 Run it in the foreground with ``python -m crawler.demo.server [--port N] [--listings N]``.
 """
