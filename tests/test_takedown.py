@@ -314,3 +314,23 @@ def test_notice_text_is_escaped_and_templates_overridable(tmp_path: Path) -> Non
     assert "VeRO" in load_template("ebay-vero", tmp_path / "none").template
     with pytest.raises(Exception, match="unknown notice format"):
         load_template("../../etc/passwd")
+
+
+def test_durations_and_empty_recheck(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from crawler.exceptions import ConfigError
+    from crawler.takedown.recheck import parse_duration
+
+    assert parse_duration("6h") == dt.timedelta(hours=6)
+    assert parse_duration("2w") == dt.timedelta(days=14)
+    for bad in ("6", "h", "-1d", "1y", "1e9d"):
+        with pytest.raises(ConfigError):
+            parse_duration(bad)
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
+    out = run_markwatch(["recheck", "-w", "watchlist.yaml", "--older-than", "1d"], cwd=tmp_path,
+                        env={"MARKWATCH_STORE": f"file://{tmp_path / 'store'}"})
+    assert out.code == 0 and "nothing to re-check" in out.out
+    bad_age = run_markwatch(["recheck", "-w", "watchlist.yaml", "--older-than", "soon"],
+                            cwd=tmp_path, env={"MARKWATCH_STORE": f"file://{tmp_path / 's'}"})
+    assert bad_age.code == 2 and "not a duration" in bad_age.err

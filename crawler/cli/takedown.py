@@ -119,6 +119,9 @@ def recheck(watchlist_path: Path, case: str | None, brand: str | None, marketpla
     selection = RecheckSelection(case, brand, marketplace, status, age)
     with _Open(store, catalog_uri, watchlist) as o:
         targets = select_targets(o.catalog, selection, SystemClock().now())
+    if not targets:  # a scheduled re-check with nothing to do is not an error
+        click.echo("nothing to re-check: no known listing matches the selection")
+        sys.exit(0)
     click.echo(f"re-checking {len(targets)} listings")
     _finish_run(run_targets(watchlist_path, o.store_uri, o.catalog_uri, targets,
                             {**_parse_overrides(overrides), "LOG_LEVEL": log_level.upper()}),
