@@ -57,3 +57,17 @@ def test_exports_run_recheck(tmp_path: Path, fmt: str) -> None:
         return
     assert " recheck -w " in out.out.replace("'", "") or "recheck\n" in out.out
     assert "15 */12 * * *" in out.out or "*-*-* 00/12:15:00" in out.out
+
+
+def test_scheduler_runs_the_recheck_job(tmp_path: Path) -> None:
+    from tests.helpers import env_for, schedule_rows, start
+
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(WATCHLIST.replace('  schedule: "0 */6 * * *"\n', ""), encoding="utf-8")
+    store = tmp_path / "store"
+    proc = start(["schedule", "-w", str(path), "--store", f"file://{store}", "--every", "1",
+                  "--max-runs", "1", "--health-port", "0"], tmp_path, env_for())
+    assert proc.wait(120) == 0, (tmp_path / "process.log").read_text()[-3000:]
+    rows = [r for r in schedule_rows(store) if r["status"] != "skipped"]
+    assert [(r["job"], r["status"], r["exit_code"]) for r in rows] == [("recheck", "finished", 0)]
+    assert "nothing to re-check" in (tmp_path / "process.log").read_text()

@@ -121,6 +121,10 @@ def recheck(watchlist_path: Path, case: str | None, brand: str | None, marketpla
         targets = select_targets(o.catalog, selection, SystemClock().now())
     if not targets:  # a scheduled re-check with nothing to do is not an error
         click.echo("nothing to re-check: no known listing matches the selection")
+        if report_json:  # what the scheduler reads: a finished run that captured nothing
+            report_json.write_text(json.dumps({"run_id": None, "exit_code": 0, "counts": {},
+                                               "errors": [], "marketplaces": []}) + "\n",
+                                   encoding="utf-8")
         sys.exit(0)
     click.echo(f"re-checking {len(targets)} listings")
     _finish_run(run_targets(watchlist_path, o.store_uri, o.catalog_uri, targets,

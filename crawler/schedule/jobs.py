@@ -74,7 +74,8 @@ def jobs_for(watchlist: Watchlist, every: float | None = None) -> list[Job]:
     for brand, cron in watchlist.schedules().items():
         by_cron.setdefault(cron, []).append(brand)
     every_brand = [b.name for b in watchlist.brands]
-    if every and not by_cron:  # a testing cadence needs no schedule in the watchlist
+    if every and not by_cron and not watchlist.settings.recheck:
+        # a testing cadence needs no schedule in the watchlist
         by_cron["* * * * *"] = every_brand
     jobs = []
     for cron, brands in by_cron.items():
