@@ -141,16 +141,18 @@ def _mark(listings: tuple[str, ...], status: str, reference: str | None, actor: 
           store: str | None, catalog_uri: str | None) -> None:
     from crawler.cli.seal import project_seal_config
     from crawler.clock import SystemClock
-    from crawler.takedown.queries import resolve_listing
+    from crawler.takedown.queries import last_live_capture, resolve_listing
     from crawler.takedown.status import transition
 
     actor = actor or project_seal_config().actor
     with _Open(store, catalog_uri) as o:
         for text in listings:
             case, marketplace, listing_id = resolve_listing(o.catalog, text)
+            live = last_live_capture(o.catalog, marketplace, listing_id)  # what was reported
             record = transition(o.store, o.catalog, SystemClock(), case=case or "",
                                 marketplace=marketplace, listing_id=listing_id, status=status,
-                                actor=actor, reference=reference)
+                                actor=actor, reference=reference,
+                                capture_id=live["capture_id"] if live else None)
             click.echo(f"{safe(marketplace)}:{safe(listing_id)}: {record['previous']} -> "
                        f"{status} ({record['at']})")
 
