@@ -34,7 +34,8 @@ def listings(catalog: Any, case: str | None = None, marketplace: str | None = No
     """Known listings (one row each: case, marketplace, listing_id, url, first and last seen,
     last live capture, status)."""
     clauses, params = ["c.kind = 'listing'", "c.listing_id IS NOT NULL",
-                       "(c.final_url IS NULL OR c.final_url = c.url)"], []
+                       "c.capture_id NOT IN (SELECT capture_id FROM takedown_observations "
+                       "WHERE availability != 'live')"], []
     for column, value in (("c.case_ref", case), ("c.marketplace", marketplace),
                           ("c.brand", brand)):
         if value:

@@ -101,11 +101,13 @@ def index_observations(catalog: Any, rows: list[dict[str, Any]]) -> int:
 def listing_for_url(catalog: Any, marketplace: str, url: str) -> str | None:
     """The listing id a URL was last seen as (its last live capture, by request URL)."""
     rows = catalog.query(
-        "SELECT listing_id FROM captures WHERE marketplace = ? AND kind = 'listing' AND "
-        "listing_id IS NOT NULL AND (url = ? OR final_url = ?) AND "
-        "(final_url IS NULL OR final_url = url OR final_url = ?) "
-        "ORDER BY started_at DESC LIMIT 1", (marketplace, url, url, url))
-    return rows[0]["listing_id"] if rows else None
+        "SELECT listing_id, url, final_url FROM captures WHERE marketplace = ? AND "
+        "kind = 'listing' AND listing_id IS NOT NULL AND (url = ? OR final_url = ?) "
+        "ORDER BY started_at DESC LIMIT 50", (marketplace, url, url))
+    for row in rows:  # a listing page, not a redirect to the search or home page
+        if redirect_target(row["url"], row["final_url"]) is None:
+            return str(row["listing_id"])
+    return None
 
 
 # -- change and relisting records -------------------------------------------------------------
