@@ -36,7 +36,7 @@ MAX_WATCHLIST_BYTES = 4 * 1024 * 1024
 
 _TOP_KEYS = ("version", "case", "settings", "brands", "marketplaces", "alerts")
 _SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots", "schedule",
-                  "egress")
+                  "recheck", "egress")
 _EGRESS_KEYS = ("allow",)
 _BRAND_KEYS = ("name", "terms", "exclude_terms", "msrp", "marketplaces", "schedule",
                "reference_images")
@@ -70,6 +70,8 @@ class WatchSettings:
     """Cron expression (5 fields, UTC) for brands with no schedule of their own."""
     egress_allow: tuple[str, ...] = ()
     """`egress.allow`: destinations allowed beyond the public internet (`crawler.egress`)."""
+    recheck: str | None = None
+    """Cron expression (5 fields, UTC) of `markwatch recheck` runs (crawler/takedown)."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,7 @@ def _settings(r: NodeReader, node: yaml.Node | None) -> WatchSettings:
     values["schedule"] = _cron(r, _value(e, "schedule"), "settings.schedule")
     if (egress := _value(e, "egress")) is not None:
         values["egress_allow"] = _egress_allow(r, egress)
+    values["recheck"] = _cron(r, _value(e, "recheck"), "settings.recheck")
     return WatchSettings(**values)  # type: ignore[arg-type]
 
 

@@ -103,6 +103,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         self._contexts: dict[str, Any] = {}
         """Browser contexts seen by name, to close each once it is retired and idle."""
         self.states: list[WatchState] = []
+        self.targets: list[tuple[WatchState, str]] = []
+        """Listing pages to capture without a search (re-checks; `crawler.takedown.targets`)."""
         self.max_pages = 1
         self.max_listings = 1
 
@@ -171,14 +173,29 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             or settings.max_listings
         )
         msrp_by_brand = {b.name: b.msrp for b in watchlist.brands}
+        if crawler.settings.get("MARKWATCH_TARGETS"):  # re-check / capture: no search
+            self._load_targets(crawler.settings["MARKWATCH_TARGETS"], msrp_by_brand)
+            return
         for watch in watchlist.watches(marketplaces=[self.name], brands=self.brand_filter):
             ref = WatchRef(watch.brand, watch.term, watch.marketplace, watch.case)
             self.states.append(WatchState(ref, msrp_by_brand.get(watch.brand),
                                           tuple(watch.exclude_terms)))
 
+    def _load_targets(self, path: str, msrp_by_brand: dict[str, Any]) -> None:
+        """Known listings to capture directly (`crawler.takedown.targets`)."""
+        from crawler.takedown.targets import read_targets
+
+        name = getattr(self, "marketplace", None) or self.name
+        for target in read_targets(path, name):
+            ref = WatchRef(target.brand, target.term, target.marketplace, target.case)
+            state = WatchState(ref, msrp_by_brand.get(target.brand))
+            self.targets.append((state, target.url))
+
     # -- requests ----------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Request]:
+        for state, url in self.targets:
+            yield self._listing_request(state, url).replace(dont_filter=True)
         for state in self.states:
             yield self._search_request(state, self.first_page, self.search_url(
                 state.watch.term, self.first_page))

@@ -17,6 +17,7 @@ from crawler.alerts.records import ALERTS_SCHEMA, rebuild_alert_index
 from crawler.fields.index import SCHEMA as FIELDS_SCHEMA
 from crawler.fields.index import index_capture_fields, rebuild_fields
 from crawler.portal.catalog_schema import PORTAL_INDEXES
+from crawler.takedown.schema import SCHEMA as TAKEDOWN_SCHEMA
 from crawler.triage.schema import SCHEMA as TRIAGE_SCHEMA
 from storage.base import Store
 from storage.layout import CAPTURES, RUNS
@@ -119,7 +120,8 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = open_db(self.path, SCHEMA + ALERTS_SCHEMA + PORTAL_INDEXES + TRIAGE_SCHEMA)
+        self._db = open_db(self.path, SCHEMA + ALERTS_SCHEMA + PORTAL_INDEXES + TRIAGE_SCHEMA
+                           + TAKEDOWN_SCHEMA)
         self._db.executescript(FIELDS_SCHEMA)  # listing fields and re-parses (crawler.fields)
 
     def close(self) -> None:
@@ -200,6 +202,9 @@ class Catalog:
         rebuild_triage(self, store)
         with self._lock:
             rebuild_fields(self._db, store)
+        from crawler.takedown.records import rebuild as rebuild_takedown
+
+        rebuild_takedown(self, store)
         return captures, runs
 
     def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -13,6 +13,9 @@
     triage/scores/<capture_id>/<score_id>.json    one triage score of a capture
     triage/decisions/<capture_id>/<id>.json       one reviewer's verdict on a capture
     derived/reparse/<capture_id>/<version>-<digest>.json   a capture's fields re-parsed
+    takedown/changes/<capture_id>.json            how a capture differs from the listing's last
+    takedown/relistings/<capture_id>.json         a probable relisting found by that capture
+    takedown/status/<event_id>.json               one listing status transition (per case)
     _markwatch-check/...                          scratch objects of `markwatch store check` (S3)
 
 Blobs are write-once by content; everything else is a document, written once under its key
@@ -58,6 +61,12 @@ TRIAGE_DECISIONS = "triage/decisions/"
 """Prefix of reviewers' decisions."""
 REPARSES = "derived/reparse/"
 """Prefix of the re-parse records (`crawler.fields.reparse`)."""
+TAKEDOWN_CHANGES = "takedown/changes/"
+"""Prefix of change records (`crawler.takedown.records`)."""
+TAKEDOWN_RELISTINGS = "takedown/relistings/"
+"""Prefix of probable-relisting records."""
+TAKEDOWN_STATUS = "takedown/status/"
+"""Prefix of listing status transitions."""
 CHECK = "_markwatch-check/"
 """Prefix of the scratch objects `markwatch store check` writes and deletes (S3 only)."""
 LOCAL_STATE_DIR = "state"
@@ -166,3 +175,16 @@ def triage_decision_key(capture_id: str, decision_id: str) -> str:
     """Where one decision on a capture lives."""
     return (f"{TRIAGE_DECISIONS}{_part(capture_id, 'capture id')}/"
             f"{_part(decision_id, 'decision id')}.json")
+def takedown_change_key(capture_id: str) -> str:
+    """Where the change record of a capture (against the listing's previous one) lives."""
+    return f"{TAKEDOWN_CHANGES}{capture_id}.json"
+
+
+def takedown_relisting_key(capture_id: str) -> str:
+    """Where the probable-relisting record found by a capture lives."""
+    return f"{TAKEDOWN_RELISTINGS}{capture_id}.json"
+
+
+def takedown_status_key(event_id: str) -> str:
+    """Where one listing status transition lives."""
+    return f"{TAKEDOWN_STATUS}{event_id}.json"

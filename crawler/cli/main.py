@@ -19,6 +19,7 @@ from crawler.cli import schedule as schedule_cmds
 from crawler.cli import seal as seal_cmds
 from crawler.cli import serve as serve_cmds
 from crawler.cli import store as store_cmds
+from crawler.cli import takedown as takedown_cmds
 from crawler.cli import triage as triage_cmds
 from crawler.cli import users as users_cmds
 from crawler.cli.options import resolve_catalog, resolve_store
@@ -239,6 +240,9 @@ cli.add_command(triage_cmds.rates)
 cli.add_command(triage_cmds.triage)
 cli.add_command(triage_cmds.sellers)
 cli.add_command(reparse_cmds.reparse_cmd)
+cli.add_command(takedown_cmds.capture)
+cli.add_command(takedown_cmds.recheck)
+cli.add_command(takedown_cmds.takedown)
 
 
 def main() -> None:

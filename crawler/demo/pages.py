@@ -198,3 +198,19 @@ def error_page(heading: str, text: str, *, consented: bool) -> str:
     """A 4xx/5xx page."""
     body = f'<section class="error"><h1>{escape(heading)}</h1><p>{escape(text)}</p></section>'
     return layout(heading, body, consented=consented)
+
+
+def unavailable_page(item: DemoListing | None, *, consented: bool) -> str:
+    """What a taken-down listing shows with HTTP 200 (a "soft 404")."""
+    title = f"{item.title} - unavailable" if item is not None else "Item unavailable"
+    body = (f'<section class="error unavailable"><h1>Item unavailable</h1>'
+            f"<p>{escape(GONE_TEXT)}.</p><p>{escape(title)}</p>"
+            '<p><a href="/">Continue shopping</a></p></section>')
+    return layout("Item unavailable", body, consented=consented)
+
+
+def captcha_page() -> str:
+    """A bot wall: a challenge page served with HTTP 200 instead of the content."""
+    return ("<!doctype html><html><head><title>Are you a robot?</title></head><body>"
+            '<div class="g-recaptcha" data-sitekey="demo"></div>'
+            "<p>Please verify you are a human to continue.</p></body></html>")

@@ -2,7 +2,9 @@
 
 It listens on a loopback address only (unless told otherwise), serves the pages of
 `crawler.demo.pages`, the JSON search API, generated images and static files, compresses text
-with gzip when the client asks, and records every request for tests.
+with gzip when the client asks, and records every request for tests. Loopback clients may
+move it to a next state (``POST /__admin/advance``, ``/__admin/mode``, ``GET /__admin/state``:
+`crawler.demo.state`).
 
 Run it in the foreground with ``python -m crawler.demo.server [--port N] [--listings N]``.
 """
@@ -28,6 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from crawler.demo import pages
 from crawler.demo.data import Catalog, DemoListing, build_catalog
+from crawler.demo.state import MODES, MarketState
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,9 @@ class DemoMarketplace:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.catalog = catalog if catalog is not None else build_catalog()
+        self.base_catalog = self.catalog
+        """The catalog as generated; `catalog` is what the marketplace shows now."""
+        self.state = MarketState()
         self.host, self.port, self.page_size, self.verbose = host, port, page_size, verbose
         self._static = _load_static()
         self._log: list[tuple[str, str]] = []
@@ -162,11 +168,45 @@ class DemoMarketplace:
         with self._lock:
             self._log.append((method, path))
 
+    def advance(self, step: dict[str, Any] | None = None) -> dict[str, list[str]]:
+        """Move the marketplace to its next state (`crawler.demo.state`); returns what changed."""
+        with self._lock:
+            applied = self.state.advance(self.base_catalog, step)
+            self.catalog = self.state.catalog(self.base_catalog)
+        return applied
+
+    def set_mode(self, mode: str) -> None:
+        """`normal`, `botwall` (captcha page, HTTP 200) or `503` for every search and item."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}")
+        self.state.mode = mode
+
+    def admin(self, method: str, path: str, body: bytes) -> Response:
+        """The admin endpoint (`/__admin/...`; the handler lets loopback clients only)."""
+        try:
+            data = json.loads(body or b"null")
+            if method == "GET" and path == "/__admin/state":
+                return _json(self.state.to_json())
+            if method == "POST" and path == "/__admin/advance":
+                return _json({"applied": self.advance(data or None),
+                              "step": self.state.step})
+            if method == "POST" and path == "/__admin/mode":
+                mode = data.get("mode") if isinstance(data, dict) else data
+                self.set_mode(str(mode))
+                return _json({"mode": self.state.mode})
+        except (ValueError, AttributeError) as exc:
+            return Response(400, json.dumps({"error": str(exc)}).encode(),
+                            "application/json; charset=utf-8")
+        return Response(404, b'{"error": "no such admin endpoint"}', "application/json")
+
     def handle(self, target: str, cookie_header: str = "", base_url: str = "") -> Response:
         """Answer a GET for `target` (path and query)."""
         parts = urlsplit(target)
         path, query = unquote(parts.path), parse_qs(parts.query)
         consented = _consented(cookie_header)
+        if self.state.mode != "normal" and (path.startswith(("/item/", "/seller/"))
+                                            or path in ("/search", "/api/search")):
+            return _refusal(self.state.mode)
         if path == "/":
             return _html(200, pages.home_page(self.catalog, consented=consented))
         if path in ("/search", "/api/search"):
@@ -210,6 +250,16 @@ class DemoMarketplace:
 
     def _item(self, listing_id: str, base_url: str, consented: bool) -> Response:
         item = self.catalog.get(listing_id) if _ID.fullmatch(listing_id) else None
+        removed = self.state.removed(listing_id) if item is None else None
+        if removed == "gone":
+            return _html(410, pages.error_page("Listing removed", pages.GONE_TEXT,
+                                                consented=consented))
+        if removed == "unavailable":
+            old = self.state.removed_item(self.base_catalog, listing_id)
+            return _html(200, pages.unavailable_page(old, consented=consented))
+        if removed == "redirected":
+            return Response(302, b"", _HTML, {"Location": "/search?q=", "Cache-Control":
+                                              "no-cache"})
         if item is None:
             return _not_found("Listing not found", pages.GONE_TEXT, consented)
         return _html(200, pages.item_page(item, base_url, consented=consented))
@@ -238,6 +288,14 @@ def _result_json(item: DemoListing) -> dict[str, Any]:
         "seller": {"id": item.seller.seller_id, "name": item.seller.name, "url": item.seller.url},
         "sponsored": item.sponsored,
     }
+
+
+def _refusal(mode: str) -> Response:
+    if mode == "503":
+        return Response(503, b"<html><head><title>Service Unavailable</title></head><body>"
+                        b"<h1>Service temporarily unavailable</h1></body></html>", _HTML,
+                        {"Retry-After": "1", "Cache-Control": "no-cache"})
+    return _html(200, pages.captcha_page())
 
 
 def _consented(cookie_header: str) -> bool:
@@ -309,8 +367,33 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._serve(send_body=False)
 
+    def do_POST(self) -> None:
+        self._admin()
+
+    def _admin(self) -> None:
+        app = self.server.app
+        path = urlsplit(self.path).path
+        app.record(self.command, self.path)
+        if not path.startswith("/__admin/") or not is_loopback(self.client_address[0]):
+            self._send(404, b"not found", {"Content-Type": "text/plain", "Content-Length": "9"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= 1_000_000:
+            self._send(413, b"", {"Content-Length": "0"})
+            return
+        response = app.admin(self.command, path, self.rfile.read(length))
+        self._send(response.status, response.body,
+                   {"Content-Type": response.content_type,
+                    "Content-Length": str(len(response.body)), "Cache-Control": "no-cache"})
+
     def _serve(self, send_body: bool) -> None:
         app = self.server.app
+        if self.path.startswith("/__admin/"):
+            self._admin()
+            return
         app.record(self.command, self.path)
         try:
             cookies = self.headers.get("Cookie", "")

@@ -70,6 +70,8 @@ class CrawlOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
     """Resume an unfinished run of the same watchlist and selection (see crawler.runs.resume)."""
+    targets: Path | None = None
+    """Listings to capture directly instead of searching (`crawler.takedown.targets`)."""
 
 
 @dataclass
@@ -165,6 +167,12 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
     base = project_settings()
     watchlist = load_watchlist(options.watchlist, known_marketplaces(base))
     chosen = select_marketplaces(watchlist, options.marketplaces, options.brands)
+    if options.targets is not None:
+        from crawler.takedown.targets import read_targets
+
+        chosen = list(dict.fromkeys(t.marketplace for t in read_targets(options.targets)))
+        options.resume = False
+        options.settings = {**options.settings, "MARKWATCH_TARGETS": str(options.targets)}
     if not chosen:
         raise ConfigError(f"{options.watchlist}: no watch matches the --marketplace/--brand given")
     spool = options.settings.get("STORAGE_SPOOL_DIR") or None
@@ -249,5 +257,9 @@ def run_crawl(options: CrawlOptions, clock: Clock | None = None) -> CrawlReport:
     if archive.pending:
         errors.append(f"archive unreachable: {archive.pending} objects wait in the local spool; "
                       "run `markwatch sync` when it is back")
-    return CrawlReport(run_id, options.store, options.catalog, started, clock.now(),
-                       records, errors, seals=seals, spooled=archive.pending)
+    report = CrawlReport(run_id, options.store, options.catalog, started, clock.now(),
+                         records, errors, seals=seals, spooled=archive.pending)
+    from crawler.takedown.observe import observe_run
+
+    observe_run(report, clock)  # changes, removals, relistings of this run's captures
+    return report

@@ -56,7 +56,7 @@ class ExportContext:
 
 def crawl_command(job: Job, ctx: ExportContext, watchlist: str | None = None) -> list[str]:
     """The `markwatch crawl` command line of one job."""
-    return [ctx.markwatch, "crawl", "-w", watchlist or str(ctx.watchlist), *job.crawl_args(),
+    return [ctx.markwatch, job.command, "-w", watchlist or str(ctx.watchlist), *job.crawl_args(),
             *ctx.crawl_args]
 
 

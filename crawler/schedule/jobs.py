@@ -32,6 +32,8 @@ class Job:
     """Brands to crawl; empty: the whole watchlist."""
     every: float | None = None
     """Testing cadence: fire every so many seconds instead of on the cron schedule."""
+    command: str = "crawl"
+    """The markwatch command the job runs: `crawl`, or `recheck` (settings.recheck)."""
 
     def next_after(self, moment: dt.datetime) -> dt.datetime:
         """The first firing strictly after `moment` (aware UTC)."""
@@ -72,7 +74,8 @@ def jobs_for(watchlist: Watchlist, every: float | None = None) -> list[Job]:
     for brand, cron in watchlist.schedules().items():
         by_cron.setdefault(cron, []).append(brand)
     every_brand = [b.name for b in watchlist.brands]
-    if every and not by_cron:  # a testing cadence needs no schedule in the watchlist
+    if every and not by_cron and not watchlist.settings.recheck:
+        # a testing cadence needs no schedule in the watchlist
         by_cron["* * * * *"] = every_brand
     jobs = []
     for cron, brands in by_cron.items():
@@ -80,4 +83,6 @@ def jobs_for(watchlist: Watchlist, every: float | None = None) -> list[Job]:
             jobs.append(Job("all", cron, (), every))
         else:
             jobs.append(Job(job_name(brands), cron, tuple(brands), every))
+    if watchlist.settings.recheck:  # re-checks of known listings (crawler/takedown)
+        jobs.append(Job("recheck", watchlist.settings.recheck, (), every, "recheck"))
     return jobs

@@ -313,7 +313,7 @@ class Scheduler:
         report = self.home / "reports" / f"{row_id}.json"
         report.parent.mkdir(parents=True, exist_ok=True)
         report.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "crawler", "crawl", "-w", self.watchlist,
+        cmd = [sys.executable, "-m", "crawler", job.command, "-w", self.watchlist,
                *job.crawl_args(), "--report-json", str(report), *self.options.crawl_args]
         env = {**os.environ, "MARKWATCH_STATE_DIR": str(self.options.state_dir)}
         env.setdefault("MARKWATCH_PROGRESS", "log")

@@ -35,7 +35,8 @@ __all__ = [
 MEDIA_TYPE = "application/json"
 EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified",
                     "viewed", "downloaded",  # the portal (crawler/portal)
-                    "decided"})  # a reviewer's triage verdict (crawler/triage)
+                    "decided",  # a reviewer's triage verdict (crawler/triage)
+                    "takedown"})  # a listing's takedown status changed (crawler/takedown)
 MAX_ATTEMPTS = 20
 MAX_ACTOR = 200
 
