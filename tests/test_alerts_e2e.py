@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,18 +26,23 @@ MARKUP = 'Lumara handbag <script>alert("x")</script><img src=x onerror=alert(1)>
 
 
 def market_with_bargains() -> DemoMarketplace:
-    """The demo catalog with the first three 'lumara handbag' hits priced in EUR far below
-    the MSRP (one with markup in its title), the fourth left in GBP (not comparable)."""
+    """The demo catalog with the first three 'lumara handbag' hits priced at 45 EUR, far below
+    the 900 EUR MSRP (one with markup in its title), and the fourth an ordinary listing at
+    the full price, which triage does not flag."""
     catalog = build_catalog()
     hits = [x.listing_id for x in catalog.search("lumara handbag")
-            if "case for" not in x.title.lower()][:3]
+            if "case for" not in x.title.lower()][:4]
     listings = []
     for item in catalog.listings:
-        if item.listing_id in hits:
-            item = dataclasses.replace(item, currency="EUR",
-                                       price_text=format_price(item.price, "EUR"))
+        if item.listing_id in hits[:3]:
+            item = dataclasses.replace(item, currency="EUR", price=Decimal("45.00"),
+                                       price_text=format_price(Decimal("45.00"), "EUR"))
             if item.listing_id == hits[1]:
                 item = dataclasses.replace(item, title=MARKUP)
+        elif item.listing_id == hits[3]:
+            item = dataclasses.replace(item, currency="EUR", price=Decimal("1450.00"),
+                                       price_text=format_price(Decimal("1450.00"), "EUR"),
+                                       title="Lumara handbag", description=("Lumara handbag.",))
         listings.append(item)
     return DemoMarketplace(dataclasses.replace(catalog, listings=tuple(listings)))
 

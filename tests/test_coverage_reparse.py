@@ -23,7 +23,7 @@ version: 1
 settings:
   max_pages: 1
   max_listings: 6
-  egress: {allow: [127.0.0.1]}
+  egress: {{allow: [127.0.0.1]}}
 brands:
   - name: Lumara
     terms: ["lumara"]
