@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,10 @@ from crawler.demo import DemoMarketplace
 pytest_plugins = ["tests.servers", "tests.tsa_server"]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Crawls create a sealing key under $XDG_CONFIG_HOME/markwatch/ on first use: never the real
+# ~/.config in tests (every subprocess inherits this too).
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="markwatch-test-config-")
 MARKWATCH = str(Path(sys.executable).with_name("markwatch"))
 
 

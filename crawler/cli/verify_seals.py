@@ -59,13 +59,17 @@ def log_verified(store: Store, config: SealConfig, verdicts: Sequence[Verdict],
 
 
 def verify_bundles(paths: Sequence[str], config: SealConfig) -> int:
-    """Run the bundled verifier (the same code as each bundle's verify.py) on each bundle."""
+    """Run the bundled verifier (the same code as each bundle's verify.py) on each bundle.
+
+    Anchors are the operator's own: SEAL_TRUSTED_KEYS and the own key, SEAL_TRUSTED_CAS (or
+    the CAs of SEAL_TSAS); nothing inside a bundle is trusted.
+    """
     from crawler.seal import standalone_verify
 
     args: list[str] = []
     for ca in config.trusted_ca_paths():
         args += ["--trust-tsa-ca", str(ca)]
-    for key in config.trusted_keys:
+    for key in config.pinned_keys():
         args += ["--trust-key", key]
     worst = 0
     for path in paths:

@@ -127,6 +127,12 @@ class SealOutcome:
             parts += [f"timestamped by {t['tsa']} at {t['gen_time']}" for t in self.timestamps]
             if self.signer:
                 parts.append(f"signed by {self.signer}")
+            else:
+                parts.append("NOT signed (SEAL_KEY=off): its origin is not attested")
+            if not self.timestamps:
+                parts.append("time NOT attested: no time-stamping authority is configured "
+                             "(SEAL_TSAS), so nothing independent proves when these pages "
+                             "were captured")
             return ", ".join(parts)
         if self.status == "pending":
             return (f"NOT SEALED {where}: {self.reason}; captures kept unsealed "
@@ -183,12 +189,13 @@ class RunSealer:
             return outcome
         try:
             seal = seal_run(run_id, manifests, signer=self.config.signer(),
-                            tsas=self.config.tsas, clock=self.clock)
+                            tsas=self.config.tsas, clock=self.clock,
+                            custody_head=custody.head(self.store))
             self.store.put_document(key, seal.document, MEDIA_TYPE)
         except ArtifactConflict:
             outcome.status = "already-sealed"
             return outcome
-        except (SealError, StoreError) as exc:
+        except (SealError, StoreError, ValueError) as exc:
             outcome.reason = str(exc)
             logger.error("could not seal run %s (%s): %s", run_id, marketplace, exc)
             self._mark_pending(record, outcome.reason)

@@ -271,7 +271,8 @@ def check_signature(doc: dict[str, Any]) -> str | None:
 
     None: the document is not signed at all.
     """
-    signer, signature = doc.get("signer"), doc.get("signature")
+    signer: Any = doc.get("signer")
+    signature: Any = doc.get("signature")
     if signer is None and signature is None:
         return None
     try:
@@ -988,7 +989,7 @@ def check_artifacts(bundle: Bundle, manifest: dict[str, Any], finding: Finding) 
         if not is_hex_digest(digest):
             finding.fail(f"artifact {label}: not a SHA-256 hex digest")
             continue
-        name = "artifacts/" + digest
+        name = "artifacts/" + str(digest)
         if not bundle.exists(name):
             finding.fail(f"artifact {label}: {name} missing from the bundle")
             continue
@@ -1185,13 +1186,13 @@ def verify_bundle(bundle: Bundle, anchors: Anchors) -> tuple[list[CaptureVerdict
         check.problems.append("no manifests/*.json: nothing to verify")
     for capture_id in ids:
         verdict = CaptureVerdict(capture_id)
-        seal = integrity_verdict(bundle, capture_id, seals, verdict)
-        if seal is None:
+        holder = integrity_verdict(bundle, capture_id, seals, verdict)
+        if holder is None:
             verdict.origin.lines.append("no seal: origin not checked")
             verdict.time.lines.append("no seal: time not checked")
         else:
-            verdict.origin = origin_verdict(seal.doc, anchors, "the run seal")
-            verdict.time = time_verdict(seal, anchors)
+            verdict.origin = origin_verdict(holder.doc, anchors, "the run seal")
+            verdict.time = time_verdict(holder, anchors)
         verdicts.append(verdict)
     return verdicts, check
 
