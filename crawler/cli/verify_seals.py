@@ -37,7 +37,7 @@ def custody_events(store: Store) -> tuple[list[str], dict[str, list[str]]]:
         return [f"unreadable ({exc})"], {}
     events: dict[str, list[str]] = {}
     for entry in log:
-        for cid in entry.capture_ids:
+        for cid in (*entry.capture_ids, *(entry.details.get("capture_digests") or ())):
             events.setdefault(cid, []).append(f"{entry.time} {entry.event} by {entry.actor}")
     return problems, events
 
@@ -50,15 +50,16 @@ def log_verified(store: Store, config: SealConfig, verdicts: Sequence[Verdict],
     failed = sorted(v.capture_id for v in verdicts if not v.ok)
     try:
         custody.append(store, "verified", clock=SystemClock(), actor=config.actor,
-                       capture_ids=[v.capture_id for v in verdicts],
-                       details={"verified": len(verdicts) - len(failed), "failed": failed,
+                       capture_ids=[v.capture_id for v in verdicts], ids_by_digest=True,
+                       details={"verified": len(verdicts) - len(failed), "failed": len(failed),
                                 "custody_log_ok": not custody_problems})
     except (SealError, StoreError, ValueError) as exc:
         click.echo(f"warning: could not record the verification in the custody log: {exc}",
                    err=True)
 
 
-def verify_bundles(paths: Sequence[str], config: SealConfig) -> int:
+def verify_bundles(paths: Sequence[str], config: SealConfig, integrity_only: bool = False
+                   ) -> int:
     """Run the bundled verifier (the same code as each bundle's verify.py) on each bundle.
 
     Anchors are the operator's own: SEAL_TRUSTED_KEYS and the own key, SEAL_TRUSTED_CAS (or
@@ -71,6 +72,8 @@ def verify_bundles(paths: Sequence[str], config: SealConfig) -> int:
         args += ["--trust-tsa-ca", str(ca)]
     for key in config.pinned_keys():
         args += ["--trust-key", key]
+    if integrity_only:
+        args.append("--integrity-only")
     worst = 0
     for path in paths:
         click.echo(f"bundle {path}")

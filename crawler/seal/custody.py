@@ -117,15 +117,23 @@ def append(
     run_id: str | None = None,
     capture_ids: Iterable[str] = (),
     details: Mapping[str, Any] | None = None,
+    ids_by_digest: bool = False,
 ) -> CustodyEntry:
     """Append one event; retried (bounded) when another writer took the next sequence number.
 
-    `actor` is an operator label (`ops@case-team`, `scheduler`), never a secret.
+    `actor` is an operator label (`ops@case-team`, `scheduler`), never a secret. With
+    `ids_by_digest` (events about a whole run) the captures are named only by
+    `standalone_verify.capture_digest` in `details.capture_digests`, so a bundle that must
+    disclose the entry whole does not disclose the ids of captures it does not carry.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown custody event {event!r}; one of {sorted(EVENTS)}")
     actor = _check_actor(actor)
     ids = sorted(set(capture_ids))
+    details = dict(details or {})
+    if ids_by_digest:
+        details["capture_digests"] = sorted(sv.capture_digest(cid) for cid in ids)
+        ids = []
     for _ in range(MAX_ATTEMPTS):
         last = _last(store)
         seq = 0 if last is None else last.seq + 1
@@ -224,8 +232,9 @@ def _seq_of(key: str) -> int:
 
 def entries_for(log: Iterable[CustodyEntry], capture_ids: Collection[str]) -> list[CustodyEntry]:
     """The entries naming any of `capture_ids`, in log order."""
-    wanted = set(capture_ids)
-    return [entry for entry in log if wanted.intersection(entry.capture_ids)]
+    wanted = set(capture_ids) | {sv.capture_digest(cid) for cid in capture_ids}
+    return [entry for entry in log if wanted.intersection(
+        (*entry.capture_ids, *(entry.details.get("capture_digests") or ())))]
 
 
 def to_jsonl(log: Iterable[CustodyEntry]) -> bytes:

@@ -161,7 +161,7 @@ class RunSealer:
         if ids:
             self._custody("stored", run_id, ids, {
                 "run_record": record_key, "run_record_sha256": record_sha256,
-                "manifests_root": record.get("manifests_root"), "store": self.store.uri,
+                "manifests_root": record.get("manifests_root"),
             }, problems)
         if not ids:
             outcome = SealOutcome(run_id, marketplace, "empty")
@@ -243,7 +243,7 @@ class RunSealer:
                  problems: list[str]) -> None:
         try:
             custody.append(self.store, event, clock=self.clock, actor=self.config.actor,
-                           run_id=run_id, capture_ids=ids, details=details)
+                           run_id=run_id, capture_ids=ids, details=details, ids_by_digest=True)
         except (SealError, StoreError, ValueError) as exc:
             logger.error("could not append %r to the custody log: %s", event, exc)
             problems.append(f"custody log: could not record {event!r}: {exc}")

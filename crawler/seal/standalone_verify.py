@@ -357,6 +357,18 @@ def parse_seal(name: str, raw: bytes) -> Seal:
 # --- the custody log ------------------------------------------------------------------------
 
 
+def capture_digest(capture_id: str) -> str:
+    """How custody entries about a whole run name each capture without disclosing its id."""
+    return "sha256:" + hashlib.sha256(("markwatch-capture:" + capture_id).encode()).hexdigest()
+
+
+def entry_names(entry: dict[str, Any]) -> list[str]:
+    """The capture ids and capture digests a custody entry names."""
+    details = entry.get("details")
+    digests = details.get("capture_digests") if isinstance(details, dict) else None
+    return [str(x) for x in (entry.get("capture_ids") or []) + (digests or [])]
+
+
 def custody_leaf(raw: bytes) -> bytes:
     """An entry's leaf in the custody tree: the SHA-256 of its stored bytes."""
     return hashlib.sha256(raw).digest()
@@ -1156,7 +1168,7 @@ def _check_custody(bundle: Bundle, index: dict[str, Any], seals: dict[str, Seal]
                 out.problems.append(where + ": prev does not match the entry before it")
         seqs.append(seq)
         previous = (seq, line)
-        for cid in entry.get("capture_ids") or []:
+        for cid in entry_names(entry):
             text = "{} {} by {}".format(safe(entry.get("time"), 40), safe(entry.get("event"), 20),
                                     safe(entry.get("actor"), 80))
             out.custody.setdefault(str(cid), []).append(text)
@@ -1215,7 +1227,9 @@ def report(verdicts: list[CaptureVerdict], check: BundleCheck, integrity_only: b
             out(f"       {label + ':':<9} {status}")
             for line in finding.lines:
                 out("           " + line)
-        for event in check.custody.get(v.capture_id, []):
+        events = sorted(check.custody.get(v.capture_id, [])
+                        + check.custody.get(capture_digest(v.capture_id), []))
+        for event in events:
             out("       custody:  " + event)
     out(f"bundle index: {check.origin.status}")
     for line in check.origin.lines:
