@@ -188,8 +188,16 @@ class _Writer:
         three, seal_doc = finding.verdicts, finding.seal
         assert seal_doc is not None and finding.document is not None
         signer = (seal_doc.doc.get("signer") or {}).get("fingerprint")
+        stamps = []
+        for entry in seal_doc.doc.get("timestamps") or []:
+            try:
+                token = base64.b64decode(entry["response"], validate=True)
+                when = sv.verify_token(token, seal_doc.root, None).gen_time
+                stamps.append((str(entry.get("tsa")), isoformat(when)))
+            except (sv.VerifyError, KeyError, TypeError, ValueError):
+                continue  # the time verdict says why
         seal = ReportSeal(
-            key=finding.key, root=seal_doc.root.hex(),
+            key=finding.key, root=seal_doc.root.hex(), timestamps=stamps,
             seal_sha256=hashlib.sha256(finding.document).hexdigest(),
             signer=signer,
             problems=[line for name in ("integrity", "origin", "time")

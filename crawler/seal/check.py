@@ -160,6 +160,9 @@ class SealChecker:
                 three.integrity.fail(f"seal {key}: inclusion: audit path does not reach the root")
         three.origin = sv.origin_verdict(seal.doc, self.anchors, "the run seal")
         three.time = sv.time_verdict(seal, self.anchors)
+        if (three.time.status == sv.NOT_PROVEN and self.anchors.tsa_cas
+                and seal.doc.get("timestamps")):
+            three.time.status = sv.FAILED  # a TSA CA is configured and no token chains to it
         if any(DEMO_TSA_MARK in line for line in three.time.lines):
             three.time.lines.append("the demo TSA is not a trusted authority: this time proves "
                                     "nothing to anyone else")
