@@ -240,9 +240,18 @@ def tamper_custody(store: Path, run_id: str, capture_id: str) -> str:
     return "FAIL custody log: custody/000000000001.json: prev does not match entry 0"
 
 
+def tamper_custody_truncated(store: Path, run_id: str, capture_id: str) -> str:
+    for path in sorted((store / "custody").glob("*.json")):
+        path.chmod(0o644)
+        path.unlink()  # every entry gone: an empty log is a consistent chain...
+    # ...but the run seal signed the head of a log of one entry
+    return f"FAIL custody log: seals/{run_id}/demo.json covers 1 custody entries, the log holds 0"
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("tamper", [tamper_artifact, tamper_manifest, tamper_token,
-                                    tamper_proof, tamper_signature, tamper_custody])
+                                    tamper_proof, tamper_signature, tamper_custody,
+                                    tamper_custody_truncated])
 def test_tampering_is_named(sealed: tuple[Site, CliResult, dict[str, Any]], tmp_path: Path,
                             tamper: Callable[[Path, str, str], str]) -> None:
     site, _, report = sealed

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,11 +37,27 @@ def custody_events(store: Store) -> tuple[list[str], dict[str, list[str]]]:
         log = custody.read_log(store)
     except ValueError as exc:
         return [f"unreadable ({exc})"], {}
+    problems += custody.verify_against_heads(log, _seal_heads(store))
     events: dict[str, list[str]] = {}
     for entry in log:
         for cid in (*entry.capture_ids, *(entry.details.get("capture_digests") or ())):
             events.setdefault(cid, []).append(f"{entry.time} {entry.event} by {entry.actor}")
     return problems, events
+
+
+def _seal_heads(store: Store) -> list[tuple[str, dict[str, Any]]]:
+    """The custody heads every run seal in the store recorded (newest entries detectable)."""
+    heads = []
+    for key in store.list_documents("seals/"):
+        if key.startswith("seals/pending/"):
+            continue
+        try:
+            head = json.loads(store.read_document(key)).get("custody")
+        except (ValueError, KeyError, AttributeError):
+            continue  # the capture's seal verdict names a broken seal
+        if isinstance(head, dict):
+            heads.append((key, head))
+    return heads
 
 
 def log_verified(store: Store, config: SealConfig, verdicts: Sequence[Verdict],
