@@ -392,3 +392,16 @@ def test_load_signer_errors(tmp_path: Path) -> None:
     junk.chmod(0o600)
     with pytest.raises(SealError, match="not an unencrypted PEM private key"):
         load_signer(junk)
+
+
+def test_run_summary_says_time_is_not_attested_without_a_tsa() -> None:
+    from crawler.seal.runs import SealOutcome
+
+    line = SealOutcome("R", "demo", "sealed", key="seals/R/demo.json",
+                       signer="sha256:" + "ab" * 32).describe()
+    assert "signed by sha256:" in line
+    assert "time NOT attested: no time-stamping authority is configured (SEAL_TSAS)" in line
+    stamped = SealOutcome("R", "demo", "sealed", key="k", signer="sha256:x", timestamps=[
+        {"tsa": "demo TSA, not a trusted authority", "gen_time": "2026-01-01T00:00:00Z"}])
+    assert "not attested" not in stamped.describe()
+    assert "timestamped by demo TSA, not a trusted authority" in stamped.describe()

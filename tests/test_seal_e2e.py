@@ -645,3 +645,30 @@ def test_unusable_key_is_a_configuration_error(tmp_path: Path) -> None:
     out = run_markwatch(["seal", "--pending", "--store", f"file://{tmp_path / 's'}"],
                         cwd=tmp_path, env={"MARKWATCH_SEAL_KEY": "off"})
     assert out.code == 2 and "nothing to seal with" in out.err
+
+
+@pytest.mark.browser
+def test_capture_verdicts_for_a_front_end(sealed: tuple[Site, CliResult, dict[str, Any]],
+                                          tmp_path: Path) -> None:
+    """`crawler.verify.capture_verdicts`: the three verdicts of a stored capture (portal)."""
+    from crawler.verify import capture_verdicts
+    from storage.uri import open_store
+
+    site, _, _ = sealed
+    capture_id = site.ids("listing")[0]
+    config = SealConfig.from_settings({}, env=site.env)
+    three = capture_verdicts(open_store(f"file://{site.store}"), capture_id, config)
+    assert three.ok, three.to_json()
+    assert [three.status(n) for n in ("integrity", "origin", "time")] == ["PROVEN"] * 3
+    assert three.to_json()["time"]["lines"][0].startswith("existed by 20")
+    # no TSA CA and no key pinned: said, not failed
+    bare = SealConfig.from_settings({}, env={"MARKWATCH_SEAL_KEY": "off"})
+    three = capture_verdicts(open_store(f"file://{site.store}"), capture_id, bare)
+    assert three.status("integrity") == "PROVEN"
+    assert three.status("origin") == "NOT PROVEN" and three.status("time") == "NOT PROVEN"
+    # a tampered artifact fails integrity
+    store = site.copy(tmp_path / "store")
+    tamper_artifact(store, "", capture_id)
+    three = capture_verdicts(open_store(f"file://{store}"), capture_id, config)
+    assert three.status("integrity") == "FAILED" and not three.ok
+    assert any("screenshot.png" in line for line in three.integrity.lines)

@@ -784,15 +784,22 @@ class Bundle:
             try:
                 self._zip = zipfile.ZipFile(location)
                 infos = self._zip.infolist()
-            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                _check_zip(infos)
+            except (zipfile.BadZipFile, OSError, ValueError, Refused) as exc:
+                self.close()
+                if isinstance(exc, Refused):
+                    raise
                 raise Refused("not a readable zip: " + safe(exc)) from exc
-            _check_zip(infos)
             names = [i.filename for i in infos]
             tops = {n.split("/", 1)[0] for n in names}
             if not any(n.startswith("manifests/") for n in names) and len(tops) == 1:
                 self._prefix = tops.pop() + "/"  # zipped with an enclosing folder
             self._infos = {i.filename[len(self._prefix):]: i for i in infos
                            if i.filename.startswith(self._prefix) and not i.is_dir()}
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
 
     def names(self) -> builtins.list[str]:
         """Every file in the bundle, relative to its top folder."""
@@ -1289,6 +1296,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     if not args.integrity_only and not (anchors.keys and anchors.tsa_cas):
         out("note: no --trust-key and --trust-tsa-ca given: origin and time cannot be proven; "
             "this run says what is and is not proven, and exits 1")
+    bundle: Bundle | None = None
     try:
         bundle = Bundle(args.bundle)
         verdicts, check = verify_bundle(bundle, anchors)
@@ -1296,6 +1304,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
         out(f"REFUSED: {exc}")
         out("NOT VERIFIED: the bundle was refused")
         return 1
+    finally:
+        if bundle is not None:
+            bundle.close()
     return 0 if report(verdicts, check, args.integrity_only, out) else 1
 
 
