@@ -9,7 +9,7 @@ consent overlay until its cookie is set, and markwatch's shared context carries 
 after its first consent click. Without it the baseline would screenshot an empty overlay.
 
 `--steps` makes it the "browser steps" row instead: the same pages put through markwatch's own
-capture steps (`crawler.capture.capture_page`: browser cache off, consent click, wait-for,
+capture steps (`crawler.browser.capture.capture_page`: browser cache off, consent click, wait-for,
 lazy loading until images and the network settle, screenshot, DOM) on a bare Playwright
 page, with no recording proxy, no Scrapy and no evidence pipeline. markwatch against this row
 is the cost of the evidence work alone; this row against the plain baseline is the cost of
@@ -32,7 +32,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 async def _steps_capture(context: Any, url: str, consent: str | None) -> None:
-    from crawler.capture import CaptureSteps, InFlight, capture_page
+    from crawler.browser.capture import CaptureSteps, InFlight, capture_page
     from crawler.config import CaptureLimits
 
     page = await context.new_page()

@@ -21,7 +21,7 @@ from crawler.demo import DemoMarketplace
 CRAWL = """
 import json, sys
 from crawler.cli.demo import demo_watchlist
-from crawler.runner import CrawlOptions, run_crawl
+from crawler.runs.runner import CrawlOptions, run_crawl
 store, base, listings, proxy = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "on"
 opts = CrawlOptions(demo_watchlist(), f"file://{store}", f"sqlite:///{store}/catalog.db",
                     max_listings=listings, settings={"DEMO_BASE_URL": base, "LOG_LEVEL": "ERROR",

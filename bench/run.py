@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.proctree import TreeStats, run_sampled  # noqa: E402
-from crawler.browser import find_chromium  # noqa: E402
+from crawler.browser.chromium import find_chromium  # noqa: E402
 from crawler.demo import DemoMarketplace, build_catalog  # noqa: E402
 
 TERMS = ("lumara", "corvane", "velisse", "nordhaven")

@@ -50,9 +50,11 @@ class MarkwatchConfig:
     viewport: dict[str, int] = field(default_factory=lambda: {"width": 1280, "height": 720})
     limits: CaptureLimits = field(default_factory=CaptureLimits)
     lazy_load: str = "expand"
-    """How lazy content is brought in before the screenshot (`crawler.capture.LAZY_LOAD`)."""
+    """How lazy content is brought in before the screenshot
+    (`crawler.browser.capture.LAZY_LOAD`)."""
     tab_captures: int = DEFAULT_TAB_CAPTURES
-    """Captures one browser tab serves before a fresh one (`crawler.tabs`; 1: a tab each)."""
+    """Captures one browser tab serves before a fresh one (`crawler.browser.tabs`; 1: a tab
+    each)."""
     context_pages: int = MIN_CONTEXT_PAGES
     """Rendered pages a browser context serves before a fresh one (0: never); see
     `context_pages`."""

@@ -8,7 +8,7 @@ listener of any kind.
 from __future__ import annotations
 
 from crawler import __version__
-from crawler.browser import find_chromium
+from crawler.browser.chromium import find_chromium
 from crawler.exceptions import ConfigError
 
 BOT_NAME = "markwatch"
@@ -21,12 +21,13 @@ REMOTE_CONTROL_ENABLED = False
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {
-    "http": "crawler.playwright_handler.MarkwatchPlaywrightHandler",
-    "https": "crawler.playwright_handler.MarkwatchPlaywrightHandler",
+    "http": "crawler.browser.download_handler.MarkwatchPlaywrightHandler",
+    "https": "crawler.browser.download_handler.MarkwatchPlaywrightHandler",
 }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 # The executable: MARKWATCH_CHROMIUM, else a system chromium, else Playwright's own download
-# (crawler.browser). Filled in here too so that plain `scrapy crawl` finds the same browser.
+# (crawler.browser.chromium). Filled in here too so that plain `scrapy crawl` finds the same
+# browser.
 PLAYWRIGHT_LAUNCH_OPTIONS: dict[str, object] = {
     "headless": True,
     "args": [
@@ -41,7 +42,7 @@ PLAYWRIGHT_LAUNCH_OPTIONS: dict[str, object] = {
 }
 try:
     _chromium = find_chromium()
-except ConfigError:  # reported when the crawl starts (crawler.runner)
+except ConfigError:  # reported when the crawl starts (crawler.runs.runner)
     _chromium = None
 if _chromium:
     PLAYWRIGHT_LAUNCH_OPTIONS["executable_path"] = _chromium
@@ -62,7 +63,7 @@ AUTOTHROTTLE_ENABLED = False
 # Unrendered requests and robots.txt use this; rendered pages send the browser's own headers
 # (its user agent is recorded), plus the capture tag the recording proxy routes by and strips.
 USER_AGENT = f"markwatch/{__version__} (evidence crawler)"
-# The browser's own headers, unrouted (see crawler.playwright_handler); a capture's requests
+# The browser's own headers, unrouted (see crawler.browser.download_handler); a capture's requests
 # are tagged inside the browser (crawler.recording.headers).
 PLAYWRIGHT_PROCESS_REQUEST_HEADERS = None
 DEFAULT_REQUEST_HEADERS = {"Accept-Language": "en"}
@@ -78,14 +79,14 @@ DOWNLOADER_MIDDLEWARES = {
     # last before the download handler, so the time is when the page is really fetched
     "crawler.middlewares.timing.CaptureClockMiddleware": 950,
     # only when resuming a run: answer pages the run already stored from the store
-    "crawler.middlewares.resume.ResumeMiddleware": 955,
+    "crawler.middlewares.resume_replay.ResumeMiddleware": 955,
     # a recording-proxy session and a browser context of its own per capture (before 960)
     "crawler.middlewares.recording.RecordingProxyMiddleware": 958,
     "crawler.middlewares.contexts.ContextRecycleMiddleware": 960,
 }
 SPIDER_MIDDLEWARES = {
     # only when resuming a run: drop what the spider makes of pages replayed from the store
-    "crawler.middlewares.resume.ResumeSpiderMiddleware": 100,
+    "crawler.middlewares.resume_replay.ResumeSpiderMiddleware": 100,
 }
 EXTENSIONS = {
     "crawler.extensions.progress.Progress": 500,
@@ -102,7 +103,8 @@ EVIDENCE_MAX_EXCHANGES = 400
 EVIDENCE_MAX_PAGE_HEIGHT = 16_000
 EVIDENCE_MAX_DECODED_BYTES = 256 * 1024 * 1024
 EVIDENCE_EXCHANGE_IDLE_TIMEOUT = 30.0
-EVIDENCE_LAZY_LOAD = "expand"  # or "scroll" (a viewport at a time), "off" (crawler/capture.py)
+# or "scroll" (a viewport at a time), "off" (crawler/browser/capture.py)
+EVIDENCE_LAZY_LOAD = "expand"
 # Byte-exact WARC of every exchange through a recording proxy on 127.0.0.1 (crawler.recording).
 EVIDENCE_RECORDING_PROXY = True
 EVIDENCE_RECORDING_CONTEXTS = "shared"  # or "per-capture" (see crawler/middlewares/recording.py)

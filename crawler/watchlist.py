@@ -22,7 +22,8 @@ import yaml
 from croniter import croniter
 
 from crawler.exceptions import ConfigError, WatchlistError
-from crawler.recipe import Entries, NodeReader, Recipe, close_matches, is_null, parse_recipe
+from crawler.recipe import Recipe, parse_recipe
+from crawler.yaml_nodes import Entries, NodeReader, close_matches, is_null
 
 SUPPORTED_VERSIONS = (1,)
 STORE_SCHEMES = ("file://", "s3://")

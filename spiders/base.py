@@ -2,19 +2,18 @@
 
 For each watch (brand, term) of its marketplace it requests search pages, captures each one as
 evidence, follows result links to listings, captures those, and follows pagination, within the
-watchlist's `max_pages` and `max_listings`. What a page says is read by page objects
-(`spiders.pages`); how it is captured is `crawler.capture`; storing is the evidence pipeline's.
+watchlist's `max_pages` and `max_listings`. A spider decides what to request and which page
+object (`spiders.pages`) reads a page; the browser steps of a capture are
+`crawler.browser.capture`, making the evidence of it (artifacts, WARC, triage) is
+`crawler.evidence.assembly`, storing it is the evidence pipeline's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import scrapy
@@ -24,7 +23,7 @@ from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
-from crawler.capture import (
+from crawler.browser.capture import (
     CDP_META,
     INFLIGHT_META,
     LIMITS_META,
@@ -34,16 +33,13 @@ from crawler.capture import (
     capture_page,
     init_page,
 )
+from crawler.browser.download_handler import NAVIGATION_ONLY_META
 from crawler.config import MarkwatchConfig
-from crawler.evidence import Artifact, CaptureItem, FailureItem, WatchRef, canonical_json
+from crawler.evidence.assembly import CaptureAssembler, unrendered
+from crawler.evidence.manifest import CaptureItem, FailureItem, WatchRef
 from crawler.exceptions import CaptureError, ConfigError
-from crawler.ids import new_ulid
-from crawler.items import Block, Listing, SearchResult
-from crawler.middlewares.timing import STARTED_META
-from crawler.playwright_handler import NAVIGATION_ONLY_META
+from crawler.items import Block, SearchResult
 from crawler.recording import release_page
-from crawler.recording.artifacts import recorded_warc
-from crawler.warc import spooled_warc, write_warc
 from spiders.backoff import BackoffMixin
 from spiders.pages import ListingPage, SearchPage, page_class
 
@@ -85,6 +81,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
     }
 
     config: MarkwatchConfig
+    assembler: CaptureAssembler
 
     def __init__(
         self,
@@ -111,7 +108,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         # Under `scrapy crawl` (not `markwatch crawl`) nobody has filled in the browser yet.
         options = settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")
         if "executable_path" not in options:
-            from crawler.browser import find_chromium, launch_options
+            from crawler.browser.chromium import find_chromium, launch_options
 
             settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",
                          launch_options(options, find_chromium()), priority="spider")
@@ -122,6 +119,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         if kwargs.get("store"):  # `-a store=URI` (Scrapyd: store=URI): the evidence store
             crawler.settings.set("STORAGE_URI", kwargs["store"], priority="spider")
         spider.config = MarkwatchConfig.from_settings(crawler.settings)
+        spider.assembler = CaptureAssembler(spider.name, spider.config,
+                                            crawler.settings.getbool("ROBOTSTXT_OBEY"))
         spider._load_watches(crawler)
         return spider
 
@@ -339,7 +338,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         slot, and close the context if it is retired and owes no request a page (pages are
         closed before their context); returns the recording caps hit. After a capture that
         ended cleanly (`reusable`) the page's tab may be kept for a later capture in the same
-        context (`crawler.tabs`)."""
+        context (`crawler.browser.tabs`)."""
         name = meta.get("playwright_context")
         if page is not None and name:
             self._contexts[name] = page.context
@@ -368,110 +367,12 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         return FailureItem(url, meta.get("page_kind", "?"), state.watch, reason,
                            self.config.clock.now())
 
-    async def _capture(
-        self,
-        response: Response,
-        rendered: RenderedPage,
-        kind: str,
-        *,
-        listing: Listing | None = None,
-        results: Iterable[SearchResult] = (),
-        search_page: int | None = None,
-        block: Block | None = None,
-    ) -> CaptureItem:
-        clock = self.config.clock
+    async def _capture(self, response: Response, rendered: RenderedPage, kind: str,
+                       **found: Any) -> CaptureItem:
+        """The evidence of this page (`crawler.evidence.assembly`), for the request's watch."""
         state: WatchState = response.meta["watch_state"]
-        started = response.meta[STARTED_META]
-        finished = clock.now()
-        capture_id = new_ulid(started)
-        browser = {
-            "name": "chromium" if rendered.screenshot else "none",
-            "version": rendered.browser_version,
-            "user_agent": rendered.user_agent,
-            "viewport": rendered.viewport,
-        }
-        # the WARC is written and compressed off the event loop, which carries the browser
-        artifacts = await asyncio.to_thread(self._artifacts, capture_id, response, rendered,
-                                            kind, listing, results, started, browser)
-        notes: dict[str, Any] = {}
-        triage = _triage(listing, state.msrp)
-        if triage:
-            notes["triage"] = triage
-        return CaptureItem(
-            capture_id=capture_id,
-            kind=kind,
-            watch=state.watch,
-            request_url=response.request.url if response.request else response.url,
-            final_url=rendered.final_url,
-            status=response.status,
-            started_at=started,
-            finished_at=finished,
-            artifacts=artifacts,
-            browser=browser,
-            listing=listing,
-            search_page=search_page,
-            results=list(results),
-            block=block,
-            limits_hit=rendered.limits_hit,
-            notes=notes,
-        )
-
-    def _artifacts(
-        self,
-        capture_id: str,
-        response: Response,
-        rendered: RenderedPage,
-        kind: str,
-        listing: Listing | None,
-        results: Iterable[SearchResult],
-        started: Any,
-        browser: dict[str, Any],
-    ) -> list[Artifact]:
-        warcinfo = {
-            "software": "markwatch",
-            "format": "WARC File Format 1.1",
-            "capture-id": capture_id,
-            "browser": f"chromium {browser['version']}",
-            "user-agent": browser["user_agent"],
-            "viewport": json.dumps(browser["viewport"], sort_keys=True),
-            "robots": "obeyed" if self.settings.getbool("ROBOTSTXT_OBEY") else "ignored",
-            "marketplace": self.name,
-        }
-        if self.config.operator:
-            warcinfo["operator"] = self.config.operator
-        watch = response.meta["watch_state"].watch
-        warcinfo.update(watch=f"{watch.brand} / {watch.term}", case=watch.case or "none")
-        artifacts = [Artifact("dom.html", "text/html; charset=utf-8", rendered.dom)]
-        if rendered.screenshot:
-            artifacts.append(Artifact("screenshot.png", "image/png", rendered.screenshot))
-        if listing is not None:
-            artifacts.append(Artifact("listing.json", "application/json",
-                                      canonical_json(listing.to_json())))
-            wanted = set(listing.images)
-            index = 0
-            for url, media_type, body in rendered.images:
-                if url in wanted:
-                    index += 1
-                    artifacts.append(Artifact(f"image-{index:02d}", media_type, body, url))
-        elif kind == "search":
-            rows = [{"position": r.position, "url": r.url, "listing_id": r.listing_id,
-                     "title": r.title, "price": None if r.price is None else str(r.price),
-                     "currency": r.currency, "sponsored": r.sponsored,
-                     "placeholder": r.placeholder} for r in results]
-            artifacts.append(Artifact("results.json", "application/json", canonical_json(rows)))
-        if rendered.recording is not None:  # byte-exact exchanges from the recording proxy
-            artifacts.insert(0, recorded_warc(
-                rendered.recording, warcinfo, capture_id=capture_id, started=started,
-                page_url=rendered.final_url, limits_hit=rendered.limits_hit,
-                artifacts=[a for a in artifacts if not a.name.startswith("image-")]))
-            return artifacts
-        warc = spooled_warc()
-        write_warc(warc, rendered.exchanges, warcinfo, capture_id=capture_id, at=started)
-        warc.seek(0)
-        artifacts.insert(0, Artifact("page.warc.gz", "application/warc", warc.read()))
-        warc.close()
-        return artifacts
-
+        return await self.assembler.capture(response, rendered, kind, state.watch, state.msrp,
+                                            **found)
 
 GONE_STATUSES = (404, 410)
 
@@ -501,27 +402,3 @@ def headers_of(response: Response) -> dict[str, str]:
         for k, v in response.headers.items()
     }
 
-
-def unrendered(response: Response) -> RenderedPage:
-    """A capture of a page fetched without a browser: the body as received is the DOM."""
-    return RenderedPage(
-        final_url=response.url,
-        dom=response.body,
-        screenshot=b"",
-        exchanges=[],
-        images=[],
-        user_agent=(response.request.headers.get("User-Agent") or b"").decode("latin-1")
-        if response.request else "",
-        browser_version="none",
-        viewport={},
-    )
-
-
-def _triage(listing: Listing | None, msrp: Any) -> dict[str, Any] | None:
-    """Price-based triage against the brand's MSRP, in the same currency only."""
-    if listing is None or msrp is None or listing.price is None:
-        return None
-    if listing.currency != msrp.currency or msrp.min is None:
-        return None
-    below = listing.price < Decimal(msrp.min)
-    return {"msrp_min": str(msrp.min), "currency": msrp.currency, "below_msrp": below}

@@ -19,8 +19,8 @@ from typing import Any
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
-from crawler.capture import CaptureSteps, RenderedPage
-from crawler.evidence import FailureItem
+from crawler.browser.capture import CaptureSteps, RenderedPage
+from crawler.evidence.manifest import FailureItem
 from crawler.exceptions import ConfigError
 from crawler.recipe import Recipe, Selectors
 from crawler.selectors import playwright_selector
@@ -95,7 +95,7 @@ class RecipeSpider(MarketplaceSpider):
         """Consent first, then scroll an infinite result list to its end."""
         from playwright.async_api import Error as PwError
 
-        from crawler.scrolling import scroll_until_stable
+        from crawler.browser.scrolling import scroll_until_stable
 
         spec = self.recipe.search.result[0]
         kind = "xpath" if spec.kind == "xpath" else "css"

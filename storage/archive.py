@@ -14,7 +14,7 @@ from pathlib import Path
 
 from crawler.exceptions import ConfigError, StoreMisconfigured, StoreUnavailable
 from storage.base import Store
-from storage.spool import SpoolingStore, SyncReport
+from storage.upload_spool import SpoolingStore, SyncReport
 from storage.uri import open_store
 
 logger = logging.getLogger(__name__)

@@ -4,9 +4,11 @@ Two kinds of object live in a store:
 
 * **blobs**: artifacts stored under their SHA-256 (`blobs/sha256/ab/cd/<hex>`). Putting a blob
   that is already there is a no-op; a blob is never rewritten.
-* **documents**: manifests and run records under a path-like key (`captures/...json`). A
-  document is written once; writing the same bytes again is a no-op, writing different bytes
-  raises `ArtifactConflict` and changes nothing.
+* **documents**: manifests, run records, seals and custody entries under a path-like key
+  (`captures/...json`). A document is written once; writing the same bytes again is a no-op,
+  writing different bytes raises `ArtifactConflict` and changes nothing.
+
+Which key holds what is `storage.layout`, the one place every key is built.
 
 Stores are synchronous (boto3, files); callers on an event loop use `asyncio.to_thread`.
 """
@@ -39,14 +41,6 @@ class StoredObject:
     """S3 VersionId, where the server keeps versions."""
     etag: str | None = None
     """S3 ETag, where there is one."""
-
-
-def blob_key(sha256: str) -> str:
-    """The key of a content-addressed blob."""
-    sha256 = sha256.lower()
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
-    return f"blobs/sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
 def sha256_of(source: bytes | Path) -> tuple[str, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.base import Store
+from storage.layout import CAPTURES, RUNS
 from storage.sqlite import open_db
 
 SCHEMA = """
@@ -173,11 +174,11 @@ class Catalog:
         with self._lock:
             self._db.executescript("DELETE FROM artifacts; DELETE FROM captures; DELETE FROM runs;")
         captures = runs = 0
-        for key in store.list_documents("captures/"):
+        for key in store.list_documents(CAPTURES):
             data = store.read_document(key)
             self.index_capture(json.loads(data), key, _sha256(data))
             captures += 1
-        for key in store.list_documents("runs/"):
+        for key in store.list_documents(RUNS):
             data = store.read_document(key)
             self.index_run(json.loads(data), key, _sha256(data))
             runs += 1

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.exceptions import ArtifactConflict, IntegrityError, StoreError
-from storage.base import CHUNK, Store, StoredObject, blob_key, sha256_of
+from storage.base import CHUNK, Store, StoredObject, sha256_of
+from storage.layout import LOCAL_TMP_DIR, blob_key
 
 _READ_ONLY = 0o444
 
@@ -44,7 +45,7 @@ class LocalStore(Store):
         self.root = Path(root).absolute()
         self.uri = f"file://{self.root}"
         try:
-            (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+            (self.root / LOCAL_TMP_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the store folder {self.root}: {exc}") from exc
 
@@ -57,7 +58,7 @@ class LocalStore(Store):
         if target.exists():
             return False, *sha256_of(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp", prefix="put-")
+        fd, tmp_name = tempfile.mkstemp(dir=self.root / LOCAL_TMP_DIR, prefix="put-")
         tmp = Path(tmp_name)
         digest = hashlib.sha256()
         size = 0

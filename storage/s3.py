@@ -40,7 +40,8 @@ from botocore.exceptions import ClientError
 
 from crawler.clock import Clock, SystemClock
 from crawler.exceptions import ArtifactConflict, ConfigError, IntegrityError, StoreError
-from storage.base import CHUNK, Store, StoredObject, blob_key, sha256_of
+from storage.base import CHUNK, Store, StoredObject, sha256_of
+from storage.layout import BLOBS, CHECK, blob_key
 from storage.retrying import RetryPolicy, botocore_config, error_code
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,6 @@ MiB = 1024 * 1024
 MIN_PART = 5 * MiB
 MAX_PARTS = 10_000
 INTEGRITY_ATTEMPTS = 3
-CHECK_PREFIX = "_markwatch-check/"
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 RACE_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 URI_OPTIONS = frozenset({"endpoint_url", "region", "addressing_style", "read_back",
@@ -91,8 +91,8 @@ def _md5(data: bytes | memoryview) -> str:
 
 def _document_key(key: str) -> str:
     clean = posixpath.normpath(key) if key else ""
-    if (not key or key.startswith("/") or clean != key or key.startswith("blobs/")
-            or key.startswith(CHECK_PREFIX) or ".." in key.split("/")):
+    if (not key or key.startswith("/") or clean != key or key.startswith(BLOBS)
+            or key.startswith(CHECK) or ".." in key.split("/")):
         raise ValueError(f"not a valid document key: {key!r}")
     return key
 
@@ -210,7 +210,7 @@ class S3Store(Store):
             page = self._call("ListObjectsV2", self.client.list_objects_v2, **args)
             for item in page.get("Contents", []):
                 key = item["Key"][len(self.prefix):]
-                if not key.startswith(("blobs/", CHECK_PREFIX)):
+                if not key.startswith((BLOBS, CHECK)):
                     keys.append(key)
             if not page.get("IsTruncated"):
                 break
@@ -233,7 +233,7 @@ class S3Store(Store):
         if (expected and got_sha != expected) or got_size != head["ContentLength"]:
             raise IntegrityError(f"{key} holds bytes with SHA-256 {got_sha}, "
                                  f"recorded {expected}")
-        if key.startswith("blobs/") and not key.endswith(got_sha):
+        if key.startswith(BLOBS) and not key.endswith(got_sha):
             raise IntegrityError(f"blob {key} holds bytes with SHA-256 {got_sha}")
         return StoredObject(key, got_sha, got_size, False, head.get("VersionId"),
                             head.get("ETag"))

@@ -20,8 +20,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from crawler.exceptions import StoreError
+from storage.layout import CHECK
 from storage.retrying import error_code
-from storage.s3 import CHECK_PREFIX, S3Store
+from storage.s3 import S3Store
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class _Probe:
     def __init__(self, store: S3Store) -> None:
         self.store = store
         self.client = store.client
-        self.base = f"{store.prefix}{CHECK_PREFIX}{uuid.uuid4().hex[:12]}/"
+        self.base = f"{store.prefix}{CHECK}{uuid.uuid4().hex[:12]}/"
 
     def put(self, name: str, data: bytes, *, sha: bytes | None = None, md5: bytes | None = None,
             **extra: Any) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def open_store(uri: str, *, spool: str | Path | None = None,
     if scheme == "s3":
         from storage.retrying import RetryPolicy
         from storage.s3 import S3Store
-        from storage.spool import SpoolingStore
+        from storage.upload_spool import SpoolingStore
 
         remote = S3Store.from_uri(uri, retry=RetryPolicy().with_hook(on_retry))
         return SpoolingStore(remote, Path(spool) if spool else spool_dir())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crawler import __version__
-from tests.conftest import run_markwatch
+from tests.helpers import run_markwatch
 
 
 def test_version_and_help(tmp_path: Path) -> None:

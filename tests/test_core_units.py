@@ -13,18 +13,18 @@ from scrapy.settings import Settings
 from crawler.cli.text import csv_cell, safe
 from crawler.clock import FrozenClock, isoformat, parse_utc
 from crawler.config import MarkwatchConfig
-from crawler.evidence import (
+from crawler.evidence.manifest import (
     CaptureItem,
     StoredArtifact,
     WatchRef,
     build_manifest,
     canonical_json,
-    manifest_key,
 )
 from crawler.exceptions import ConfigError
 from crawler.ids import is_ulid, new_ulid, ulid_time
 from crawler.items import Listing
 from storage.catalog import CaptureQuery, Catalog
+from storage.layout import manifest_key
 
 T0 = dt.datetime(2026, 11, 28, 9, 30, 0, 123000, tzinfo=dt.UTC)
 

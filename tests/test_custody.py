@@ -1,80 +1,24 @@
-"""The custody log: append, read, filter, and tamper detection over a write-once store."""
+"""The custody log: append, read, filter, and tamper detection over the real local store."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
 from crawler.clock import FrozenClock
-from crawler.exceptions import ArtifactConflict
 from crawler.seal import custody
-from storage.base import Store, StoredObject, blob_key, sha256_of
-
-
-class DirStore(Store):
-    """A minimal write-once store over a folder, for tests (the contract of storage.base)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.uri = f"file://{root}"
-        self._lock = threading.Lock()
-
-    def _path(self, key: str) -> Path:
-        return self.root / key
-
-    def put_blob(self, source: bytes | Path, media_type: str) -> StoredObject:
-        data = source if isinstance(source, bytes) else source.read_bytes()
-        digest, size = sha256_of(data)
-        path = self._path(blob_key(digest))
-        created = not path.exists()
-        if created:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        return StoredObject(blob_key(digest), digest, size, created)
-
-    def open_blob(self, sha256: str) -> BinaryIO:
-        path = self._path(blob_key(sha256))
-        if not path.exists():
-            raise KeyError(sha256)
-        return path.open("rb")
-
-    def has_blob(self, sha256: str) -> bool:
-        return self._path(blob_key(sha256)).exists()
-
-    def put_document(self, key: str, data: bytes, media_type: str) -> StoredObject:
-        digest, size = sha256_of(data)
-        path = self._path(key)
-        with self._lock:
-            if path.exists():
-                if path.read_bytes() != data:
-                    raise ArtifactConflict(f"{key} already holds other bytes")
-                return StoredObject(key, digest, size, created=False)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)  # readers never see a half-written document
-        return StoredObject(key, digest, size, created=True)
-
-    def read_document(self, key: str) -> bytes:
-        path = self._path(key)
-        if not path.is_file():
-            raise KeyError(key)
-        return path.read_bytes()
-
-    def list_documents(self, prefix: str) -> Iterator[str]:
-        keys = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
-        return iter(sorted(k for k in keys if k.startswith(prefix) and not k.endswith(".tmp")))
+from storage.layout import custody_key
+from storage.local import LocalStore
+from tests.helpers import overwrite_stored
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> DirStore:
-    return DirStore(tmp_path / "store")
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
 
 
 @pytest.fixture
@@ -82,7 +26,7 @@ def clock() -> FrozenClock:
     return FrozenClock("2026-11-28T10:00:00Z", step=1.0)
 
 
-def fill(store: DirStore, clock: FrozenClock) -> list[custody.CustodyEntry]:
+def fill(store: LocalStore, clock: FrozenClock) -> list[custody.CustodyEntry]:
     return [
         custody.append(
             store,
@@ -116,7 +60,7 @@ def fill(store: DirStore, clock: FrozenClock) -> list[custody.CustodyEntry]:
     ]
 
 
-def test_append_and_read(store: DirStore, clock: FrozenClock) -> None:
+def test_append_and_read(store: LocalStore, clock: FrozenClock) -> None:
     entries = fill(store, clock)
     log = custody.read_log(store)
     assert [e.seq for e in log] == [0, 1, 2, 3]
@@ -139,7 +83,7 @@ def test_append_and_read(store: DirStore, clock: FrozenClock) -> None:
     assert [json.loads(line)["seq"] for line in lines] == [0, 1, 2, 3]
 
 
-def test_rejects_bad_event_and_actor(store: DirStore, clock: FrozenClock) -> None:
+def test_rejects_bad_event_and_actor(store: LocalStore, clock: FrozenClock) -> None:
     with pytest.raises(ValueError, match="unknown custody event"):
         custody.append(store, "deleted", clock=clock, actor="x")
     with pytest.raises(ValueError, match="credentials"):
@@ -148,7 +92,7 @@ def test_rejects_bad_event_and_actor(store: DirStore, clock: FrozenClock) -> Non
         custody.append(store, "stored", clock=clock, actor="")
 
 
-def test_concurrent_appenders_all_land(store: DirStore, clock: FrozenClock) -> None:
+def test_concurrent_appenders_all_land(store: LocalStore, clock: FrozenClock) -> None:
     def worker(n: int) -> None:
         for i in range(5):
             custody.append(
@@ -169,43 +113,43 @@ def test_concurrent_appenders_all_land(store: DirStore, clock: FrozenClock) -> N
     assert custody.verify_log(store) == []
 
 
-def test_identical_events_are_not_merged(store: DirStore) -> None:
+def test_identical_events_are_not_merged(store: LocalStore) -> None:
     frozen = FrozenClock("2026-11-28T10:00:00Z")  # same time, same event: same bytes at seq 0
     custody.append(store, "verified", clock=frozen, actor="a", capture_ids=["C1"])
     second = custody.append(store, "verified", clock=frozen, actor="a", capture_ids=["C1"])
     assert second.seq == 1
 
 
-def _rewrite(store: DirStore, seq: int, data: bytes) -> None:
-    store._path(custody.entry_key(seq)).write_bytes(data)
+def _rewrite(store: LocalStore, seq: int, data: bytes) -> None:
+    overwrite_stored(store, custody_key(seq), data)
 
 
-def test_detects_changed_entry(store: DirStore, clock: FrozenClock) -> None:
+def test_detects_changed_entry(store: LocalStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    raw = store.read_document(custody.entry_key(1))
+    raw = store.read_document(custody_key(1))
     _rewrite(store, 1, raw.replace(b'"crawler"', b'"mallory"'))
     problems = custody.verify_log(store)
     assert any("custody/000000000002.json: prev does not match entry 1" in p for p in problems)
 
 
-def test_detects_removed_entry(store: DirStore, clock: FrozenClock) -> None:
+def test_detects_removed_entry(store: LocalStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    store._path(custody.entry_key(1)).unlink()
+    overwrite_stored(store, custody_key(1), None)
     problems = custody.verify_log(store)
     assert any("holds seq 2 at position 1" in p for p in problems)
     assert any("prev does not match entry 0" in p for p in problems)
 
 
-def test_detects_removed_first_entry(store: DirStore, clock: FrozenClock) -> None:
+def test_detects_removed_first_entry(store: LocalStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    store._path(custody.entry_key(0)).unlink()
+    overwrite_stored(store, custody_key(0), None)
     problems = custody.verify_log(store)
     assert any("first entry has a predecessor" in p for p in problems)
 
 
-def test_detects_reordered_entries(store: DirStore, clock: FrozenClock) -> None:
+def test_detects_reordered_entries(store: LocalStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    one, two = (store.read_document(custody.entry_key(i)) for i in (1, 2))
+    one, two = (store.read_document(custody_key(i)) for i in (1, 2))
     _rewrite(store, 1, two)
     _rewrite(store, 2, one)
     problems = custody.verify_log(store)
@@ -213,14 +157,14 @@ def test_detects_reordered_entries(store: DirStore, clock: FrozenClock) -> None:
     assert any("prev does not match" in p for p in problems)
 
 
-def test_detects_non_canonical_rewrite(store: DirStore, clock: FrozenClock) -> None:
+def test_detects_non_canonical_rewrite(store: LocalStore, clock: FrozenClock) -> None:
     fill(store, clock)
-    last = custody.entry_key(3)
+    last = custody_key(3)
     _rewrite(store, 3, json.dumps(json.loads(store.read_document(last)), indent=1).encode())
     assert any("not canonical" in p for p in custody.verify_log(store))
 
 
-def test_detects_garbage_entry(store: DirStore, clock: FrozenClock) -> None:
+def test_detects_garbage_entry(store: LocalStore, clock: FrozenClock) -> None:
     fill(store, clock)
     _rewrite(store, 2, b"not json")
     problems = custody.verify_log(store)
@@ -230,14 +174,14 @@ def test_detects_garbage_entry(store: DirStore, clock: FrozenClock) -> None:
 # --- truncation at the end, against the head a run seal recorded ------------------------------
 
 
-def _log(store: DirStore, clock: FrozenClock, n: int) -> None:
+def _log(store: LocalStore, clock: FrozenClock, n: int) -> None:
     for i in range(n):
         custody.append(store, "stored", clock=clock, actor="crawler", run_id=f"R{i}",
                        capture_ids=[f"C{i}"], ids_by_digest=True)
 
 
 def test_dropping_the_newest_entries_is_detected_against_a_seal_head(
-        store: DirStore, clock: FrozenClock) -> None:
+        store: LocalStore, clock: FrozenClock) -> None:
     _log(store, clock, 5)
     head = custody.head(store)
     assert head is not None and head["size"] == 5 and head["head_seq"] == 4
@@ -246,7 +190,7 @@ def test_dropping_the_newest_entries_is_detected_against_a_seal_head(
     assert custody.verify_log(store) == []
     assert custody.verify_against_heads(log, [("seal A", head)]) == []
     for seq in (6, 5, 4):  # the newest entries, including the one the seal covered
-        store._path(custody.entry_key(seq)).unlink()
+        overwrite_stored(store, custody_key(seq), None)
     log = custody.read_log(store)
     assert custody.verify_log(store) == []  # a shorter chain is still a consistent chain...
     [problem] = custody.verify_against_heads(log, [("seal A", head)])
@@ -254,17 +198,18 @@ def test_dropping_the_newest_entries_is_detected_against_a_seal_head(
     assert "truncated" in problem
 
 
-def test_rewritten_log_under_a_seal_head_is_detected(store: DirStore, clock: FrozenClock) -> None:
+def test_rewritten_log_under_a_seal_head_is_detected(store: LocalStore, clock: FrozenClock,
+                                                     tmp_path: Path) -> None:
     _log(store, clock, 3)
     head = custody.head(store)
     assert head is not None
-    other = DirStore(store.root.parent / "other")
+    other = LocalStore(tmp_path / "other")
     _log(other, FrozenClock("2030-01-01T00:00:00Z", step=1.0), 3)  # a whole new, valid log
     [problem] = custody.verify_against_heads(custody.read_log(other), [("seal A", head)])
     assert "are not the ones it sealed" in problem
 
 
-def test_run_wide_entries_name_captures_by_digest(store: DirStore, clock: FrozenClock) -> None:
+def test_run_wide_entries_name_captures_by_digest(store: LocalStore, clock: FrozenClock) -> None:
     entry = custody.append(store, "sealed", clock=clock, actor="crawler", run_id="R",
                            capture_ids=["A", "B"], ids_by_digest=True)
     assert entry.capture_ids == () and b'"A"' not in entry.raw

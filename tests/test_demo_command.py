@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_markwatch
-from tests.test_standalone_verify import clean_python  # noqa: F401 - fixture
+from tests.helpers import run_markwatch
 
 
 @pytest.mark.browser
 def test_demo_command_captures_seals_and_verifies(tmp_path: Path, chromium: str,
-                                                  clean_python: Path) -> None:  # noqa: F811
+                                                  clean_python: Path) -> None:
     config = tmp_path / "config"
     env = {"XDG_CONFIG_HOME": str(config)}
     out = run_markwatch(["demo", "--report-json", "report.json"], cwd=tmp_path, env=env,

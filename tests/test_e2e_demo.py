@@ -16,7 +16,7 @@ from warcio.archiveiterator import ArchiveIterator
 from crawler.demo import DemoMarketplace
 from spiders.pages.demo import DemoSearchPage
 from storage.catalog import Catalog
-from tests.conftest import CliResult, run_markwatch
+from tests.helpers import CliResult, run_markwatch
 
 pytestmark = pytest.mark.browser
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from crawler.demo import DemoMarketplace
-from tests.conftest import CliResult, run_markwatch
+from tests.helpers import CliResult, run_markwatch, watchlist_for
 from tests.sites.kiosk import Kiosk
-from tests.test_recipe_spider import watchlist_for
 
 pytestmark = pytest.mark.browser
 

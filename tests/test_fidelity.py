@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from crawler.capture import CaptureSteps, capture_page
+from crawler.browser.capture import CaptureSteps, capture_page
 from crawler.config import CaptureLimits
 from crawler.demo import DemoMarketplace
 from crawler.exceptions import CaptureError
 from crawler.recording import RECORDING_META, CaptureRecording, RecordingProxy, release_page
-from crawler.recording.warcfile import write_capture_warc
+from crawler.recording.warc_exact import write_capture_warc
 
 pytestmark = pytest.mark.browser
 WARCIO = str(Path(sys.executable).with_name("warcio"))
@@ -39,7 +39,7 @@ REPLAY_VENV = Path(os.environ.get("MARKWATCH_REPLAY_VENV",
 CRAWL = """
 import json, sys
 from crawler.cli.demo import demo_watchlist
-from crawler.runner import CrawlOptions, run_crawl
+from crawler.runs.runner import CrawlOptions, run_crawl
 store, base = sys.argv[1], sys.argv[2]
 opts = CrawlOptions(demo_watchlist(), f"file://{store}", f"sqlite:///{store}/catalog.db",
                     max_listings=2, settings={"DEMO_BASE_URL": base, "LOG_LEVEL": "WARNING"})
@@ -373,7 +373,7 @@ async def _capture(browser: Any, proxy: RecordingProxy, url: str,
 def _launch_and_run(coro_factory: Any) -> Any:
     from playwright.async_api import async_playwright
 
-    from crawler.browser import find_chromium
+    from crawler.browser.chromium import find_chromium
 
     async def main() -> Any:
         async with async_playwright() as pw:

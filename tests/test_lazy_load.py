@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from crawler.capture import CaptureSteps, InFlight, RenderedPage, capture_page
+from crawler.browser.capture import CaptureSteps, InFlight, RenderedPage, capture_page
 from crawler.config import CaptureLimits
 
 pytestmark = pytest.mark.browser
@@ -120,7 +120,7 @@ def site() -> Iterator[str]:
 def _capture(url: str, lazy_load: str, limits: CaptureLimits | None = None) -> RenderedPage:
     from playwright.async_api import async_playwright
 
-    from crawler.browser import find_chromium
+    from crawler.browser.chromium import find_chromium
 
     async def main() -> RenderedPage:
         async with async_playwright() as pw:
@@ -198,7 +198,7 @@ def test_scrolling_an_endless_page_ends_within_the_cap(site: str) -> None:
 
 def test_the_setting_is_checked() -> None:
     from crawler.exceptions import ConfigError
-    from tests.conftest import project_config as config
+    from tests.helpers import project_config as config
 
     assert config().lazy_load == "expand"
     assert config(EVIDENCE_LAZY_LOAD="Scroll").lazy_load == "scroll"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crawler.exceptions import ArtifactConflict
-from storage.base import blob_key
+from storage.layout import blob_key
 from storage.local import LocalStore
 from storage.uri import default_catalog_uri, local_path, open_store, sqlite_path
 

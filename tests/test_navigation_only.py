@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import send, serving
+from tests.helpers import send, serving
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ import json, sys
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
-from crawler.playwright_handler import NAVIGATION_ONLY_META
+from crawler.browser.download_handler import NAVIGATION_ONLY_META
 
 base, chromium = sys.argv[1], sys.argv[2]
 seen = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,24 +11,8 @@ import pytest
 from crawler.watchlist import Watchlist, parse_watchlist
 from spiders.pages.recipe import RecipeListingPage, RecipeSearchPage
 from spiders.recipe import browser_selector
-from tests.conftest import run_markwatch
+from tests.helpers import ROOT, doc_recipes, run_markwatch, watchlist_for
 from tests.sites import kiosk
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def doc_recipes() -> list[str]:
-    """The YAML blocks of docs/recipes.md (the recipes the e2e tests crawl)."""
-    text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
-    return re.findall(r"```yaml\n(.*?)```", text, re.S)
-
-
-def watchlist_for(name: str, base_url: str, terms: tuple[str, ...] = ("lumara",),
-                  settings: str = "") -> str:
-    block = next(b for b in doc_recipes() if f"\n  {name}:\n" in b)
-    block = re.sub(r'base_url: "[^"]+"', f'base_url: "{base_url}"', block, count=1)
-    return (f"version: 1\n{settings}brands:\n  - name: Lumara\n    terms: {json.dumps(terms)}\n"
-            f"    marketplaces: [{name}]\n{block}")
 
 
 def load(name: str, base_url: str = "http://127.0.0.1:9") -> Watchlist:

@@ -14,7 +14,7 @@ import pytest
 from crawler.config import CaptureLimits
 from crawler.recording import RecordingProxy
 from crawler.recording.proxy import CAPTURE_HEADER, tag_value
-from tests.conftest import send, serving
+from tests.helpers import send, serving
 
 SEEN: list[dict[str, str]] = []
 
@@ -156,7 +156,7 @@ class _Slow(BaseHTTPRequestHandler):
 
 def test_the_session_counts_its_requests_in_flight() -> None:
     """The capture waits for a quiet network on the proxy's count, not on browser events."""
-    from crawler.capture import ProxyInFlight
+    from crawler.browser.capture import ProxyInFlight
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
     threading.Thread(target=server.serve_forever, daemon=True).start()

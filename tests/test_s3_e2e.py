@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from crawler.demo import DemoMarketplace
-from tests.conftest import CliResult, run_markwatch
+from tests.helpers import CliResult, run_markwatch
 from tests.servers import FaultProxy, S3Server
 
 pytestmark = [pytest.mark.s3, pytest.mark.browser]

@@ -26,11 +26,11 @@ from crawler.exceptions import (
     StoreError,
     StoreUnavailable,
 )
-from storage.base import blob_key
+from storage.layout import blob_key
 from storage.retrying import Kind, RetryEvent, RetryPolicy, classify
 from storage.s3 import ObjectLock, S3Store
 from storage.s3_admin import check_target, format_results, presigned_url
-from storage.spool import SpooledObject, SpoolingStore
+from storage.upload_spool import SpooledObject, SpoolingStore
 
 if TYPE_CHECKING:
     from tests.servers import FaultProxy, S3Server

@@ -13,7 +13,7 @@ from croniter import croniter
 
 from crawler.schedule.export import on_calendar, starting_deadline
 from crawler.schedule.jobs import Job
-from tests.conftest import run_markwatch
+from tests.helpers import run_markwatch
 
 WATCHLIST = """\
 version: 1

@@ -12,7 +12,7 @@ import pytest
 
 import crawler
 from crawler.demo import DemoMarketplace
-from tests.conftest import run_markwatch
+from tests.helpers import run_markwatch
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from crawler.browser import launch_options
+from crawler.browser.chromium import launch_options
 from crawler.demo import DemoMarketplace
 from crawler.settings import PLAYWRIGHT_LAUNCH_OPTIONS
 from storage.catalog import Catalog
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 BIN = Path(sys.executable).parent

@@ -29,8 +29,7 @@ from crawler.demo import DemoMarketplace
 from crawler.export.report import ReportSeal, render_report
 from crawler.seal import standalone_verify as sv
 from crawler.seal.config import SealConfig
-from tests.conftest import CliResult, run_markwatch
-from tests.test_standalone_verify import clean_python  # noqa: F401 - fixture
+from tests.helpers import CliResult, run_markwatch
 
 if TYPE_CHECKING:
     from tests.tsa_server import TestPKI, TSAServer
@@ -373,7 +372,7 @@ def _run_verify_py(python: Path, folder: Path, *args: str) -> tuple[int, str]:
 
 
 @pytest.mark.browser
-def test_bundle_verifies_offline(bundle: tuple[Site, Path, list[str]], clean_python: Path,  # noqa: F811
+def test_bundle_verifies_offline(bundle: tuple[Site, Path, list[str]], clean_python: Path,
                                  tmp_path: Path) -> None:
     site, archive, ids = bundle
     folder = _unzip(archive, tmp_path)
@@ -457,7 +456,7 @@ def _tamper_bundle_custody(folder: Path) -> str:
                                     _tamper_bundle_token, _tamper_bundle_proof,
                                     _tamper_bundle_custody])
 def test_tampered_bundle_fails(bundle: tuple[Site, Path, list[str]],
-                               clean_python: Path, tmp_path: Path,  # noqa: F811
+                               clean_python: Path, tmp_path: Path,
                                tamper: Callable[[Path], str]) -> None:
     site, archive, _ = bundle
     folder = _unzip(archive, tmp_path)
@@ -650,8 +649,8 @@ def test_unusable_key_is_a_configuration_error(tmp_path: Path) -> None:
 @pytest.mark.browser
 def test_capture_verdicts_for_a_front_end(sealed: tuple[Site, CliResult, dict[str, Any]],
                                           tmp_path: Path) -> None:
-    """`crawler.verify.capture_verdicts`: the three verdicts of a stored capture (portal)."""
-    from crawler.verify import capture_verdicts
+    """`crawler.evidence.verify.capture_verdicts`: three verdicts of a stored capture (portal)."""
+    from crawler.evidence.verify import capture_verdicts
     from storage.uri import open_store
 
     site, _, _ = sealed

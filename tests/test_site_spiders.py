@@ -21,10 +21,10 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
 import crawler.settings as project
-from crawler.evidence import CaptureItem, FailureItem
+from crawler.evidence.manifest import CaptureItem, FailureItem
 from crawler.middlewares.timing import STARTED_META
 from crawler.registry import known_marketplaces
-from crawler.runner import project_settings
+from crawler.runs.runner import project_settings
 from spiders.base import MarketplaceSpider
 from spiders.pages import page_class
 

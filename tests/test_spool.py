@@ -1,4 +1,5 @@
-"""SpoolingStore against a file-backed fake remote: spooling, ordering, crash-safe sync."""
+"""SpoolingStore in front of a real local store that can be switched off: spooling, ordering,
+crash-safe sync."""
 
 from __future__ import annotations
 
@@ -8,94 +9,23 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
-from crawler.exceptions import ArtifactConflict, StoreUnavailable
-from storage.base import Store, StoredObject, blob_key, sha256_of
-from storage.spool import PendingItem, SpooledObject, SpoolingStore
-
-
-class DirStore(Store):
-    """A write-once remote on local disk that can be switched off; logs every creating write."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.uri = f"dir://{root}"
-        (root / "objects").mkdir(parents=True, exist_ok=True)
-
-    @property
-    def down(self) -> bool:
-        return (self.root / "DOWN").exists()
-
-    def set_down(self, value: bool) -> None:
-        flag = self.root / "DOWN"
-        if value:
-            flag.touch()
-        else:
-            flag.unlink(missing_ok=True)
-
-    def created_log(self) -> list[str]:
-        path = self.root / "created.log"
-        return path.read_text().splitlines() if path.exists() else []
-
-    def _path(self, key: str) -> Path:
-        return self.root / "objects" / hashlib.sha256(key.encode()).hexdigest()
-
-    def _write(self, key: str, data: bytes, order: str) -> StoredObject:
-        if self.down:
-            raise StoreUnavailable("dir store is down")
-        sha, size = sha256_of(data)
-        path = self._path(key)
-        if path.exists():
-            if path.read_bytes() != data:
-                raise ArtifactConflict(key)
-            return StoredObject(key, sha, size, False)
-        path.write_bytes(data)
-        with (self.root / "created.log").open("a") as log:
-            log.write(f"{order} {key}\n")
-        return StoredObject(key, sha, size, True)
-
-    def put_blob(self, source: bytes | Path, media_type: str) -> StoredObject:
-        data = source if isinstance(source, bytes) else source.read_bytes()
-        return self._write(blob_key(hashlib.sha256(data).hexdigest()), data, "blob")
-
-    def put_document(self, key: str, data: bytes, media_type: str) -> StoredObject:
-        return self._write(key, data, "document")
-
-    def _read(self, key: str) -> bytes:
-        if self.down:
-            raise StoreUnavailable("dir store is down")
-        try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
-            raise KeyError(key) from None
-
-    def open_blob(self, sha256: str) -> BinaryIO:
-        return self._path(blob_key(sha256)).open("rb")
-
-    def has_blob(self, sha256: str) -> bool:
-        return self._path(blob_key(sha256)).exists()
-
-    def read_document(self, key: str) -> bytes:
-        return self._read(key)
-
-    def list_documents(self, prefix: str) -> Iterator[str]:
-        if self.down:
-            raise StoreUnavailable("dir store is down")
-        return iter([])
+from crawler.exceptions import ArtifactConflict
+from storage.layout import blob_key
+from storage.upload_spool import PendingItem, SpooledObject, SpoolingStore
+from tests.helpers import OutageStore
 
 
 @pytest.fixture
-def remote(tmp_path: Path) -> DirStore:
-    return DirStore(tmp_path / "remote")
+def remote(tmp_path: Path) -> OutageStore:
+    return OutageStore(tmp_path / "remote")
 
 
 @pytest.fixture
-def spool(remote: DirStore, tmp_path: Path) -> SpoolingStore:
+def spool(remote: OutageStore, tmp_path: Path) -> SpoolingStore:
     return SpoolingStore(remote, tmp_path / "spool", retry_after=0)
 
 
@@ -107,7 +37,7 @@ def fill(spool: SpoolingStore, n: int = 3) -> list[bytes]:
     return blobs
 
 
-def test_writes_go_to_remote_when_up(spool: SpoolingStore, remote: DirStore) -> None:
+def test_writes_go_to_remote_when_up(spool: SpoolingStore, remote: OutageStore) -> None:
     stored = spool.put_blob(b"abc", "text/plain")
     assert not isinstance(stored, SpooledObject) and stored.created
     assert spool.pending() == []
@@ -115,7 +45,7 @@ def test_writes_go_to_remote_when_up(spool: SpoolingStore, remote: DirStore) -> 
 
 
 def test_outage_spools_durably_and_reads_fall_back(spool: SpoolingStore,
-                                                    remote: DirStore) -> None:
+                                                    remote: OutageStore) -> None:
     remote.set_down(True)
     blob = spool.put_blob(b"evidence", "image/png")
     doc = spool.put_document("captures/a.json", b"{}", "application/json")
@@ -132,7 +62,7 @@ def test_outage_spools_durably_and_reads_fall_back(spool: SpoolingStore,
     assert list((spool.root / "tmp").iterdir()) == []
 
 
-def test_documents_wait_behind_spooled_blobs(spool: SpoolingStore, remote: DirStore) -> None:
+def test_documents_wait_behind_spooled_blobs(spool: SpoolingStore, remote: OutageStore) -> None:
     remote.set_down(True)
     spool.put_blob(b"image", "image/png")
     remote.set_down(False)
@@ -143,7 +73,7 @@ def test_documents_wait_behind_spooled_blobs(spool: SpoolingStore, remote: DirSt
     assert [line.split()[0] for line in remote.created_log()] == ["blob", "document"]
 
 
-def test_sync_stops_when_remote_goes_away(spool: SpoolingStore, remote: DirStore) -> None:
+def test_sync_stops_when_remote_goes_away(spool: SpoolingStore, remote: OutageStore) -> None:
     remote.set_down(True)
     fill(spool)
     report = spool.sync()
@@ -156,7 +86,7 @@ def test_sync_stops_when_remote_goes_away(spool: SpoolingStore, remote: DirStore
 
 
 def test_conflicting_document_is_set_aside_not_lost(spool: SpoolingStore,
-                                                     remote: DirStore) -> None:
+                                                     remote: OutageStore) -> None:
     remote.set_down(True)
     spool.put_document("captures/x.json", b"ours", "application/json")
     remote.set_down(False)
@@ -169,7 +99,7 @@ def test_conflicting_document_is_set_aside_not_lost(spool: SpoolingStore,
 
 @pytest.mark.parametrize("step", ["uploaded", "committed", "removed"])
 def test_exception_between_steps_loses_and_duplicates_nothing(
-        spool: SpoolingStore, remote: DirStore, step: str) -> None:
+        spool: SpoolingStore, remote: OutageStore, step: str) -> None:
     remote.set_down(True)
     fill(spool)
     remote.set_down(False)
@@ -190,7 +120,7 @@ def test_exception_between_steps_loses_and_duplicates_nothing(
     assert_exactly_once(remote, 6)
 
 
-def assert_exactly_once(remote: DirStore, count: int) -> None:
+def assert_exactly_once(remote: OutageStore, count: int) -> None:
     log = remote.created_log()
     assert len(log) == len(set(log)) == count, log
     kinds = [line.split()[0] for line in log]
@@ -201,9 +131,9 @@ CHILD = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {root!r})
     from pathlib import Path
-    from tests.test_spool import DirStore
-    from storage.spool import SpoolingStore
-    spool = SpoolingStore(DirStore(Path({remote!r})), {spool!r}, retry_after=0)
+    from tests.helpers import OutageStore
+    from storage.upload_spool import SpoolingStore
+    spool = SpoolingStore(OutageStore(Path({remote!r})), {spool!r}, retry_after=0)
     seen = []
     def hook(name, item):
         if name == {step!r}:
@@ -217,11 +147,11 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.parametrize(("step", "nth"), [("uploaded", 1), ("committed", 2), ("removed", 4)])
 def test_sigkill_mid_sync_loses_and_duplicates_nothing(
-        spool: SpoolingStore, remote: DirStore, step: str, nth: int) -> None:
+        spool: SpoolingStore, remote: OutageStore, step: str, nth: int) -> None:
     remote.set_down(True)
     fill(spool)
     remote.set_down(False)
-    code = CHILD.format(root=str(Path(__file__).parents[1]), remote=str(remote.root),
+    code = CHILD.format(root=str(Path(__file__).parents[1]), remote=str(remote.control),
                         spool=str(spool.root), step=step, nth=nth)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parents[1], check=False)
@@ -235,7 +165,7 @@ def test_sigkill_mid_sync_loses_and_duplicates_nothing(
 
 
 def test_spool_files_survive_an_interrupted_spool_write(spool: SpoolingStore,
-                                                        remote: DirStore) -> None:
+                                                        remote: OutageStore) -> None:
     remote.set_down(True)
     spool.put_blob(b"kept", "image/png")
     # a crash after the data file landed but before its metadata: not pending, cleaned later

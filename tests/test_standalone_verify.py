@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import venv
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from crawler.seal import TSAConfig, custody, init_key, seal_run, verify_timestam
 from crawler.seal import standalone_verify as sv
 from crawler.seal.config import SealConfig
 from crawler.seal.keys import Signer
-from tests.test_custody import DirStore
+from storage.local import LocalStore
 
 if TYPE_CHECKING:
     from tests.tsa_server import TSAServer
@@ -51,26 +50,6 @@ OTHER = "01JDOTHERCASE0000000000000"
 """A capture of the same run that is never exported: nothing of it may reach the bundle."""
 SEAL_NAME = f"seals/{RUN}.demo.json"
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-@pytest.fixture(scope="session")
-def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv with nothing but `cryptography` (no markwatch, no rfc3161-client)."""
-    home = tmp_path_factory.mktemp("clean-venv")
-    venv.EnvBuilder(with_pip=True, clear=True).create(home)
-    python = home / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "cryptography>=45"],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    for module in ("crawler", "rfc3161_client", "rfc8785"):
-        probe = subprocess.run(
-            [str(python), "-c", f"import {module}"], capture_output=True, cwd=home, check=False
-        )
-        assert probe.returncode != 0, f"{module} must not be importable in the clean venv"
-    return python
 
 
 def manifest(capture_id: str, artifacts: list[tuple[str, bytes, str]]) -> bytes:
@@ -92,7 +71,7 @@ class Built:
 
     root: Path
     signer: Signer
-    store: DirStore
+    store: LocalStore
     tsa_ca: Path
 
     @property
@@ -139,7 +118,7 @@ def write_index(built: Built, signer: Signer | None = None) -> None:
 def build_bundle(root: Path, tsa: TSAServer, tmp: Path) -> Built:
     clock = FrozenClock("2026-11-28T10:00:00Z", step=1.0)
     signer = init_key(tmp / "seal.pem", overwrite=True)
-    store = DirStore(tmp / "store")
+    store = LocalStore(tmp / "store")
     for folder in ("manifests", "artifacts", "seals", "proofs"):
         (root / folder).mkdir(parents=True)
     digests = {}

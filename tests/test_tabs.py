@@ -1,6 +1,6 @@
-"""Tabs reused from one capture to the next (`crawler.tabs`): a reused tab records nothing of
-the page it showed before, a finished tab goes to a request waiting for one, and the setting
-is checked. Real Chromium through the recording proxy, a site on 127.0.0.1."""
+"""Tabs reused from one capture to the next (`crawler.browser.tabs`): a reused tab records
+nothing of the page it showed before, a finished tab goes to a request waiting for one, and the
+setting is checked. Real Chromium through the recording proxy, a site on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from playwright.async_api import async_playwright
 
+from crawler.browser.tabs import DEFAULT_TAB_CAPTURES, TabPool
 from crawler.config import CaptureLimits
 from crawler.exceptions import ConfigError
 from crawler.recording import RecordingProxy
 from crawler.recording.headers import tag_page
-from crawler.tabs import DEFAULT_TAB_CAPTURES, TabPool
-from tests.conftest import project_config, serving
+from tests.helpers import project_config, serving
 
 pytestmark = pytest.mark.browser
 

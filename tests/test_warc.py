@@ -12,7 +12,7 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from crawler.warc import Exchange, write_warc
+from crawler.evidence.warc_decoded import Exchange, write_warc
 
 T0 = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)
 

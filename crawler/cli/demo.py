@@ -14,8 +14,8 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.verify import print_verdicts
 from crawler.demo.tsa import DEMO_TSA_NAME, DemoTSA
-from crawler.runner import EXIT_FAILURES, CrawlOptions, run_crawl
-from crawler.verify import Verifier
+from crawler.evidence.verify import Verifier
+from crawler.runs.runner import EXIT_FAILURES, CrawlOptions, run_crawl
 from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path
 

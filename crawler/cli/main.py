@@ -18,7 +18,7 @@ from crawler.cli import seal as seal_cmds
 from crawler.cli import store as store_cmds
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.exceptions import ConfigError, MarkwatchError
-from crawler.runner import EXIT_CONFIG, CrawlOptions, CrawlReport
+from crawler.runs.runner import EXIT_CONFIG, CrawlOptions, CrawlReport
 
 logger = logging.getLogger("markwatch")
 
@@ -71,7 +71,7 @@ def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
           resume: bool) -> None:
     """One crawl run over the watches selected (what a scheduler calls)."""
     from crawler.registry import known_marketplaces
-    from crawler.runner import project_settings, run_crawl
+    from crawler.runs.runner import project_settings, run_crawl
     from crawler.watchlist import load_watchlist
 
     watchlist = load_watchlist(watchlist_path, known_marketplaces(project_settings()))

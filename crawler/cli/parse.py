@@ -59,7 +59,7 @@ def _recipe_page(watchlist: Path, marketplace: str, kind: str, url: str,
                  data: bytes) -> Page | None:
     """The recipe page object for `marketplace` when the watchlist defines it as a recipe."""
     from crawler.registry import known_marketplaces
-    from crawler.runner import project_settings
+    from crawler.runs.runner import project_settings
     from crawler.watchlist import load_watchlist
     from spiders.pages.recipe import RecipeListingPage, RecipeSearchPage
 

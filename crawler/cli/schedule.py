@@ -16,7 +16,7 @@ WATCHLIST = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 def _watchlist(path: Path):  # type: ignore[no-untyped-def]
     from crawler.registry import known_marketplaces
-    from crawler.runner import project_settings
+    from crawler.runs.runner import project_settings
     from crawler.watchlist import load_watchlist
 
     return load_watchlist(path, known_marketplaces(project_settings()))
@@ -77,7 +77,7 @@ def schedule(ctx: click.Context, watchlist_path: Path | None, store: str | None,
         return
     if watchlist_path is None:
         raise click.UsageError("give the watchlist: markwatch schedule -w WATCHLIST")
-    from crawler.resume import state_dir
+    from crawler.runs.resume import state_dir
     from crawler.schedule.scheduler import Scheduler, SchedulerOptions
     from storage.uri import sqlite_path
 
@@ -115,7 +115,7 @@ def export(watchlist_path: Path, fmt: str, store: str | None, catalog: str | Non
            max_listings: int | None, markwatch_exe: str | None, image: str,
            namespace: str | None, output: Path | None) -> None:
     """Print (or write) crontab, systemd or Kubernetes recipes for the watchlist's schedules."""
-    from crawler.resume import state_dir
+    from crawler.runs.resume import state_dir
     from crawler.schedule.export import ExportContext, crontab, k8s_manifests, systemd_units
     from crawler.schedule.jobs import jobs_for
 

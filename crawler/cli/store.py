@@ -16,7 +16,7 @@ EXIT_STORE = 3
 
 def _s3(uri: str) -> object:
     from storage.s3 import S3Store
-    from storage.spool import SpoolingStore
+    from storage.upload_spool import SpoolingStore
 
     store = open_store(uri)
     remote = store.remote if isinstance(store, SpoolingStore) else store
@@ -66,7 +66,7 @@ def store_check(store: str | None) -> None:
                               "./markwatch-data/spool).")
 def sync(store: str | None, spool: str | None) -> None:
     """Upload captures spooled while the archive was unreachable (idempotent)."""
-    from storage.spool import SpoolingStore
+    from storage.upload_spool import SpoolingStore
 
     uri = resolve_store(store)
     opened = open_store(uri, spool=spool_dir(spool))

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from crawler.cli.options import resolve_catalog, resolve_store
+from crawler.evidence.verify import Verdict, Verifier
 from crawler.seal.standalone_verify import capture_digest
-from crawler.verify import Verdict, Verifier
 from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path
 

@@ -10,11 +10,11 @@ from typing import Any
 import click
 
 from crawler.clock import SystemClock
+from crawler.evidence.verify import Verdict
 from crawler.exceptions import ConfigError, SealError, StoreError
 from crawler.seal import custody
 from crawler.seal.check import SealChecker
 from crawler.seal.config import SealConfig
-from crawler.verify import Verdict
 from storage.base import Store
 
 

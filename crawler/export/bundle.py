@@ -38,15 +38,16 @@ from typing import Any
 import rfc8785
 
 from crawler.clock import Clock, isoformat
+from crawler.evidence.verify import Verdict, Verifier
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.export.report import ReportSeal, render_report
 from crawler.seal import custody, standalone_verify
 from crawler.seal import standalone_verify as sv
 from crawler.seal.check import NOT_SEALED, SealChecker, SealFinding
 from crawler.seal.config import SealConfig
-from crawler.verify import Verdict, Verifier
 from storage.base import Store
 from storage.catalog import Catalog
+from storage.layout import bundle_run_name
 
 __all__ = ["ExportResult", "export_bundle"]
 
@@ -163,7 +164,7 @@ class _Writer:
             if artifact["name"] == "screenshot.png":
                 screenshot = f"../artifacts/{artifact['sha256']}"
         run_id, marketplace = manifest["run_id"], manifest["watch"]["marketplace"]
-        flat = f"{run_id}.{marketplace}.json"
+        flat = bundle_run_name(run_id, marketplace)
         seal = ReportSeal()
         if finding is not None and finding.document is not None and finding.seal is not None:
             (self.root / "seals" / flat).write_bytes(_reduced(finding.seal))

@@ -23,7 +23,7 @@ class PdfError(MarkwatchError):
 
 
 def _launch_options() -> dict[str, Any]:
-    from crawler.browser import find_chromium, launch_options
+    from crawler.browser.chromium import find_chromium, launch_options
     from crawler.settings import PLAYWRIGHT_LAUNCH_OPTIONS
 
     return launch_options(dict(PLAYWRIGHT_LAUNCH_OPTIONS), find_chromium())

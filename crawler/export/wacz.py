@@ -23,11 +23,11 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawler import __version__
 from crawler.clock import Clock, isoformat
+from crawler.evidence.verify import Verifier
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.export.bundle import ExportResult
 from crawler.seal import custody
 from crawler.seal.config import SealConfig
-from crawler.verify import Verifier
 from storage.base import Store
 from storage.catalog import Catalog
 

@@ -18,22 +18,22 @@ from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
 from crawler.config import MarkwatchConfig
-from crawler.evidence import (
+from crawler.evidence.manifest import (
     CaptureItem,
     FailureItem,
     StoredArtifact,
     build_manifest,
     canonical_json,
-    manifest_key,
 )
-from crawler.exceptions import StoreError
+from crawler.exceptions import IntegrityError, StoreError
 from crawler.ids import new_ulid
-from crawler.resume import preload_ledger
-from crawler.run import CaptureEntry, RunLedger, run_record_key
+from crawler.runs.ledger import CaptureEntry, RunLedger
+from crawler.runs.resume import preload_ledger
 from crawler.seal.config import SealConfig
 from crawler.seal.runs import RunSealer
 from storage.base import Store
 from storage.catalog import Catalog
+from storage.layout import manifest_key, run_record_key
 from storage.uri import open_store, sqlite_path
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,9 @@ class EvidencePipeline:
         stored: list[StoredArtifact] = []
         for artifact in item.artifacts:
             obj = self.store.put_blob(artifact.data, artifact.media_type)
+            if artifact.sha256 is not None and obj.sha256 != artifact.sha256:
+                raise IntegrityError(f"{artifact.name} of {item.capture_id} was written with "
+                                     f"SHA-256 {artifact.sha256} but stored as {obj.sha256}")
             self._count_spooled(obj)
             if obj.created:
                 self.ledger.new_blobs += 1
@@ -138,7 +141,7 @@ class EvidencePipeline:
             stored.append(StoredArtifact(artifact.name, artifact.media_type, obj.size,
                                          obj.sha256, obj.key, artifact.source_url,
                                          obj.version_id))
-        item.artifacts.clear()  # the bytes are stored; drop them now
+        item.artifacts.clear()  # the bytes are stored; drop them (and any temporary file)
         previous = None
         if item.listing is not None and item.listing.listing_id:
             from crawler.clock import isoformat

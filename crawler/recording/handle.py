@@ -9,10 +9,10 @@ from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
+from crawler.browser.tabs import TAB_META
+from crawler.recording.exchanges import RecordedExchange
 from crawler.recording.http1 import decode_body
 from crawler.recording.proxy import CaptureSession, RecordingProxy
-from crawler.recording.spool import RecordedExchange
-from crawler.tabs import TAB_META
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def dechunk(raw: bytes) -> bytes:
 
 async def release_page(page: Any, meta: dict[str, Any], tabs: Any = None,
                        reusable: bool = False) -> list[str]:
-    """Close a capture's page (or give it back to `tabs`, a `crawler.tabs.TabPool`, when
+    """Close a capture's page (or give it back to `tabs`, a `crawler.browser.tabs.TabPool`, when
     `reusable`), then its recording and browser context; the caps hit.
 
     A tab is given back only when its capture was recorded by the proxy in a shared context

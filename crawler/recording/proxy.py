@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from crawler.clock import Clock, SystemClock
 from crawler.config import CaptureLimits
 from crawler.recording.ca import RecordingCA
+from crawler.recording.exchanges import SPOOL_THRESHOLD, HashingSpool, RecordedExchange, TlsSession
 from crawler.recording.http1 import (
     HOP_TO_PROXY,
     MAX_HEAD,
@@ -38,7 +39,6 @@ from crawler.recording.http1 import (
     iter_body,
     read_head,
 )
-from crawler.recording.spool import SPOOL_THRESHOLD, HashingSpool, RecordedExchange, TlsSession
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

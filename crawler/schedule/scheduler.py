@@ -37,7 +37,7 @@ from typing import IO, Any
 
 from crawler.clock import isoformat
 from crawler.exceptions import ConfigError, RunInProgress
-from crawler.resume import selection_key
+from crawler.runs.resume import selection_key
 from crawler.schedule.health import HealthServer, write_health
 from crawler.schedule.jobs import Job, jobs_for
 from crawler.schedule.records import ScheduleLog
@@ -201,7 +201,7 @@ class Scheduler:
 
     def _load(self, initial: bool = False) -> None:
         from crawler.registry import known_marketplaces
-        from crawler.runner import project_settings
+        from crawler.runs.runner import project_settings
         from crawler.watchlist import load_watchlist
 
         path = self.options.watchlist

@@ -3,8 +3,8 @@
 The public surface (see docs/sealing.md):
 
 * `seal_run(run_id, {capture_id: manifest_sha256}, signer=, tsas=, clock=) -> RunSeal`, stored
-  write-once under `seal_key(run_id)`; `verify_seal(...) -> SealVerification`;
-  `inclusion_proof_for(seal, capture_id)`.
+  write-once under `storage.layout.run_seal_key(run_id, marketplace)`;
+  `verify_seal(...) -> SealVerification`; `inclusion_proof_for(seal, capture_id)`.
 * `init_key(path)`, `load_signer(path) -> Signer` (Ed25519, PEM PKCS#8, mode 0600).
 * `TSAConfig`, `request_timestamp`, `verify_timestamp` (RFC 3161).
 * `custody.append / read_log / verify_log / entries_for / to_jsonl`.
@@ -21,7 +21,6 @@ from crawler.seal.sealer import (
     RunSeal,
     SealVerification,
     inclusion_proof_for,
-    seal_key,
     seal_run,
     verify_seal,
 )
@@ -49,7 +48,6 @@ __all__ = [
     "load_signer",
     "merkle_root",
     "request_timestamp",
-    "seal_key",
     "seal_run",
     "verify_inclusion",
     "verify_seal",

@@ -22,8 +22,9 @@ from cryptography import x509
 
 from crawler.seal import standalone_verify as sv
 from crawler.seal.config import SealConfig
-from crawler.seal.runs import read_pending, run_seal_key
+from crawler.seal.runs import read_pending
 from storage.base import Store
+from storage.layout import run_seal_key
 
 __all__ = ["NOT_SEALED", "SealChecker", "SealFinding", "ThreeVerdicts", "describe_seal"]
 

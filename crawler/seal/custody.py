@@ -20,13 +20,13 @@ from crawler.clock import Clock, isoformat
 from crawler.exceptions import ArtifactConflict, SealError
 from crawler.seal import standalone_verify as sv
 from storage.base import Store
+from storage.layout import CUSTODY, custody_key
 
 __all__ = [
     "EVENTS",
     "CustodyEntry",
     "append",
     "entries_for",
-    "entry_key",
     "head",
     "read_log",
     "to_jsonl",
@@ -37,16 +37,10 @@ __all__ = [
     "verify_log",
 ]
 
-PREFIX = "custody/"
 MEDIA_TYPE = "application/json"
 EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified"})
 MAX_ATTEMPTS = 20
 MAX_ACTOR = 200
-
-
-def entry_key(seq: int) -> str:
-    """The store key of entry `seq`."""
-    return f"{PREFIX}{seq:012d}.json"
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,7 @@ def _check_actor(actor: str) -> str:
 
 
 def _last(store: Store) -> CustodyEntry | None:
-    keys = list(store.list_documents(PREFIX))
+    keys = list(store.list_documents(CUSTODY))
     if not keys:
         return None
     try:
@@ -149,7 +143,7 @@ def append(
         }
         raw = rfc8785.dumps(body)
         try:
-            stored = store.put_document(entry_key(seq), raw, MEDIA_TYPE)
+            stored = store.put_document(custody_key(seq), raw, MEDIA_TYPE)
         except ArtifactConflict:
             continue
         if stored.created:
@@ -160,7 +154,7 @@ def append(
 
 def read_log(store: Store) -> list[CustodyEntry]:
     """Every entry in sequence order; entries that do not parse raise ValueError."""
-    return [CustodyEntry.parse(store.read_document(key)) for key in store.list_documents(PREFIX)]
+    return [CustodyEntry.parse(store.read_document(key)) for key in store.list_documents(CUSTODY)]
 
 
 def verify_entries(entries: Sequence[tuple[str, bytes]]) -> list[str]:
@@ -220,13 +214,13 @@ def verify_log(store: Store) -> list[str]:
     Removing the newest entries leaves a shorter, still consistent chain: compare the head
     (`read_log(store)[-1].sha256`) with one recorded elsewhere, e.g. in an export or a seal.
     """
-    keys = list(store.list_documents(PREFIX))
-    problems = [f"{key}: unexpected key name" for key in keys if key != entry_key(_seq_of(key))]
+    keys = list(store.list_documents(CUSTODY))
+    problems = [f"{key}: unexpected key name" for key in keys if key != custody_key(_seq_of(key))]
     return problems + verify_entries([(key, store.read_document(key)) for key in keys])
 
 
 def _seq_of(key: str) -> int:
-    stem = key.removeprefix(PREFIX).removesuffix(".json")
+    stem = key.removeprefix(CUSTODY).removesuffix(".json")
     return int(stem) if stem.isdigit() else -1
 
 

@@ -25,31 +25,24 @@ from crawler.seal import custody
 from crawler.seal.config import SealConfig
 from crawler.seal.sealer import RunSeal, seal_run
 from storage.base import Store
+from storage.layout import (
+    RUNS,
+    parse_run_record_key,
+    pending_seal_key,
+    run_record_key,
+    run_seal_key,
+)
 
 __all__ = [
-    "PENDING_PREFIX",
     "RunSealer",
     "SealOutcome",
-    "pending_key",
     "pending_runs",
     "read_pending",
-    "run_seal_key",
 ]
 
 logger = logging.getLogger(__name__)
 
-PENDING_PREFIX = "seals/pending/"
 MEDIA_TYPE = "application/json"
-
-
-def run_seal_key(run_id: str, marketplace: str) -> str:
-    """Where the seal of one run record lives."""
-    return f"seals/{run_id}/{marketplace}.json"
-
-
-def pending_key(run_id: str, marketplace: str) -> str:
-    """Where the marker of a run record whose sealing failed lives."""
-    return f"{PENDING_PREFIX}{run_id}/{marketplace}.json"
 
 
 def _exists(store: Store, key: str) -> bool:
@@ -63,7 +56,7 @@ def _exists(store: Store, key: str) -> bool:
 def read_pending(store: Store, run_id: str, marketplace: str) -> dict[str, Any] | None:
     """The pending marker of a run record, or None."""
     try:
-        return dict(json.loads(store.read_document(pending_key(run_id, marketplace))))
+        return dict(json.loads(store.read_document(pending_seal_key(run_id, marketplace))))
     except KeyError:
         return None
     except (ValueError, TypeError):
@@ -73,11 +66,11 @@ def read_pending(store: Store, run_id: str, marketplace: str) -> dict[str, Any] 
 def pending_runs(store: Store) -> list[str]:
     """Keys of run records that list captures and have no seal, oldest run first."""
     out = []
-    for key in store.list_documents("runs/"):
-        parts = key.split("/")
-        if len(parts) != 3 or not parts[2].endswith(".json"):
+    for key in store.list_documents(RUNS):
+        parsed = parse_run_record_key(key)
+        if parsed is None:
             continue
-        run_id, marketplace = parts[1], parts[2][: -len(".json")]
+        run_id, marketplace = parsed
         if _exists(store, run_seal_key(run_id, marketplace)):
             continue
         try:
@@ -223,11 +216,11 @@ class RunSealer:
 
     def _mark_pending(self, record: dict[str, Any], reason: str) -> None:
         run_id, marketplace = record["run_id"], record["marketplace"]
-        key = pending_key(run_id, marketplace)
+        key = pending_seal_key(run_id, marketplace)
         body = rfc8785.dumps({
             "run_id": run_id,
             "marketplace": marketplace,
-            "run_record": f"runs/{run_id}/{marketplace}.json",
+            "run_record": run_record_key(run_id, marketplace),
             "run_record_sha256": hashlib.sha256(rfc8785.dumps(record)).hexdigest(),
             "failed_at": isoformat(self.clock.now()),
             "reason": reason,

@@ -1,6 +1,7 @@
 """Run seals: one Merkle root over a run's manifest digests, signed and RFC 3161-timestamped.
 
-`seal_run` builds the seal document (canonical JSON, stored write-once as `seal_key(run_id)`),
+`seal_run` builds the seal document (canonical JSON; markwatch stores it write-once under
+`storage.layout.run_seal_key(run_id, marketplace)`),
 `inclusion_proof_for` derives a capture's audit path from it, and `verify_seal` checks one
 capture against it, naming every failure. See docs/sealing.md for the document layout.
 """
@@ -30,7 +31,6 @@ __all__ = [
     "RunSeal",
     "SealVerification",
     "inclusion_proof_for",
-    "seal_key",
     "seal_run",
     "signing_body",
     "verify_seal",
@@ -40,11 +40,6 @@ SEAL_TYPE = "markwatch/run-seal"
 SEAL_VERSION = 2
 SEAL_MEDIA_TYPE = "application/json"
 _HEX = frozenset("0123456789abcdef")
-
-
-def seal_key(run_id: str) -> str:
-    """The store document key of a run's seal."""
-    return f"seals/{run_id}.json"
 
 
 def _check_digest(value: str, what: str) -> str:
@@ -59,17 +54,13 @@ class RunSeal:
 
     run_id: str
     document: bytes
-    """The seal, canonical JSON (RFC 8785): store it as `seal_key(run_id)`."""
+    """The seal, canonical JSON (RFC 8785), as it is stored."""
     root: str
     """Hex Merkle root over the manifest digests ordered by capture id."""
     leaves: tuple[tuple[str, str], ...]
     """(capture id, manifest SHA-256 hex), in tree order."""
     timestamps: tuple[TimestampInfo, ...] = ()
     signer_fingerprint: str | None = None
-
-    @property
-    def key(self) -> str:
-        return seal_key(self.run_id)
 
     @property
     def sha256(self) -> str:

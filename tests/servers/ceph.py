@@ -1,6 +1,6 @@
 """A one-node Ceph RADOS Gateway (mon + memstore osd + radosgw) for the S3 tests.
 
-Follows /work/shared/notes/s3-servers.md: no mgr, no systemd, cephx auth, every path under one
+The smallest Ceph that serves S3: no mgr, no systemd, cephx auth, every path under one
 temporary folder, free ports on 127.0.0.1, pools created up front, one S3 user made with
 radosgw-admin. Daemons run in the foreground as our children and are stopped with SIGTERM
 (rgw, osd, mon), then SIGKILL if they do not go.

@@ -13,14 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.evidence import MANIFEST_SCHEMA, canonical_json
+from crawler.evidence.manifest import MANIFEST_SCHEMA, canonical_json
 from crawler.ids import is_ulid, ulid_time
-from crawler.run import digest_list_root, run_record_key
+from crawler.runs.ledger import digest_list_root
 from crawler.seal.check import SealChecker, ThreeVerdicts
 from crawler.seal.config import SealConfig
 from crawler.seal.standalone_verify import safe as sv_safe
 from storage.base import Store
 from storage.catalog import Catalog
+from storage.layout import CAPTURES, manifest_key, run_record_key
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Verifier:
 
     def all_capture_ids(self) -> Iterator[str]:
         """Every capture the store holds (the store, not the catalog, is the truth)."""
-        for key in self.store.list_documents("captures/"):
+        for key in self.store.list_documents(CAPTURES):
             name = key.rsplit("/", 1)[-1]
             if name.endswith(".json"):
                 yield name[: -len(".json")]
@@ -67,7 +68,7 @@ class Verifier:
                 return str(row["manifest_key"])
         if not is_ulid(capture_id):
             return None
-        return f"captures/{ulid_time(capture_id):%Y/%m/%d}/{capture_id}.json"
+        return manifest_key(capture_id, ulid_time(capture_id))
 
     def verify(self, capture_id: str) -> Verdict:
         verdict = Verdict(capture_id)

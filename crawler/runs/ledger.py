@@ -1,4 +1,8 @@
-"""A run's ledger: what it captured and what failed, written once at the end as the run record."""
+"""A run's ledger: what it captured and what failed, written once at the end as the run record.
+
+The evidence pipeline keeps one ledger per marketplace inside the crawl; starting, resuming and
+reporting whole runs is `crawler.runs.runner`, which never sees a ledger, only its record.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawler.clock import isoformat
-from crawler.evidence import RUN_SCHEMA, FailureItem, software_info
-
-
-def run_record_key(run_id: str, marketplace: str) -> str:
-    """Where the record of one marketplace's part of a run lives in the store."""
-    return f"runs/{run_id}/{marketplace}.json"
+from crawler.evidence.manifest import RUN_SCHEMA, FailureItem, software_info
 
 
 def digest_list_root(digests: list[str]) -> str:

@@ -3,6 +3,10 @@
 Bodies are what the browser handed over (Playwright gives them decoded); a record whose body
 was decoded says so in `WARC-Markwatch-Body-Decoded` and drops the now-wrong framing headers,
 so that the record is self-consistent and nothing claims bytes it does not hold.
+
+The fallback writer, for captures made without the recording proxy (`EVIDENCE_RECORDING_PROXY`
+off, or a page fetched without a browser); the default, byte-exact one is
+`crawler.recording.warc_exact`, which writes what crossed the proxy and has nothing to decode.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import base64
 import datetime as dt
 import hashlib
 import io
-import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -137,8 +140,3 @@ def _request_target(url: str) -> str:
 
     parts = urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def spooled_warc() -> tempfile.SpooledTemporaryFile[bytes]:
-    """A buffer for one capture's WARC that moves to disk past 8 MiB."""
-    return tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)

@@ -3,6 +3,9 @@
 Each marketplace's spider runs alone with its own browser, so memory stays that of one
 Chromium however many marketplaces a watchlist names. All share one run id; each writes its
 own run record (`runs/<run_id>/<marketplace>.json`).
+
+Not to be confused with `crawler.runs.ledger`, the record of what one marketplace's part of a
+run did (kept by the evidence pipeline inside the crawl); this module starts and ends crawls.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from scrapy.settings import Settings
 from scrapy.spiderloader import SpiderLoader
 from twisted.internet import defer
 
-from crawler.browser import find_chromium, launch_options
+from crawler.browser.chromium import find_chromium, launch_options
 from crawler.clock import Clock, SystemClock, isoformat
 from crawler.exceptions import ConfigError, StoreUnavailable
 from crawler.ids import new_ulid
 from crawler.registry import known_marketplaces
-from crawler.resume import crawler_stats, plan_run, stopped_by_signal
+from crawler.runs.resume import crawler_stats, plan_run, stopped_by_signal
 from crawler.watchlist import Watchlist, load_watchlist
 from storage.archive import preflight, settle
 from storage.uri import open_store
@@ -61,7 +64,7 @@ class CrawlOptions:
     max_listings: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
-    """Resume an unfinished run of the same watchlist and selection (see crawler.resume)."""
+    """Resume an unfinished run of the same watchlist and selection (see crawler.runs.resume)."""
 
 
 @dataclass

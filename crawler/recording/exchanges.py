@@ -1,4 +1,8 @@
-"""Recorded exchanges: bytes hashed as they arrive, in memory up to a threshold, then on disk."""
+"""Recorded exchanges: bytes hashed as they arrive, in memory up to a threshold, then on disk.
+
+`HashingSpool` buffers one HTTP message for the recording proxy; it is not the upload spool of a
+remote store (`storage.upload_spool`).
+"""
 
 from __future__ import annotations
 

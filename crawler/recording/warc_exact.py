@@ -3,6 +3,11 @@
 Records are written straight from the proxy's spools (bytes as received, digests computed when
 they arrived), one gzip member per record, so nothing is re-serialised and no body is held
 twice. Record ids derive from the capture id, so the same capture always gives the same file.
+
+The default writer. `crawler.evidence.warc_decoded` is the fallback for captures made without
+the recording proxy, from the decoded bodies Playwright reports; the two share no code because
+they start from different things (raw bytes as received, or decoded exchanges) and the decoded
+one must say what it changed. `crawler.evidence.warc_artifact` runs either into a file.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from crawler.clock import isoformat
+from crawler.recording.exchanges import RecordedExchange, TlsSession, digest_label
 from crawler.recording.proxy import CaptureSession
-from crawler.recording.spool import RecordedExchange, TlsSession, digest_label
 
 GZIP_LEVEL = 6
 """warcio's fixed level 9 costs ~2x the time for ~1% size (see the browser-capture notes)."""

@@ -41,13 +41,15 @@ class Artifact:
     """One file of evidence, before it is stored."""
 
     name: str
-    """Name inside the capture: `screenshot.png`, `dom.html`, `exchanges.warc.gz`, `image-01`."""
+    """Name inside the capture: `page.warc.gz`, `screenshot.png`, `dom.html`, `image-01`."""
     media_type: str
     """IANA media type."""
     data: bytes | Path
-    """The bytes, or a spooled file holding them (large artifacts)."""
+    """The bytes, or a temporary file holding them (the WARC: `crawler.evidence.warc_artifact`)."""
     source_url: str | None = None
     """Where the bytes came from, for artifacts fetched from the page (images)."""
+    sha256: str | None = None
+    """The SHA-256 the bytes had when written, where known; the store must see the same."""
 
 
 @dataclass
@@ -108,11 +110,6 @@ class StoredArtifact:
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical JSON bytes."""
     return rfc8785.dumps(value)
-
-
-def manifest_key(capture_id: str, started_at: dt.datetime) -> str:
-    """Where a capture's manifest lives in the store."""
-    return f"captures/{started_at:%Y/%m/%d}/{capture_id}.json"
 
 
 def software_info() -> dict[str, str]:

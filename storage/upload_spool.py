@@ -1,5 +1,8 @@
 """`SpoolingStore`: a remote store with a local, crash-safe spool for when it cannot be reached.
 
+(The upload outbox of a remote store; not `crawler.recording.exchanges`, where the recording
+proxy buffers one HTTP message while hashing it.)
+
 Writes go to the remote. When the remote raises `StoreUnavailable` the object goes to the
 spool instead, durably (temp file, fsync, rename, fsync of the folder; the metadata file is
 written last and is the commit point), and the answer is a `SpooledObject`. For `retry_after`
@@ -35,7 +38,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.exceptions import ArtifactConflict, IntegrityError, StoreError, StoreUnavailable
-from storage.base import CHUNK, Store, StoredObject, blob_key, sha256_of
+from storage.base import CHUNK, Store, StoredObject, sha256_of
+from storage.layout import blob_key
 
 log = logging.getLogger(__name__)
 

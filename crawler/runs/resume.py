@@ -35,9 +35,10 @@ from typing import IO, Any
 from crawler.clock import isoformat, parse_utc
 from crawler.exceptions import RunInProgress
 from crawler.ids import is_ulid, ulid_time
-from crawler.run import CaptureEntry, RunLedger, run_record_key
+from crawler.runs.ledger import CaptureEntry, RunLedger
 from storage.base import Store
 from storage.catalog import CaptureQuery, Catalog
+from storage.layout import LOCAL_STATE_DIR, captures_day_prefix, run_record_key
 from storage.uri import local_path
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def state_dir(store_uri: str, env: Mapping[str, str] | None = None) -> Path:
     if explicit:
         return Path(explicit).expanduser()
     if store_uri.startswith("file://"):
-        return local_path(store_uri) / "state"
-    return Path("markwatch-data") / "state"
+        return local_path(store_uri) / LOCAL_STATE_DIR
+    return Path("markwatch-data") / LOCAL_STATE_DIR
 
 
 def selection_key(watchlist: Path, marketplaces: Sequence[str], brands: Sequence[str]) -> str:
@@ -167,7 +168,7 @@ def repair_catalog(store: Store, catalog: Catalog, run_id: str,
     day = start.date()
     repaired = 0
     while day <= now.date() + dt.timedelta(days=1):
-        prefix = f"captures/{day:%Y/%m/%d}/"
+        prefix = captures_day_prefix(day)
         for key in store.list_documents(prefix):
             capture_id = key.rsplit("/", 1)[-1].removesuffix(".json")
             if not is_ulid(capture_id) or ulid_time(capture_id) < start:

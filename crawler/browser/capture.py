@@ -23,10 +23,10 @@ from playwright.async_api import TimeoutError as PwTimeout
 
 from crawler.clock import Clock
 from crawler.config import CaptureLimits
+from crawler.evidence.warc_decoded import Exchange
 from crawler.exceptions import CaptureError
 from crawler.recording.handle import RECORDING_META, CaptureRecording
 from crawler.recording.headers import tag_page
-from crawler.warc import Exchange
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ async def init_page(page: PwPage, request: Any) -> None:
     # for evidence pages. `setCacheDisabled` only takes effect on a session whose Network
     # domain is enabled (bodies are not buffered for it). The same DevTools session takes the
     # screenshot later (see `_screenshot`).
-    # A reused tab (`crawler.tabs`) keeps its session, with the cache still off.
+    # A reused tab (`crawler.browser.tabs`) keeps its session, with the cache still off.
     cdp = _CDP_SESSIONS.get(page)
     if cdp is None:
         try:

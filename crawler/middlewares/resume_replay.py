@@ -4,8 +4,12 @@ Only active when the runner resumes an unfinished run (`MARKWATCH_RESUME`). A se
 run already captured is answered with its stored rendered DOM, so the spider finds the same
 listings and the same next page without fetching or capturing it again; a listing page the run
 already captured is answered with an empty page. Either response is flagged with
-`crawler.resume.RESUMED_META`, and `ResumeSpiderMiddleware` drops the captures and failures the
-spider makes of such a response: only the requests it leads to go on.
+`crawler.runs.resume.RESUMED_META`, and `ResumeSpiderMiddleware` drops the captures and
+failures the spider makes of such a response: only the requests it leads to go on.
+
+Why apart from `crawler.runs.resume`: that module decides, before the crawl, whether a run is
+resumed and what it already stored (state file, lock, catalog repair); these are the Scrapy
+middlewares that act on it request by request during the crawl.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from scrapy.http import HtmlResponse, Response
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 
 from crawler.config import MarkwatchConfig
-from crawler.evidence import CaptureItem, FailureItem
-from crawler.resume import RESUMED_META, is_resumed, stored_entries
+from crawler.evidence.manifest import CaptureItem, FailureItem
+from crawler.runs.resume import RESUMED_META, is_resumed, stored_entries
 from storage.base import Store
 from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path

@@ -41,8 +41,8 @@ from scrapy.responsetypes import responsetypes
 from scrapy_playwright import _utils as sp_utils
 from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDownloadHandler
 
+from crawler.browser.tabs import TAB_META, TabPool
 from crawler.config import MarkwatchConfig
-from crawler.tabs import TAB_META, TabPool
 
 logger = logging.getLogger(__name__)
 _UNROUTED_META = "_markwatch_unrouted"
@@ -61,7 +61,7 @@ does not, every request takes scrapy-playwright's own (routed) path."""
 
 class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     """`ScrapyPlaywrightDownloadHandler` that opens unrouted pages for plain GET requests, in
-    tabs reused from earlier captures where it can (`crawler.tabs`)."""
+    tabs reused from earlier captures where it can (`crawler.browser.tabs`)."""
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
