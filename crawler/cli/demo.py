@@ -70,7 +70,8 @@ def run_demo(store: str | None, catalog: str | None, max_listings: int | None,
         fingerprint = ", ".join(config.pinned_keys()) or "(none)"
         click.echo("")
         click.echo("Export one and check it as a recipient would (three verdicts):")
-        click.echo(f"  markwatch evidence export {ids[-1]} -o demo-bundle.zip")
+        trust = f"MARKWATCH_SEAL_TRUSTED_CAS={tsa.ca_pem} " if tsa is not None else ""
+        click.echo(f"  {trust}markwatch evidence export {ids[-1]} -o demo-bundle.zip")
         click.echo("  python verify.py demo-bundle.zip "
                    f"--trust-key {fingerprint.split(',')[0]}"
                    + (f" --trust-tsa-ca {tsa.ca_pem}" if tsa is not None else ""))
