@@ -6,7 +6,9 @@ Helpers that tests import (servers on 127.0.0.1, the CLI as a subprocess, stores
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,10 @@ from crawler.demo import DemoMarketplace
 # Fixture plugins registered here, before any test module imports them, so pytest rewrites
 # their asserts: the S3 and fault-injecting proxy servers, and the RFC 3161 timestamp server.
 pytest_plugins = ["tests.servers", "tests.tsa_server"]
+
+# Crawls create a sealing key under $XDG_CONFIG_HOME/markwatch/ on first use: never the real
+# ~/.config in tests (every subprocess inherits this too).
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="markwatch-test-config-")
 
 
 @pytest.fixture(scope="session")

@@ -169,3 +169,48 @@ def test_detects_garbage_entry(store: LocalStore, clock: FrozenClock) -> None:
     _rewrite(store, 2, b"not json")
     problems = custody.verify_log(store)
     assert any("000000000002.json: unreadable" in p for p in problems)
+
+
+# --- truncation at the end, against the head a run seal recorded ------------------------------
+
+
+def _log(store: LocalStore, clock: FrozenClock, n: int) -> None:
+    for i in range(n):
+        custody.append(store, "stored", clock=clock, actor="crawler", run_id=f"R{i}",
+                       capture_ids=[f"C{i}"], ids_by_digest=True)
+
+
+def test_dropping_the_newest_entries_is_detected_against_a_seal_head(
+        store: LocalStore, clock: FrozenClock) -> None:
+    _log(store, clock, 5)
+    head = custody.head(store)
+    assert head is not None and head["size"] == 5 and head["head_seq"] == 4
+    _log(store, clock, 2)
+    log = custody.read_log(store)
+    assert custody.verify_log(store) == []
+    assert custody.verify_against_heads(log, [("seal A", head)]) == []
+    for seq in (6, 5, 4):  # the newest entries, including the one the seal covered
+        overwrite_stored(store, custody_key(seq), None)
+    log = custody.read_log(store)
+    assert custody.verify_log(store) == []  # a shorter chain is still a consistent chain...
+    [problem] = custody.verify_against_heads(log, [("seal A", head)])
+    assert "covers 5 custody entries, the log holds 4" in problem  # ...but not the sealed one
+    assert "truncated" in problem
+
+
+def test_rewritten_log_under_a_seal_head_is_detected(store: LocalStore, clock: FrozenClock,
+                                                     tmp_path: Path) -> None:
+    _log(store, clock, 3)
+    head = custody.head(store)
+    assert head is not None
+    other = LocalStore(tmp_path / "other")
+    _log(other, FrozenClock("2030-01-01T00:00:00Z", step=1.0), 3)  # a whole new, valid log
+    [problem] = custody.verify_against_heads(custody.read_log(other), [("seal A", head)])
+    assert "are not the ones it sealed" in problem
+
+
+def test_run_wide_entries_name_captures_by_digest(store: LocalStore, clock: FrozenClock) -> None:
+    entry = custody.append(store, "sealed", clock=clock, actor="crawler", run_id="R",
+                           capture_ids=["A", "B"], ids_by_digest=True)
+    assert entry.capture_ids == () and b'"A"' not in entry.raw
+    assert [e.seq for e in custody.entries_for(custody.read_log(store), ["B"])] == [entry.seq]

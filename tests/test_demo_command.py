@@ -1,8 +1,15 @@
-"""`markwatch demo` (what `make demo` runs) on the embedded default: 50+ listings, all verified."""
+"""`markwatch demo` (what `make demo` runs) on the embedded default: 50+ listings, all verified,
+sealed by a key made on first use and timestamped by the demo's own TSA; a recipient's
+verify.py (a venv with only `cryptography`) proves all three verdicts of an exported capture
+against the demo's anchors, and without anchors says what it cannot prove."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,8 +18,12 @@ from tests.helpers import run_markwatch
 
 
 @pytest.mark.browser
-def test_demo_command_captures_and_verifies(tmp_path: Path, chromium: str) -> None:
-    out = run_markwatch(["demo", "--report-json", "report.json"], cwd=tmp_path, timeout=900)
+def test_demo_command_captures_seals_and_verifies(tmp_path: Path, chromium: str,
+                                                  clean_python: Path) -> None:
+    config = tmp_path / "config"
+    env = {"XDG_CONFIG_HOME": str(config)}
+    out = run_markwatch(["demo", "--report-json", "report.json"], cwd=tmp_path, env=env,
+                        timeout=900)
     assert out.code == 0, out.out + out.err[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["counts"]["listings"] >= 50
@@ -33,3 +44,51 @@ def test_demo_command_captures_and_verifies(tmp_path: Path, chromium: str) -> No
     straps = [r for r in rows if "strap for" in r["title"].lower()]
     assert straps and all(r["score"] < 50 and not r["suspicious"] for r in straps)
     assert any(r["suspicious"] for r in rows)
+
+    # sealed by default: a key made on first use, outside the store, said once
+    key = config / "markwatch" / "seal-ed25519.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert not list((tmp_path / "markwatch-data").rglob("*.pem"))
+    assert (out.out + out.err).count("created your sealing key") == 1
+    (seal,) = report["seals"]
+    assert seal["status"] == "sealed" and seal["signer"].startswith("sha256:")
+    assert [t["tsa"] for t in seal["timestamps"]] == ["demo TSA, not a trusted authority"]
+    assert "demo TSA, not a trusted authority serving on http://127.0.0.1:" in out.out
+    fingerprint = seal["signer"]
+    demo_ca = config / "markwatch" / "demo-tsa" / "ca.pem"
+
+    again = run_markwatch(["verify", "--all"], cwd=tmp_path, env=env)
+    assert again.code == 0, again.out
+    listing = next(line.split()[1] for line in again.out.splitlines()
+                   if line.startswith("OK   "))
+    exported = run_markwatch(["evidence", "export", listing, "-o", "bundle.zip", "--no-pdf"],
+                             cwd=tmp_path, env=env)
+    assert exported.code == 0, exported.out + exported.err
+    assert "created your sealing key" not in exported.out + exported.err  # once only
+
+    with zipfile.ZipFile(tmp_path / "bundle.zip") as zf:
+        zf.extractall(tmp_path / "unzipped")
+    verify_py = tmp_path / "unzipped" / "bundle" / "verify.py"
+    report_html = (tmp_path / "unzipped" / "bundle" / "report" / f"{listing}.html").read_text()
+    assert "Integrity" in report_html and "Origin" in report_html and "Time" in report_html
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+
+    def recipient(*args: str) -> tuple[int, str]:
+        proc = subprocess.run([str(clean_python), str(verify_py), str(tmp_path / "bundle.zip"),
+                               *args], capture_output=True, text=True, timeout=300,
+                              env=clean_env, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    code, text = recipient("--trust-key", fingerprint, "--trust-tsa-ca", str(demo_ca))
+    assert code == 0, text
+    assert f"OK   capture {listing}" in text
+    assert "integrity: PROVEN" in text and "origin:   PROVEN" in text
+    assert "time:     PROVEN" in text and "not a trusted authority" in text
+    assert "VERIFIED: integrity, origin and time hold" in text
+
+    code, text = recipient()
+    assert code == 1, text
+    assert "integrity: PROVEN" in text  # the files match their seal...
+    assert "origin:   NOT PROVEN" in text and "NOT pinned" in text  # ...but who and when:
+    assert "time:     NOT PROVEN" in text and "no TSA CA was given" in text
+    assert "NOT VERIFIED" in text

@@ -9,6 +9,7 @@ verify.py in a venv holding only `cryptography`; the PDF report shows screenshot
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import rfc8785
 
 from crawler.demo import DemoMarketplace
 from crawler.export.report import ReportSeal, render_report
+from crawler.seal import standalone_verify as sv
 from crawler.seal.config import SealConfig
 from tests.helpers import CliResult, run_markwatch
 
@@ -152,18 +154,27 @@ def test_sealed_crawl_verifies(sealed: tuple[Site, CliResult, dict[str, Any]]) -
     assert f"{captures} of {captures} captures verified" in out.out
     assert out.out.count("OK   ") == captures
     assert "       time: existed by 20" in out.out
-    assert "(RFC 3161 TSA test-tsa: " in out.out and "; pinned CA)" in out.out
-    assert f"       signer: {site.fingerprint} (not vouched for" in out.out
+    assert "chained to your CA CN=Trusted Test Root CA" in out.out
+    assert (f"       origin: the run seal signed by Ed25519 key {site.fingerprint} "
+            "(pinned: you gave it)") in out.out  # the operator's own key
     assert f"in seals/{_run_id(report)}/demo.json (root " in out.out
     assert "custody log: hash chain intact" in out.out
     trusted = site.cli("verify", "--all", MARKWATCH_SEAL_TRUSTED_KEYS=site.fingerprint)
-    assert trusted.code == 0 and f"signer: {site.fingerprint} (trusted)" in trusted.out
+    assert trusted.code == 0 and f"key {site.fingerprint} (pinned" in trusted.out
+    seal_doc = json.loads((site.store / "seals" / _run_id(report) / "demo.json").read_bytes())
+    assert seal_doc["version"] == 2 and seal_doc["custody"]["size"] == 1  # the `stored` entry
 
     events = _custody_events(site.store)
     assert [e["event"] for e in events][:2] == ["stored", "sealed"]
-    assert events[0]["actor"] == "case-team" and len(events[0]["capture_ids"]) == captures
+    assert events[0]["actor"] == "case-team" and events[0]["capture_ids"] == []
+    assert len(events[0]["details"]["capture_digests"]) == captures  # ids not disclosed
     assert events[1]["details"]["seal"] == f"seals/{_run_id(report)}/demo.json"
     assert events[-1]["event"] == "verified"
+
+
+def site_ca(site: Site) -> Path:
+    """The test TSA's CA, as the recipient would have it from the TSA."""
+    return Path(json.loads(site.env["MARKWATCH_SEAL_TSAS"])[0]["ca"])
 
 
 def _flip(path: Path, offset: int) -> None:
@@ -194,7 +205,8 @@ def tamper_artifact(store: Path, run_id: str, capture_id: str) -> str:
 def tamper_manifest(store: Path, run_id: str, capture_id: str) -> str:
     _edit_json(_manifest_path(store, capture_id),
                lambda d: d["listing"].update(price=str(d["listing"]["price"]) + "1"))
-    return f"FAIL {capture_id}: seal seals/{run_id}/demo.json: inclusion: manifest digest mismatch"
+    return (f"FAIL {capture_id}: integrity: seal seals/{run_id}/demo.json: inclusion: manifest "
+            "digest mismatch")
 
 
 def tamper_token(store: Path, run_id: str, capture_id: str) -> str:
@@ -204,13 +216,13 @@ def tamper_token(store: Path, run_id: str, capture_id: str) -> str:
         doc["timestamps"][0]["response"] = base64.b64encode(bytes(raw)).decode()
 
     _edit_json(store / "seals" / run_id / "demo.json", change)
-    return f"FAIL {capture_id}: seal seals/{run_id}/demo.json: timestamp[test-tsa]: bad signature"
+    return f"FAIL {capture_id}: time: timestamp[test-tsa]: bad signature"
 
 
 def tamper_proof(store: Path, run_id: str, capture_id: str) -> str:
     _edit_json(store / "seals" / run_id / "demo.json",
                lambda d: d["leaves"][0].update(manifest_sha256="ab" * 32))
-    return f"seal seals/{run_id}/demo.json: tree: the root does not match the seal's leaves"
+    return f"integrity: seal seals/{run_id}/demo.json: the Merkle root does not match the seal's"
 
 
 def tamper_signature(store: Path, run_id: str, capture_id: str) -> str:
@@ -220,7 +232,7 @@ def tamper_signature(store: Path, run_id: str, capture_id: str) -> str:
         doc["signature"] = base64.b64encode(bytes(raw)).decode()
 
     _edit_json(store / "seals" / run_id / "demo.json", change)
-    return f"seal seals/{run_id}/demo.json: signature: invalid Ed25519 signature"
+    return "origin: the run seal: invalid Ed25519 signature"
 
 
 def tamper_custody(store: Path, run_id: str, capture_id: str) -> str:
@@ -228,9 +240,18 @@ def tamper_custody(store: Path, run_id: str, capture_id: str) -> str:
     return "FAIL custody log: custody/000000000001.json: prev does not match entry 0"
 
 
+def tamper_custody_truncated(store: Path, run_id: str, capture_id: str) -> str:
+    for path in sorted((store / "custody").glob("*.json")):
+        path.chmod(0o644)
+        path.unlink()  # every entry gone: an empty log is a consistent chain...
+    # ...but the run seal signed the head of a log of one entry
+    return f"FAIL custody log: seals/{run_id}/demo.json covers 1 custody entries, the log holds 0"
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("tamper", [tamper_artifact, tamper_manifest, tamper_token,
-                                    tamper_proof, tamper_signature, tamper_custody])
+                                    tamper_proof, tamper_signature, tamper_custody,
+                                    tamper_custody_truncated])
 def test_tampering_is_named(sealed: tuple[Site, CliResult, dict[str, Any]], tmp_path: Path,
                             tamper: Callable[[Path, str, str], str]) -> None:
     site, _, report = sealed
@@ -245,12 +266,12 @@ def test_tampering_is_named(sealed: tuple[Site, CliResult, dict[str, Any]], tmp_
 @pytest.mark.browser
 def test_token_from_untrusted_ca_fails(sealed: tuple[Site, CliResult, dict[str, Any]],
                                        rogue_tsa_server: TSAServer) -> None:
-    site, _, report = sealed
+    site, _, _report = sealed
     out = site.cli("verify", "--all", MARKWATCH_SEAL_TSAS="",
                    MARKWATCH_SEAL_TRUSTED_CAS=str(rogue_tsa_server.pki.ca_pem))
     assert out.code == 1
-    assert (f"seal seals/{_run_id(report)}/demo.json: timestamp[test-tsa]: untrusted CA: "
-            "TSA certificate") in out.out
+    assert "FAIL " in out.out and "time: token by TSA CN=Trusted TSA" in out.out
+    assert "untrusted CA: TSA certificate" in out.out
 
 
 @pytest.mark.browser
@@ -323,7 +344,7 @@ def test_seal_pending_refuses_an_untrusted_tsa(
                                                 rogue_tsa_server.pki.ca_pem))
     assert out.code == 0, out.out
     out = site.cli("verify", "--all", store=store, MARKWATCH_SEAL_TRUSTED_CAS=str(tsa_pki.ca_pem))
-    assert out.code == 1 and "timestamp[test-tsa]: untrusted CA" in out.out
+    assert out.code == 1 and "untrusted CA: TSA certificate CN=Rogue TSA" in out.out
 
 
 # --- export bundles --------------------------------------------------------------------------
@@ -344,10 +365,10 @@ def _unzip(archive: Path, dest: Path) -> Path:
     return dest / "case"
 
 
-def _run_verify_py(python: Path, folder: Path) -> tuple[int, str]:
+def _run_verify_py(python: Path, folder: Path, *args: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    proc = subprocess.run([str(python), "verify.py"], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = subprocess.run([str(python), "verify.py", *args], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -357,22 +378,36 @@ def test_bundle_verifies_offline(bundle: tuple[Site, Path, list[str]], clean_pyt
     site, archive, ids = bundle
     folder = _unzip(archive, tmp_path)
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert {"README.txt", "verify.py", "custody.jsonl"} <= set(names)
+    assert {"README.txt", "verify.py", "custody.jsonl", "custody-proofs.json",
+            "index.json"} <= set(names)
     for cid in ids:
-        assert {f"manifests/{cid}.json", f"report/{cid}.html", f"report/{cid}.pdf"} <= set(names)
+        assert {f"manifests/{cid}.json", f"report/{cid}.html", f"report/{cid}.pdf",
+                f"proofs/{cid}.json"} <= set(names)
     assert any(n.startswith("seals/") and n.endswith(".demo.json") for n in names)
-    assert any(n.startswith("runs/") for n in names)
-    assert site.fingerprint in (folder / "README.txt").read_text()
-    code, out = _run_verify_py(clean_python, folder)
+    assert not any(n.startswith("runs/") for n in names)  # run records list other captures
+    others = set(site.ids()) - set(ids)
+    for name in names:
+        data = (folder / name).read_bytes()
+        assert not any(o.encode() in data for o in others), name
+        assert str(site.store).encode() not in data, name
+    verify_py = (folder / "verify.py").read_bytes()
+    assert verify_py == Path(sv.__file__).read_bytes()  # one implementation, byte for byte
+    readme = (folder / "README.txt").read_text()
+    assert site.fingerprint in readme and hashlib.sha256(verify_py).hexdigest() in readme
+    anchors = ["--trust-key", site.fingerprint, "--trust-tsa-ca", str(site_ca(site))]
+    code, out = _run_verify_py(clean_python, folder, *anchors)
     assert code == 0, out
     for cid in ids:
-        assert f"OK   {cid}" in out
-    assert "timestamped by test-tsa at 20" in out and f"signed by {site.fingerprint}" in out
+        assert f"OK   capture {cid}" in out
+    assert out.count("time:     PROVEN") == len(ids) and "RFC 3161 token by TSA" in out
+    assert f"signed by Ed25519 key {site.fingerprint} (pinned" in out
     assert "exported by case-team" in out
-    assert out.rstrip().endswith("VERIFIED: every capture checks out")
+    assert "VERIFIED: integrity, origin and time hold" in out
+    code, out = _run_verify_py(clean_python, folder)
+    assert code == 1 and "origin:   NOT PROVEN" in out and "time:     NOT PROVEN" in out
     inside = site.cli("verify", str(archive))
     assert inside.code == 0, inside.out
-    assert "from your --trust-tsa-ca" in inside.out  # pinned to the configured TSA's CA
+    assert "chained to your CA" in inside.out  # pinned to the configured TSA's CA
     assert _custody_events(site.store)[-1]["event"] in ("exported", "verified")
     assert any(e["event"] == "exported" and sorted(e["capture_ids"]) == sorted(ids)
                for e in _custody_events(site.store))
@@ -388,7 +423,7 @@ def _tamper_bundle_artifact(folder: Path) -> str:
 def _tamper_bundle_manifest(folder: Path) -> str:
     path = next((folder / "manifests").glob("*.json"))
     _edit_json(path, lambda d: d.update(final_url="https://elsewhere.example/"))
-    return "differs from sealed"
+    return "is not the one the proof seals"
 
 
 def _tamper_bundle_token(folder: Path) -> str:
@@ -404,9 +439,9 @@ def _tamper_bundle_token(folder: Path) -> str:
 
 
 def _tamper_bundle_proof(folder: Path) -> str:
-    path = next((folder / "seals").glob("*.json"))
-    _edit_json(path, lambda d: d["leaves"][-1].update(manifest_sha256="cd" * 32))
-    return "the Merkle root does not match the seal's leaves"
+    path = next((folder / "proofs").glob("*.json"))
+    _edit_json(path, lambda d: d.update(path=["cd" * 32, *d["path"][1:]]))
+    return "audit path does not reach the root"
 
 
 def _tamper_bundle_custody(folder: Path) -> str:
@@ -414,7 +449,7 @@ def _tamper_bundle_custody(folder: Path) -> str:
     lines = path.read_bytes().splitlines(keepends=True)
     lines[0] = lines[0].replace(b'"actor":"case-team"', b'"actor":"mallory"')
     path.write_bytes(b"".join(lines))
-    return "custody.jsonl line 2: prev does not match line 1"
+    return "custody.jsonl line 1: not entry"
 
 
 @pytest.mark.browser
@@ -427,7 +462,8 @@ def test_tampered_bundle_fails(bundle: tuple[Site, Path, list[str]],
     site, archive, _ = bundle
     folder = _unzip(archive, tmp_path)
     expected = tamper(folder)
-    code, out = _run_verify_py(clean_python, folder)
+    code, out = _run_verify_py(clean_python, folder, "--trust-key", site.fingerprint,
+                               "--trust-tsa-ca", str(site_ca(site)))
     assert code == 1, out
     assert expected in out and "NOT VERIFIED" in out
     inside = site.cli("verify", str(folder))
@@ -517,7 +553,6 @@ def test_pdf_report_shows_screenshot_and_hashes(bundle: tuple[Site, Path, list[s
 
     text = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"],
                           capture_output=True, text=True, check=True).stdout
-    import hashlib
 
     assert hashlib.sha256(manifest_bytes).hexdigest() in text
     for artifact in manifest["artifacts"]:
@@ -570,8 +605,13 @@ def test_report_escapes_page_text(field: str) -> None:
 
 
 def test_seal_config_sources(tmp_path: Path) -> None:
-    assert not SealConfig.from_settings({}, env={}).configured
-    assert not SealConfig.from_settings({}, env={}).required
+    default = SealConfig.from_settings({}, env={})
+    assert default.configured and default.required and default.key_is_default  # sealed by default
+    assert default.key_path == Path("~/.config/markwatch/seal-ed25519.pem").expanduser()
+    xdg = SealConfig.from_settings({}, env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert xdg.key_path == tmp_path / "markwatch" / "seal-ed25519.pem"
+    off = SealConfig.from_settings({}, env={"MARKWATCH_SEAL_KEY": "off"})
+    assert not off.configured and not off.required
     env = {"MARKWATCH_SEAL_KEY": str(tmp_path / "k.pem"),
            "MARKWATCH_SEAL_TSAS": json.dumps([{"url": "http://127.0.0.1:9/tsr",
                                                "ca": str(tmp_path / "ca.pem")}]),
@@ -588,7 +628,8 @@ def test_seal_config_sources(tmp_path: Path) -> None:
 
     for bad in ({"MARKWATCH_SEAL_TSAS": "[{"}, {"MARKWATCH_SEAL_TSAS": '[{"url": "x"}]'},
                 {"MARKWATCH_SEAL_TSAS": '[{"url": "ftp://x", "ca": "c"}]'},
-                {"MARKWATCH_SEAL_REQUIRED": "maybe"}, {"MARKWATCH_SEAL_REQUIRED": "1"}):
+                {"MARKWATCH_SEAL_REQUIRED": "maybe"},
+                {"MARKWATCH_SEAL_REQUIRED": "1", "MARKWATCH_SEAL_KEY": "off"}):
         with pytest.raises(ConfigError):
             SealConfig.from_settings({}, env=bad)
 
@@ -602,5 +643,32 @@ def test_unusable_key_is_a_configuration_error(tmp_path: Path) -> None:
                         cwd=tmp_path, env={"MARKWATCH_SEAL_KEY": str(key)})
     assert out.code == 2 and "not an unencrypted PEM private key" in out.err
     out = run_markwatch(["seal", "--pending", "--store", f"file://{tmp_path / 's'}"],
-                        cwd=tmp_path)
+                        cwd=tmp_path, env={"MARKWATCH_SEAL_KEY": "off"})
     assert out.code == 2 and "nothing to seal with" in out.err
+
+
+@pytest.mark.browser
+def test_capture_verdicts_for_a_front_end(sealed: tuple[Site, CliResult, dict[str, Any]],
+                                          tmp_path: Path) -> None:
+    """`crawler.evidence.verify.capture_verdicts`: three verdicts of a stored capture (portal)."""
+    from crawler.evidence.verify import capture_verdicts
+    from storage.uri import open_store
+
+    site, _, _ = sealed
+    capture_id = site.ids("listing")[0]
+    config = SealConfig.from_settings({}, env=site.env)
+    three = capture_verdicts(open_store(f"file://{site.store}"), capture_id, config)
+    assert three.ok, three.to_json()
+    assert [three.status(n) for n in ("integrity", "origin", "time")] == ["PROVEN"] * 3
+    assert three.to_json()["time"]["lines"][0].startswith("existed by 20")
+    # no TSA CA and no key pinned: said, not failed
+    bare = SealConfig.from_settings({}, env={"MARKWATCH_SEAL_KEY": "off"})
+    three = capture_verdicts(open_store(f"file://{site.store}"), capture_id, bare)
+    assert three.status("integrity") == "PROVEN"
+    assert three.status("origin") == "NOT PROVEN" and three.status("time") == "NOT PROVEN"
+    # a tampered artifact fails integrity
+    store = site.copy(tmp_path / "store")
+    tamper_artifact(store, "", capture_id)
+    three = capture_verdicts(open_store(f"file://{store}"), capture_id, config)
+    assert three.status("integrity") == "FAILED" and not three.ok
+    assert any("screenshot.png" in line for line in three.integrity.lines)

@@ -174,15 +174,25 @@ def demo(store: str | None, catalog: str | None, max_listings: int | None,
 @click.option("--catalog", help="Catalog URI.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
+@click.option("--trust-key", "trust_keys", multiple=True, metavar="sha256:HEX",
+              help="A sealing key fingerprint you trust (adds to SEAL_TRUSTED_KEYS).")
+@click.option("--trust-tsa-ca", "trust_cas", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A TSA CA certificate (PEM) you trust (adds to SEAL_TRUSTED_CAS).")
+@click.option("--integrity-only", is_flag=True,
+              help="Bundles: check only the files against their seals (said so).")
 def verify(capture_ids: tuple[str, ...], verify_all: bool, store: str | None,
-           catalog: str | None, fmt: str) -> None:
+           catalog: str | None, fmt: str, trust_keys: tuple[str, ...],
+           trust_cas: tuple[Path, ...], integrity_only: bool) -> None:
     """Re-hash and re-check captures, their seals and the custody log, or export bundles
-    (BUNDLE.zip or folder); exit 0 only if everything verifies."""
+    (BUNDLE.zip or folder): integrity, origin and time against YOUR anchors, never the
+    bundle's; exit 0 only if everything verifies."""
     from crawler.cli.verify import run_verify
 
     if not capture_ids and not verify_all:
         raise click.UsageError("give capture ids or --all")
-    sys.exit(run_verify(capture_ids, verify_all, store, catalog, fmt))
+    sys.exit(run_verify(capture_ids, verify_all, store, catalog, fmt,
+                        anchors=(trust_keys, trust_cas, integrity_only)))
 
 
 @cli.group()

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import click
 
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.evidence.verify import Verdict, Verifier
+from crawler.seal.standalone_verify import capture_digest
 from storage.catalog import Catalog
 from storage.uri import open_store, sqlite_path
 
 
 def run_verify(capture_ids: Sequence[str], verify_all: bool, store: str | None,
-               catalog: str | None, fmt: str) -> int:
+               catalog: str | None, fmt: str,
+               anchors: tuple[Sequence[str], Sequence[Path], bool] = ((), (), False)) -> int:
     """Verify and print; the exit code is 0 only if every capture verifies."""
     from crawler.cli.seal import project_seal_config
     from crawler.cli.verify_seals import (
@@ -25,12 +29,15 @@ def run_verify(capture_ids: Sequence[str], verify_all: bool, store: str | None,
         verify_bundles,
     )
 
+    keys, cas, integrity_only = anchors
     config = project_seal_config()
+    config = replace(config, trusted_keys=(*config.trusted_keys, *keys),
+                     trusted_cas=(*config.trusted_cas, *cas))
     bundles = [c for c in capture_ids if is_bundle(c)]
     if bundles:
         if verify_all or len(bundles) != len(capture_ids):
             raise click.UsageError("give either capture ids (or --all) or bundles, not both")
-        return verify_bundles(bundles, config)
+        return verify_bundles(bundles, config, integrity_only=integrity_only)
     store_uri = resolve_store(store)
     catalog_path = sqlite_path(resolve_catalog(catalog, store_uri))
     cat = Catalog(catalog_path) if catalog_path.exists() else None
@@ -41,7 +48,8 @@ def run_verify(capture_ids: Sequence[str], verify_all: bool, store: str | None,
         verdicts = [verifier.verify(cid) for cid in ids]
         custody_problems, events = custody_events(target)
         for v in verdicts:
-            v.proven.extend(f"custody: {e}" for e in events.get(v.capture_id, []))
+            named = events.get(v.capture_id, []) + events.get(capture_digest(v.capture_id), [])
+            v.proven.extend(f"custody: {e}" for e in named)
         log_verified(target, config, verdicts, custody_problems)
     finally:
         if cat is not None:

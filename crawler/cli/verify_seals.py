@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,11 +37,27 @@ def custody_events(store: Store) -> tuple[list[str], dict[str, list[str]]]:
         log = custody.read_log(store)
     except ValueError as exc:
         return [f"unreadable ({exc})"], {}
+    problems += custody.verify_against_heads(log, _seal_heads(store))
     events: dict[str, list[str]] = {}
     for entry in log:
-        for cid in entry.capture_ids:
+        for cid in (*entry.capture_ids, *(entry.details.get("capture_digests") or ())):
             events.setdefault(cid, []).append(f"{entry.time} {entry.event} by {entry.actor}")
     return problems, events
+
+
+def _seal_heads(store: Store) -> list[tuple[str, dict[str, Any]]]:
+    """The custody heads every run seal in the store recorded (newest entries detectable)."""
+    heads = []
+    for key in store.list_documents("seals/"):
+        if key.startswith("seals/pending/"):
+            continue
+        try:
+            head = json.loads(store.read_document(key)).get("custody")
+        except (ValueError, KeyError, AttributeError):
+            continue  # the capture's seal verdict names a broken seal
+        if isinstance(head, dict):
+            heads.append((key, head))
+    return heads
 
 
 def log_verified(store: Store, config: SealConfig, verdicts: Sequence[Verdict],
@@ -50,23 +68,30 @@ def log_verified(store: Store, config: SealConfig, verdicts: Sequence[Verdict],
     failed = sorted(v.capture_id for v in verdicts if not v.ok)
     try:
         custody.append(store, "verified", clock=SystemClock(), actor=config.actor,
-                       capture_ids=[v.capture_id for v in verdicts],
-                       details={"verified": len(verdicts) - len(failed), "failed": failed,
+                       capture_ids=[v.capture_id for v in verdicts], ids_by_digest=True,
+                       details={"verified": len(verdicts) - len(failed), "failed": len(failed),
                                 "custody_log_ok": not custody_problems})
     except (SealError, StoreError, ValueError) as exc:
         click.echo(f"warning: could not record the verification in the custody log: {exc}",
                    err=True)
 
 
-def verify_bundles(paths: Sequence[str], config: SealConfig) -> int:
-    """Run the bundled verifier (the same code as each bundle's verify.py) on each bundle."""
+def verify_bundles(paths: Sequence[str], config: SealConfig, integrity_only: bool = False
+                   ) -> int:
+    """Run the bundled verifier (the same code as each bundle's verify.py) on each bundle.
+
+    Anchors are the operator's own: SEAL_TRUSTED_KEYS and the own key, SEAL_TRUSTED_CAS (or
+    the CAs of SEAL_TSAS); nothing inside a bundle is trusted.
+    """
     from crawler.seal import standalone_verify
 
     args: list[str] = []
     for ca in config.trusted_ca_paths():
         args += ["--trust-tsa-ca", str(ca)]
-    for key in config.trusted_keys:
+    for key in config.pinned_keys():
         args += ["--trust-key", key]
+    if integrity_only:
+        args.append("--integrity-only")
     worst = 0
     for path in paths:
         click.echo(f"bundle {path}")

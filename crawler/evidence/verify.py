@@ -16,7 +16,9 @@ from typing import Any
 from crawler.evidence.manifest import MANIFEST_SCHEMA, canonical_json
 from crawler.ids import is_ulid, ulid_time
 from crawler.runs.ledger import digest_list_root
-from crawler.seal.check import SealChecker
+from crawler.seal.check import SealChecker, ThreeVerdicts
+from crawler.seal.config import SealConfig
+from crawler.seal.standalone_verify import safe as sv_safe
 from storage.base import Store
 from storage.catalog import Catalog
 from storage.layout import CAPTURES, manifest_key, run_record_key
@@ -178,3 +180,29 @@ class Verifier:
         elif size != artifact["size"]:
             verdict.problems.append(f"artifact {name}: size {size}, manifest says "
                                     f"{artifact['size']}")
+
+
+def capture_verdicts(store: Store, capture_id: str, config: SealConfig | None = None,
+                     catalog: Catalog | None = None) -> ThreeVerdicts:
+    """The three verdicts (integrity, origin, time) of one stored capture, for any front end.
+
+    Integrity re-hashes the manifest and every artifact and checks the run record and the
+    seal's Merkle inclusion; origin and time are checked against the operator's anchors
+    (`config`, default: the project's `SEAL_*` settings), never against the seal's contents.
+    Each verdict is a `standalone_verify.Finding`: `status` is PROVEN, NOT PROVEN or FAILED
+    (`ThreeVerdicts.status("time")` says NOT ATTESTED when no timestamp exists) and `lines`
+    are the reasons, already escaped.
+    """
+    if config is None:
+        config = SealConfig.from_settings({})
+    checker = SealChecker(store, config)
+    verdict = Verifier(store, catalog, checker).verify(capture_id)
+    finding = checker.findings.get(capture_id)
+    three = finding.verdicts if finding is not None else ThreeVerdicts(capture_id)
+    problems = [p for p in verdict.problems
+                if not p.startswith(("integrity:", "origin:", "time:"))]
+    for problem in problems:
+        three.integrity.fail(sv_safe(problem))
+    if finding is None and not problems:
+        three.integrity.fail("the capture could not be checked")
+    return three

@@ -52,6 +52,9 @@ class ReportSeal:
     timestamps: list[tuple[str, str]] = field(default_factory=list)
     """(TSA, genTime UTC) pairs."""
     problems: list[str] = field(default_factory=list)
+    verdicts: list[tuple[str, str, str]] = field(default_factory=list)
+    """(integrity|origin|time, PROVEN|NOT PROVEN|NOT ATTESTED|FAILED, reasons), as checked
+    against the exporter's own anchors; the recipient's verify.py checks against theirs."""
 
 
 def _e(value: Any) -> str:
@@ -96,7 +99,10 @@ def render_report(manifest: dict[str, Any], manifest_sha256: str, seal: ReportSe
     if search:
         facts.append(("Search page", f"page {search.get('page')}, "
                                      f"{len(search.get('results') or [])} results"))
-    seal_rows = [("Status", seal.status), ("Seal", seal.key)]
+    seal_rows: list[tuple[str, str | None]] = [
+        (name.capitalize(), f"{status}: {why}" if why else status)
+        for name, status, why in seal.verdicts]
+    seal_rows += [("Status", seal.status), ("Seal", seal.key)]
     seal_rows += [(f"Time ({tsa})", f"{when} (RFC 3161 genTime, UTC)")
                   for tsa, when in seal.timestamps]
     seal_rows += [("Signer", seal.signer)]

@@ -4,7 +4,9 @@ Where a value comes from, strongest first: a Scrapy setting given on the command
 (`-s SEAL_KEY=...`, or a `markwatch` flag), the `MARKWATCH_SEAL_*` environment variable, the
 project's Scrapy settings, the default. The watchlist has no seal settings.
 
-* `SEAL_KEY` / `MARKWATCH_SEAL_KEY`: path of the Ed25519 signing key (`markwatch keys init`);
+* `SEAL_KEY` / `MARKWATCH_SEAL_KEY`: path of the Ed25519 signing key; unset: the user's key
+  `$XDG_CONFIG_HOME/markwatch/seal-ed25519.pem` (else `~/.config/...`), created (mode 0600)
+  on first use and announced once; `off` leaves seals unsigned (not recommended);
 * `SEAL_TSAS` / `MARKWATCH_SEAL_TSAS`: JSON list of `{"url", "ca", "name"}` (optional
   `timeout`, `attempts`, `backoff`);
 * `SEAL_TRUSTED_CAS` / `MARKWATCH_SEAL_TRUSTED_CAS`: TSA CA PEM files `verify` trusts
@@ -19,6 +21,7 @@ project's Scrapy settings, the default. The watchlist has no seal settings.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,12 +32,24 @@ from urllib.parse import urlsplit
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 from crawler.exceptions import ConfigError, SealError
-from crawler.seal.keys import Signer, load_signer
+from crawler.seal.keys import Signer, init_key, load_signer
 from crawler.seal.tsa import TSAConfig
 
-__all__ = ["DEFAULT_KEY_PATH", "SealConfig"]
+__all__ = ["DEFAULT_KEY_PATH", "SealConfig", "default_key_path"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_KEY_PATH = Path("~/.config/markwatch/seal-ed25519.pem")
+KEY_NAME = "seal-ed25519.pem"
+_OFF = {"off", "none", "no", "false", "0"}
+
+
+def default_key_path(env: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CONFIG_HOME/markwatch/seal-ed25519.pem`, else `~/.config/markwatch/...`."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path("~/.config").expanduser()
+    return root / "markwatch" / KEY_NAME
 _ENV = {
     "SEAL_KEY": "MARKWATCH_SEAL_KEY",
     "SEAL_TSAS": "MARKWATCH_SEAL_TSAS",
@@ -58,6 +73,8 @@ class SealConfig:
     """TSA CA certificates `verify` trusts; empty: the CAs of `tsas`, else the seal's own."""
     trusted_keys: tuple[str, ...] = ()
     """Signer fingerprints `verify` accepts; empty: signatures checked, signer not vouched for."""
+    key_is_default: bool = False
+    """The key is the user's default one, created on first use."""
     required: bool = False
     """A failed seal fails the run (exit 1); the captures stay stored, marked pending."""
     actor: str = "markwatch"
@@ -75,7 +92,13 @@ class SealConfig:
         env = os.environ if env is None else env
         values = {name: _pick(name, settings, env) for name in _ENV}
         key = values["SEAL_KEY"]
-        key_path = Path(str(key)).expanduser() if key else None
+        key_is_default = not key
+        if key_is_default:
+            key_path: Path | None = default_key_path(env)
+        elif str(key).strip().lower() in _OFF:
+            key_path = None
+        else:
+            key_path = Path(str(key)).expanduser()
         tsas = tuple(_tsas(values["SEAL_TSAS"]))
         configured = key_path is not None or bool(tsas)
         required = _bool("SEAL_REQUIRED", values["SEAL_REQUIRED"], default=configured)
@@ -83,6 +106,7 @@ class SealConfig:
             raise ConfigError("SEAL_REQUIRED is on, but neither SEAL_KEY nor SEAL_TSAS is set")
         return cls(
             key_path=key_path,
+            key_is_default=key_is_default,
             tsas=tsas,
             trusted_cas=tuple(Path(p).expanduser() for p in _paths(values["SEAL_TRUSTED_CAS"])),
             trusted_keys=tuple(_words(values["SEAL_TRUSTED_KEYS"], ",")),
@@ -91,8 +115,30 @@ class SealConfig:
         )
 
     def signer(self) -> Signer | None:
-        """The signing key, loaded now; SealError if it is unusable."""
-        return load_signer(self.key_path) if self.key_path is not None else None
+        """The signing key, loaded now (the default one created if missing); SealError if unusable.
+        """
+        if self.key_path is None:
+            return None
+        if self.key_is_default and not self.key_path.exists():
+            signer = init_key(self.key_path)
+            logger.warning(
+                "created your sealing key %s (Ed25519, mode 0600; back it up, never share it): "
+                "every run is now signed by %s; give this fingerprint to whoever will verify "
+                "your evidence", self.key_path, signer.fingerprint)
+            return signer
+        return load_signer(self.key_path)
+
+    def pinned_keys(self) -> list[str]:
+        """Fingerprints `verify` accepts as origin: SEAL_TRUSTED_KEYS and the own key's."""
+        keys = list(self.trusted_keys)
+        if self.key_path is not None and self.key_path.exists():
+            try:
+                own = load_signer(self.key_path).fingerprint
+            except SealError:
+                return keys
+            if own not in keys:
+                keys.append(own)
+        return keys
 
     def check(self) -> None:
         """Fail early (ConfigError) on a key or CA file that cannot be used."""

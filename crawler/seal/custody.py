@@ -18,6 +18,7 @@ import rfc8785
 
 from crawler.clock import Clock, isoformat
 from crawler.exceptions import ArtifactConflict, SealError
+from crawler.seal import standalone_verify as sv
 from storage.base import Store
 from storage.layout import CUSTODY, custody_key
 
@@ -26,8 +27,12 @@ __all__ = [
     "CustodyEntry",
     "append",
     "entries_for",
+    "head",
     "read_log",
     "to_jsonl",
+    "tree_path",
+    "tree_root",
+    "verify_against_heads",
     "verify_entries",
     "verify_log",
 ]
@@ -109,15 +114,23 @@ def append(
     run_id: str | None = None,
     capture_ids: Iterable[str] = (),
     details: Mapping[str, Any] | None = None,
+    ids_by_digest: bool = False,
 ) -> CustodyEntry:
     """Append one event; retried (bounded) when another writer took the next sequence number.
 
-    `actor` is an operator label (`ops@case-team`, `scheduler`), never a secret.
+    `actor` is an operator label (`ops@case-team`, `scheduler`), never a secret. With
+    `ids_by_digest` (events about a whole run) the captures are named only by
+    `standalone_verify.capture_digest` in `details.capture_digests`, so a bundle that must
+    disclose the entry whole does not disclose the ids of captures it does not carry.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown custody event {event!r}; one of {sorted(EVENTS)}")
     actor = _check_actor(actor)
     ids = sorted(set(capture_ids))
+    details = dict(details or {})
+    if ids_by_digest:
+        details["capture_digests"] = sorted(sv.capture_digest(cid) for cid in ids)
+        ids = []
     for _ in range(MAX_ATTEMPTS):
         last = _last(store)
         seq = 0 if last is None else last.seq + 1
@@ -148,40 +161,54 @@ def read_log(store: Store) -> list[CustodyEntry]:
 
 
 def verify_entries(entries: Sequence[tuple[str, bytes]]) -> list[str]:
-    """Problems in a log given as (name, bytes) pairs in order; empty if the chain holds."""
-    problems: list[str] = []
-    prev_hash: str | None = None
-    for position, (name, raw) in enumerate(entries):
-        try:
-            entry = CustodyEntry.parse(raw)
-        except ValueError as exc:
-            problems.append(f"{name}: unreadable ({exc})")
-        else:
-            if entry.seq != position:
-                problems.append(
-                    f"{name}: holds seq {entry.seq} at position {position} "
-                    "(entry removed, inserted or reordered)"
-                )
-            if position == 0 and entry.prev is not None:
-                problems.append(f"{name}: first entry has a predecessor (log cut at the start)")
-            elif position > 0 and entry.prev != prev_hash:
-                problems.append(
-                    f"{name}: prev does not match entry {position - 1} "
-                    "(an earlier entry was changed, removed or reordered)"
-                )
-            if entry.event not in EVENTS:
-                problems.append(f"{name}: unknown event {entry.event!r}")
-            if not _canonical(raw):
-                problems.append(f"{name}: not canonical JSON (rewritten)")
-        prev_hash = hashlib.sha256(raw).hexdigest()
+    """Problems in a log given as (name, bytes) pairs in order; empty if the chain holds.
+
+    The check is `standalone_verify.check_custody_chain`, the code bundles carry.
+    """
+    return sv.check_custody_chain(entries)
+
+
+def tree_root(log: Sequence[CustodyEntry]) -> str:
+    """Hex Merkle root (RFC 9162) over the SHA-256 of each entry's bytes, in order."""
+    return sv.merkle_root([sv.custody_leaf(entry.raw) for entry in log]).hex()
+
+
+def tree_path(log: Sequence[CustodyEntry], seq: int) -> list[str]:
+    """The audit path of entry `seq` in the custody tree over `log`."""
+    hashes = [sv.leaf_hash(sv.custody_leaf(entry.raw)) for entry in log]
+    return [node.hex() for node in sv.audit_path(seq, hashes)]
+
+
+def head(store: Store) -> dict[str, Any] | None:
+    """What a run seal records of the log: size, Merkle root, last seq and its SHA-256.
+
+    A later check finds entries dropped from the end (`verify_against_heads`): the log must
+    still hold `size` entries whose tree has this root.
+    """
+    log = read_log(store)
+    if not log:
+        return None
+    return {"size": len(log), "root": tree_root(log), "head_seq": log[-1].seq,
+            "head_sha256": log[-1].sha256}
+
+
+def verify_against_heads(log: Sequence[CustodyEntry],
+                         heads: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Problems of `log` against the custody heads seals recorded: (seal name, head) pairs."""
+    problems = []
+    for name, recorded in heads:
+        size = recorded.get("size")
+        if not isinstance(size, int) or size < 1:
+            problems.append(f"{name}: malformed custody head")
+        elif len(log) < size:
+            problems.append(
+                f"{name} covers {size} custody entries, the log holds {len(log)}: "
+                "the newest entries were removed (log truncated)")
+        elif tree_root(log[:size]) != recorded.get("root"):
+            problems.append(
+                f"{name}: the first {size} custody entries are not the ones it sealed "
+                "(changed, removed or reordered)")
     return problems
-
-
-def _canonical(raw: bytes) -> bool:
-    try:
-        return rfc8785.dumps(json.loads(raw)) == raw
-    except rfc8785.CanonicalizationError:
-        return False
 
 
 def verify_log(store: Store) -> list[str]:
@@ -202,8 +229,9 @@ def _seq_of(key: str) -> int:
 
 def entries_for(log: Iterable[CustodyEntry], capture_ids: Collection[str]) -> list[CustodyEntry]:
     """The entries naming any of `capture_ids`, in log order."""
-    wanted = set(capture_ids)
-    return [entry for entry in log if wanted.intersection(entry.capture_ids)]
+    wanted = set(capture_ids) | {sv.capture_digest(cid) for cid in capture_ids}
+    return [entry for entry in log if wanted.intersection(
+        (*entry.capture_ids, *(entry.details.get("capture_digests") or ())))]
 
 
 def to_jsonl(log: Iterable[CustodyEntry]) -> bytes:

@@ -2,13 +2,15 @@
 
 Leaf hash is `SHA-256(0x00 || leaf)`, interior node `SHA-256(0x01 || left || right)`, and a
 tree of `n > 1` leaves splits at the largest power of two below `n` (RFC 9162 section 2.1.1).
-Leaves and proof elements may be given as raw bytes or lower-case hex; results are hex.
+Leaves and proof elements may be given as raw bytes or lower-case hex; results are hex. The
+hashing itself is `crawler.seal.standalone_verify` (the bundles' verify.py): one implementation.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+
+from crawler.seal import standalone_verify as sv
 
 __all__ = ["inclusion_proof", "leaf_hash", "merkle_root", "node_hash", "verify_inclusion"]
 
@@ -29,40 +31,18 @@ def _as_bytes(value: bytes | str, what: str) -> bytes:
 
 def leaf_hash(leaf: bytes | str) -> bytes:
     """`SHA-256(0x00 || leaf)`."""
-    return hashlib.sha256(b"\x00" + _as_bytes(leaf, "leaf")).digest()
+    return sv.leaf_hash(_as_bytes(leaf, "leaf"))
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """`SHA-256(0x01 || left || right)`."""
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def _split(n: int) -> int:
-    """The largest power of two strictly below `n` (n > 1)."""
-    return 1 << ((n - 1).bit_length() - 1)
-
-
-def _root(hashes: Sequence[bytes]) -> bytes:
-    if len(hashes) == 1:
-        return hashes[0]
-    k = _split(len(hashes))
-    return node_hash(_root(hashes[:k]), _root(hashes[k:]))
+node_hash = sv.node_hash
+_root = sv.tree_hash
+_path = sv.audit_path
+_verify_path = sv.verify_path
 
 
 def merkle_root(leaves: Sequence[bytes | str]) -> str:
     """Hex Merkle tree hash of the leaves, in the given order (`SHA-256("")` for none)."""
-    if not leaves:
-        return hashlib.sha256(b"").hexdigest()
-    return _root([leaf_hash(leaf) for leaf in leaves]).hex()
-
-
-def _path(index: int, hashes: Sequence[bytes]) -> list[bytes]:
-    if len(hashes) == 1:
-        return []
-    k = _split(len(hashes))
-    if index < k:
-        return [*_path(index, hashes[:k]), _root(hashes[k:])]
-    return [*_path(index - k, hashes[k:]), _root(hashes[:k])]
+    return sv.merkle_root([_as_bytes(leaf, "leaf") for leaf in leaves]).hex()
 
 
 def inclusion_proof(leaves: Sequence[bytes | str], index: int) -> list[str]:
@@ -90,25 +70,3 @@ def verify_inclusion(
     except ValueError:
         return False
     return _verify_path(current, index, tree_size, path, expected)
-
-
-def _verify_path(
-    current: bytes, index: int, tree_size: int, path: Sequence[bytes], expected: bytes
-) -> bool:
-    """RFC 9162 section 2.1.3.2 from a leaf hash."""
-    if not 0 <= index < tree_size:
-        return False
-    fn, sn = index, tree_size - 1
-    for node in path:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            current = node_hash(node, current)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            current = node_hash(current, node)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and current == expected

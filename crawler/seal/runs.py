@@ -120,6 +120,12 @@ class SealOutcome:
             parts += [f"timestamped by {t['tsa']} at {t['gen_time']}" for t in self.timestamps]
             if self.signer:
                 parts.append(f"signed by {self.signer}")
+            else:
+                parts.append("NOT signed (SEAL_KEY=off): its origin is not attested")
+            if not self.timestamps:
+                parts.append("time NOT attested: no time-stamping authority is configured "
+                             "(SEAL_TSAS), so nothing independent proves when these pages "
+                             "were captured")
             return ", ".join(parts)
         if self.status == "pending":
             return (f"NOT SEALED {where}: {self.reason}; captures kept unsealed "
@@ -148,7 +154,7 @@ class RunSealer:
         if ids:
             self._custody("stored", run_id, ids, {
                 "run_record": record_key, "run_record_sha256": record_sha256,
-                "manifests_root": record.get("manifests_root"), "store": self.store.uri,
+                "manifests_root": record.get("manifests_root"),
             }, problems)
         if not ids:
             outcome = SealOutcome(run_id, marketplace, "empty")
@@ -176,12 +182,13 @@ class RunSealer:
             return outcome
         try:
             seal = seal_run(run_id, manifests, signer=self.config.signer(),
-                            tsas=self.config.tsas, clock=self.clock)
+                            tsas=self.config.tsas, clock=self.clock,
+                            custody_head=custody.head(self.store))
             self.store.put_document(key, seal.document, MEDIA_TYPE)
         except ArtifactConflict:
             outcome.status = "already-sealed"
             return outcome
-        except (SealError, StoreError) as exc:
+        except (SealError, StoreError, ValueError) as exc:
             outcome.reason = str(exc)
             logger.error("could not seal run %s (%s): %s", run_id, marketplace, exc)
             self._mark_pending(record, outcome.reason)
@@ -229,7 +236,7 @@ class RunSealer:
                  problems: list[str]) -> None:
         try:
             custody.append(self.store, event, clock=self.clock, actor=self.config.actor,
-                           run_id=run_id, capture_ids=ids, details=details)
+                           run_id=run_id, capture_ids=ids, details=details, ids_by_digest=True)
         except (SealError, StoreError, ValueError) as exc:
             logger.error("could not append %r to the custody log: %s", event, exc)
             problems.append(f"custody log: could not record {event!r}: {exc}")

@@ -21,7 +21,8 @@ import rfc8785
 from crawler.clock import Clock, isoformat
 from crawler.exceptions import SealError
 from crawler.seal import merkle
-from crawler.seal.keys import Signer, fingerprint, verify_signature
+from crawler.seal import standalone_verify as sv
+from crawler.seal.keys import Signer
 from crawler.seal.tsa import TimestampInfo, TSAConfig, request_timestamp, verify_timestamp
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 SEAL_TYPE = "markwatch/run-seal"
-SEAL_VERSION = 1
+SEAL_VERSION = 2
 SEAL_MEDIA_TYPE = "application/json"
 _HEX = frozenset("0123456789abcdef")
 
@@ -137,8 +138,9 @@ class SealVerification:
 
 
 def signing_body(doc: Mapping[str, Any]) -> bytes:
-    """The bytes the Ed25519 signature covers: canonical JSON of the seal less `signature`."""
-    return rfc8785.dumps({k: v for k, v in doc.items() if k != "signature"})
+    """The bytes the Ed25519 signature covers (`standalone_verify.signing_body`): canonical
+    JSON of the seal less `signature` and, from version 2, less `leaves`."""
+    return sv.signing_body(dict(doc))
 
 
 def seal_run(
@@ -148,11 +150,14 @@ def seal_run(
     signer: Signer | None,
     tsas: Sequence[TSAConfig],
     clock: Clock,
+    custody_head: Mapping[str, Any] | None = None,
 ) -> RunSeal:
     """Seal a run's `{capture_id: manifest_sha256_hex}`; SealError if any configured part fails.
 
     With no signer and no TSA the seal holds only the Merkle root (integrity, no date, no
-    origin). Never returns a partial seal: one TSA failing (after its retries) fails it all.
+    origin). `custody_head` (`custody.head`) is signed with the seal, so entries later cut
+    from the end of the custody log are detected. Never returns a partial seal: one TSA
+    failing (after its retries) fails it all.
     """
     if not manifests:
         raise SealError(f"run {run_id}: nothing to seal")
@@ -168,6 +173,7 @@ def seal_run(
         "sealed_at": isoformat(clock.now()),
         "tree": {"algorithm": "rfc9162-sha256", "size": len(leaves), "root": root},
         "leaves": [{"capture_id": cid, "manifest_sha256": d} for cid, d in leaves],
+        "custody": dict(custody_head) if custody_head else None,
         "timestamps": [
             {
                 "tsa": token.tsa_name,
@@ -205,7 +211,7 @@ def _load(document: bytes) -> dict[str, Any]:
         raise SealError(f"seal: malformed JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("type") != SEAL_TYPE:
         raise SealError("seal: not a markwatch run seal")
-    if doc.get("version") != SEAL_VERSION:
+    if doc.get("version") not in (1, SEAL_VERSION):
         raise SealError(f"seal: unsupported version {doc.get('version')!r}")
     try:
         if not isinstance(doc["run_id"], str):
@@ -251,29 +257,20 @@ def inclusion_proof_for(seal: RunSeal | bytes, capture_id: str) -> InclusionProo
 def _check_signature(
     doc: Mapping[str, Any], result: SealVerification, trusted_keys: Collection[str] | None
 ) -> None:
-    signer: Any = doc.get("signer")
-    signature: Any = doc.get("signature")
-    if signer is None and signature is None:
-        return
     try:
-        raw = base64.b64decode(signer["public_key"], validate=True)
-        sig = base64.b64decode(signature, validate=True)
-    except (TypeError, KeyError, binascii.Error):
+        fp = sv.check_signature(dict(doc))
+    except sv.VerifyError as exc:
         result.signature_valid = False
-        result.failures.append("signature: malformed signer or signature")
+        result.failures.append(f"signature: {exc}")
         return
-    result.signer_fingerprint = fingerprint(raw)
-    if signer.get("fingerprint") != result.signer_fingerprint:
-        result.failures.append("signature: signer fingerprint does not match its public key")
-    result.signature_valid = verify_signature(raw, sig, signing_body(doc))
-    if not result.signature_valid:
-        result.failures.append(
-            f"signature: invalid Ed25519 signature ({result.signer_fingerprint})"
-        )
+    if fp is None:
+        return
+    result.signer_fingerprint = fp
+    result.signature_valid = True
     if trusted_keys is not None:
-        result.signer_trusted = result.signer_fingerprint in set(trusted_keys)
+        result.signer_trusted = fp in set(trusted_keys)
         if not result.signer_trusted:
-            result.failures.append(f"signature: signer {result.signer_fingerprint} is not trusted")
+            result.failures.append(f"signature: signer {fp} is not trusted")
 
 
 def _check_timestamps(

@@ -1,51 +1,41 @@
 #!/usr/bin/env python3
-"""verify.py: check a markwatch evidence bundle without markwatch.
+"""verify.py: check a markwatch evidence bundle without markwatch, trusting only what YOU give.
 
-Needs only Python 3.9+ and the `cryptography` package (`pip install cryptography`).
+Needs Python 3.9+ and the `cryptography` package (version 45 or later), nothing else:
 
-    python verify.py [BUNDLE_DIR_OR_ZIP] [--trust-tsa-ca CA.pem]... [--trust-key sha256:HEX]...
+    python verify.py [BUNDLE_DIR_OR_ZIP] --trust-key sha256:HEX --trust-tsa-ca TSA-CA.pem
+    python verify.py [BUNDLE_DIR_OR_ZIP] --integrity-only
 
-With no argument it checks the folder it sits in. Bundle layout:
+This file is the one implementation of markwatch's evidence checks: the package imports it
+(`crawler.seal.standalone_verify`) and every export bundle carries it byte for byte as
+`verify.py`. With no bundle argument it checks the folder it sits in.
 
-    manifests/<capture_id>.json         canonical JSON manifest of each capture
-    artifacts/<sha256>                  every artifact a manifest lists, named by its SHA-256
-    runs/<run_id>.<marketplace>.json    the run records
-    seals/<run_id>.<marketplace>.json   the run seal(s) holding the manifests' digests
-    custody.jsonl                       the chain-of-custody log, one canonical JSON entry a line
-    verify.py                           this file
+For each capture it gives three verdicts:
 
-(markwatch builds these names in storage/layout.py; this file imports nothing of markwatch and
-reads every `seals/*.json` whatever its name.)
+* integrity: every artifact's SHA-256 and size match the manifest, and the manifest's SHA-256
+  is a leaf of the run seal's Merkle tree (RFC 9162 audit path up to the sealed root);
+* origin: the run seal carries a valid Ed25519 signature by key F, and F is one you pinned
+  with --trust-key (a key merely found in the bundle proves nothing about who sealed it);
+* time: an RFC 3161 token over the seal's root, whose TSA certificate chains (basic
+  constraints, path length, validity at genTime, critical timeStamping EKU: checked by
+  `cryptography`'s X.509 verifier) to a CA certificate YOU gave with --trust-tsa-ca; CA
+  certificates inside the bundle are never trusted. No such token: "time: not attested".
 
-What it checks:
+Bundle-wide it checks the signed bundle index (every report, the README and this file listed
+with their SHA-256, signed by the same pinned key) and that each disclosed custody-log entry
+is a leaf of the custody tree the index signs, in order, none dropped.
 
-* every artifact's SHA-256 and size against its manifest;
-* every manifest's SHA-256 is a leaf of a run seal, with an RFC 9162 Merkle audit path that
-  reaches the seal's root, and the root matches all the seal's leaves;
-* the seal's Ed25519 signature over its canonical body (RFC 8785), and that the public key
-  matches its fingerprint (and, with --trust-key, that it is a key you trust);
-* every RFC 3161 timestamp in the seal: that its messageImprint is SHA-256 (or SHA-384/512)
-  of the 32-byte Merkle root, that the CMS signed attributes carry the content type TSTInfo
-  and the digest of the TSTInfo, that the TSA certificate named in the ESS
-  signing-certificate attribute signed them (RSA PKCS#1 v1.5, ECDSA or Ed25519), that the
-  certificate has the critical timeStamping extended key usage and was valid at genTime, and
-  that it chains (by signature) to a CA certificate: the one bundled in the seal, or with
-  --trust-tsa-ca one of yours; it reports genTime;
-* the custody log's hash chain (each entry's `prev` is the SHA-256 of the line before).
-
-What it does not check: revocation (CRL/OCSP) of TSA certificates; name constraints, policy
-and key usage of CA certificates beyond their signatures; RSA-PSS signatures; that a bundled
-TSA CA is the genuine CA of the named TSA unless you pass --trust-tsa-ca (compare the printed
-CA fingerprint with the one the TSA publishes); that the custody log was not cut short at
-its end. The Ed25519 key is vouched for only by --trust-key.
-
-Exit status: 0 everything verified, 1 something failed (each failure is printed), 2 usage.
+Exit status: 0 all three verdicts hold for every capture against your anchors (or, with
+--integrity-only, integrity holds and the output says origin and time were not checked);
+1 anything else (each reason printed); 2 usage error. Every string taken from the bundle is
+escaped before it is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import builtins
 import datetime as dt
 import hashlib
 import io
@@ -53,7 +43,7 @@ import json
 import os
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +54,24 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 SEAL_TYPE = "markwatch/run-seal"
+INDEX_TYPE = "markwatch/bundle-index"
+PROOF_TYPE = "markwatch/inclusion-proof"
+CUSTODY_EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified"})
 UTC = dt.timezone.utc  # noqa: UP017 - dt.UTC needs Python 3.11; this runs on 3.9
 HEX = frozenset("0123456789abcdef")
+
+# Limits on what is read from a bundle (a bundle is hostile until verified).
+MAX_JSON = 16 * 1024 * 1024
+"""Largest manifest, seal, proof, index or custody log read into memory."""
+MAX_MEMBER = 4 * 1024 * 1024 * 1024
+"""Largest single artifact (hashed as a stream)."""
+MAX_TOTAL = 32 * 1024 * 1024 * 1024
+"""Largest total uncompressed size of a zip bundle."""
+MAX_MEMBERS = 200_000
+MAX_RATIO = 400
+"""Largest compression ratio of a zip member over 1 MiB (a zip bomb has thousands)."""
+MAX_TEXT = 300
+"""Characters of any bundle string shown."""
 
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 OID_TSTINFO = "1.2.840.113549.1.9.16.1.4"
@@ -79,9 +85,9 @@ HASH_OIDS: dict[str, tuple[str, Callable[[], hashes.HashAlgorithm]]] = {
     "2.16.840.1.101.3.4.2.2": ("sha384", hashes.SHA384),
     "2.16.840.1.101.3.4.2.3": ("sha512", hashes.SHA512),
 }
+IMPRINT_HASHES = ("sha256", "sha384", "sha512")
 RSA_OIDS = {
     "1.2.840.113549.1.1.1": None,  # rsaEncryption: hash from digestAlgorithm
-    "1.2.840.113549.1.1.5": "sha1",
     "1.2.840.113549.1.1.11": "sha256",
     "1.2.840.113549.1.1.12": "sha384",
     "1.2.840.113549.1.1.13": "sha512",
@@ -98,7 +104,312 @@ class VerifyError(Exception):
     """One named verification failure."""
 
 
-# --- a tiny DER reader ------------------------------------------------------------------
+class Refused(Exception):
+    """The bundle itself is refused (too large, a zip bomb, unreadable)."""
+
+
+def safe(value: Any, limit: int = MAX_TEXT) -> str:
+    """Text from a bundle, fit for a terminal: every non-printable character escaped, clipped.
+
+    Control characters, ANSI escapes, bidi overrides and line separators become `\\xNN` /
+    `\\uNNNN`, so nothing read from a bundle can move the cursor, recolour or repaint output.
+    """
+    text = value if isinstance(value, str) else str(value)
+    out = []
+    for ch in text[: limit + 1]:
+        if ch.isprintable() and ch != "\\":
+            out.append(ch)
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out[:limit]) + ("..." if len(text) > limit else "")
+
+
+def is_hex_digest(value: Any) -> bool:
+    """A lower-case SHA-256 hex digest."""
+    return isinstance(value, str) and len(value) == 64 and set(value) <= HEX
+
+
+# --- RFC 8785 canonical JSON ---------------------------------------------------------------
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 for what markwatch writes (no floats): sorted keys (UTF-16 order), no spaces."""
+    return _canon(value).encode("utf-8")
+
+
+def _canon(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        if abs(value) > 2**53 - 1:
+            raise VerifyError("integer outside the I-JSON range")
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ",".join(_canon(v) for v in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
+        return "{" + ",".join(_canon(k) + ":" + _canon(value[k]) for k in keys) + "}"
+    raise VerifyError("unexpected JSON value " + type(value).__name__)
+
+
+def is_canonical(raw: bytes) -> bool:
+    """Whether `raw` is exactly the canonical JSON of what it parses to."""
+    try:
+        return canonical_json(json.loads(raw)) == raw
+    except (ValueError, VerifyError, RecursionError):
+        return False
+
+
+# --- Merkle tree (RFC 9162 / RFC 6962) -----------------------------------------------------
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    """`SHA-256(0x00 || leaf)`."""
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """`SHA-256(0x01 || left || right)`."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def tree_hash(hashes_: Sequence[bytes]) -> bytes:
+    """The Merkle tree hash over leaf hashes (at least one)."""
+    if len(hashes_) == 1:
+        return hashes_[0]
+    k = _split(len(hashes_))
+    return node_hash(tree_hash(hashes_[:k]), tree_hash(hashes_[k:]))
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """The root over raw leaves (`SHA-256("")` for none)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    return tree_hash([leaf_hash(leaf) for leaf in leaves])
+
+
+def audit_path(index: int, hashes_: Sequence[bytes]) -> list[bytes]:
+    """The RFC 9162 audit path of leaf `index` over leaf hashes."""
+    if len(hashes_) == 1:
+        return []
+    k = _split(len(hashes_))
+    if index < k:
+        return [*audit_path(index, hashes_[:k]), tree_hash(hashes_[k:])]
+    return [*audit_path(index - k, hashes_[k:]), tree_hash(hashes_[:k])]
+
+
+def verify_path(current: bytes, index: int, size: int, path: Sequence[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2 from a leaf hash."""
+    if not 0 <= index < size:
+        return False
+    fn, sn = index, size - 1
+    for node in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            current = node_hash(node, current)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            current = node_hash(current, node)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and current == root
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes
+) -> bool:
+    """Whether `path` shows raw `leaf` at `index` in the tree of `size` leaves with `root`."""
+    return verify_path(leaf_hash(leaf), index, size, path, root)
+
+
+def hex_path(path: Any) -> list[bytes]:
+    """An audit path given as hex strings; VerifyError if it is not one."""
+    if not isinstance(path, list) or len(path) > 64:
+        raise VerifyError("audit path is not a list of at most 64 hashes")
+    if not all(is_hex_digest(p) for p in path):
+        raise VerifyError("audit path holds something that is not a SHA-256 hex digest")
+    return [bytes.fromhex(p) for p in path]
+
+
+# --- Ed25519 signatures over canonical JSON -------------------------------------------------
+
+
+def fingerprint(public_key_raw: bytes) -> str:
+    """`sha256:<hex>` of a raw 32-byte Ed25519 public key."""
+    return "sha256:" + hashlib.sha256(public_key_raw).hexdigest()
+
+
+def signing_body(doc: dict[str, Any]) -> bytes:
+    """What a markwatch signature covers: canonical JSON of the document less `signature`.
+
+    Run seals of version 2 and later also leave out `leaves` (the Merkle root commits to
+    them), so a bundle can carry a seal without other captures' ids.
+    """
+    skip = {"signature"}
+    if doc.get("type") == SEAL_TYPE and doc.get("version", 1) >= 2:
+        skip.add("leaves")
+    return canonical_json({k: v for k, v in doc.items() if k not in skip})
+
+
+def check_signature(doc: dict[str, Any]) -> str | None:
+    """The signer's fingerprint if `doc` carries a valid Ed25519 signature; VerifyError if bad.
+
+    None: the document is not signed at all.
+    """
+    signer: Any = doc.get("signer")
+    signature: Any = doc.get("signature")
+    if signer is None and signature is None:
+        return None
+    try:
+        raw_key = base64.b64decode(signer["public_key"], validate=True)
+        sig = base64.b64decode(signature, validate=True)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise VerifyError("malformed signer or signature") from exc
+    if signer.get("algorithm", "ed25519") != "ed25519":
+        raise VerifyError("unsupported signature algorithm")
+    fp = fingerprint(raw_key)
+    if signer.get("fingerprint") != fp:
+        raise VerifyError("the signer's fingerprint does not match its public key")
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(raw_key).verify(sig, signing_body(doc))
+    except (InvalidSignature, ValueError) as exc:
+        raise VerifyError("invalid Ed25519 signature by " + fp) from exc
+    return fp
+
+
+# --- run seals -----------------------------------------------------------------------------
+
+
+@dataclass
+class Seal:
+    """A run seal's parsed, structurally checked contents (signature and tokens not yet)."""
+
+    name: str
+    doc: dict[str, Any]
+    run_id: str
+    root: bytes
+    size: int
+    leaves: list[tuple[str, str]] | None
+    """(capture id, manifest SHA-256) in tree order; None in a bundle's reduced seal."""
+    custody: dict[str, Any] | None
+    """The custody log's head the seal covers: {size, root, head_seq, head_sha256}."""
+
+
+def parse_seal(name: str, raw: bytes) -> Seal:
+    """Check a run seal's structure and tree; VerifyError names what is wrong."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise VerifyError(name + ": not JSON") from exc
+    if not isinstance(doc, dict) or doc.get("type") != SEAL_TYPE:
+        raise VerifyError(name + ": not a markwatch run seal")
+    if doc.get("version") not in (1, 2):
+        raise VerifyError(name + ": unsupported seal version")
+    tree, run_id = doc.get("tree"), doc.get("run_id")
+    if not isinstance(tree, dict) or not is_hex_digest(tree.get("root")):
+        raise VerifyError(name + ": the root is not a SHA-256 hex digest")
+    size = tree.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise VerifyError(name + ": tree size is not a positive integer")
+    if not isinstance(run_id, str):
+        raise VerifyError(name + ": run_id is not a string")
+    root = bytes.fromhex(tree["root"])
+    leaves = None
+    if doc.get("leaves") is not None:
+        try:
+            leaves = [(str(x["capture_id"]), x["manifest_sha256"]) for x in doc["leaves"]]
+        except (TypeError, KeyError) as exc:
+            raise VerifyError(name + ": malformed leaves") from exc
+        if not all(is_hex_digest(d) for _, d in leaves):
+            raise VerifyError(name + ": a leaf is not a SHA-256 hex digest")
+        ids = [cid for cid, _ in leaves]
+        if ids != sorted(set(ids)):
+            raise VerifyError(name + ": leaves are not in strict capture id order")
+        if len(leaves) != size:
+            raise VerifyError(name + ": tree size does not match the number of leaves")
+        if merkle_root([bytes.fromhex(d) for _, d in leaves]) != root:
+            raise VerifyError(name + ": the Merkle root does not match the seal's leaves")
+    elif doc.get("version") == 1:
+        raise VerifyError(name + ": a version 1 seal must carry its leaves")
+    custody = doc.get("custody")
+    if custody is not None and not (
+            isinstance(custody, dict) and isinstance(custody.get("size"), int)
+            and is_hex_digest(custody.get("root"))):
+            raise VerifyError(name + ": malformed custody head")
+    return Seal(name, doc, run_id, root, size, leaves, custody)
+
+
+# --- the custody log ------------------------------------------------------------------------
+
+
+def capture_digest(capture_id: str) -> str:
+    """How custody entries about a whole run name each capture without disclosing its id."""
+    return "sha256:" + hashlib.sha256(("markwatch-capture:" + capture_id).encode()).hexdigest()
+
+
+def entry_names(entry: dict[str, Any]) -> list[str]:
+    """The capture ids and capture digests a custody entry names."""
+    details = entry.get("details")
+    digests = details.get("capture_digests") if isinstance(details, dict) else None
+    return [str(x) for x in (entry.get("capture_ids") or []) + (digests or [])]
+
+
+def custody_leaf(raw: bytes) -> bytes:
+    """An entry's leaf in the custody tree: the SHA-256 of its stored bytes."""
+    return hashlib.sha256(raw).digest()
+
+
+def check_custody_chain(entries: Sequence[tuple[str, bytes]], first_seq: int = 0) -> list[str]:
+    """Problems in consecutive custody entries (name, bytes) starting at `first_seq`.
+
+    Each entry is canonical JSON holding its `seq` and, in `prev`, the SHA-256 of the entry
+    before it (null for entry 0). [] if the chain holds.
+    """
+    problems: list[str] = []
+    prev_hash: str | None = None
+    for position, (name, raw) in enumerate(entries):
+        where = safe(name)
+        expected = first_seq + position
+        try:
+            entry = json.loads(raw)
+            seq, prev, event = entry["seq"], entry.get("prev"), entry["event"]
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            problems.append(f"{where}: unreadable ({type(exc).__name__})")
+            prev_hash = hashlib.sha256(raw).hexdigest()
+            continue
+        if seq != expected:
+            problems.append(f"{where}: holds seq {safe(seq)} at position {expected} (entry "
+                            "removed, inserted or reordered)")
+        if expected == 0 and prev is not None:
+            problems.append(where + ": first entry has a predecessor (log cut at the start)")
+        elif position > 0 and prev != prev_hash:
+            problems.append(f"{where}: prev does not match entry {expected - 1} (an earlier "
+                            "entry was changed, removed or reordered)")
+        if event not in CUSTODY_EVENTS:
+            problems.append(f"{where}: unknown event {safe(event)}")
+        if not is_canonical(raw):
+            problems.append(where + ": not canonical JSON (rewritten)")
+        prev_hash = hashlib.sha256(raw).hexdigest()
+    return problems
+
+
+# --- a tiny DER reader, for the CMS structure of RFC 3161 tokens ---------------------------
+# (`cryptography` parses certificates and checks their paths, but has no CMS verifier.)
 
 
 @dataclass
@@ -155,10 +466,9 @@ def der_children(tlv: TLV) -> list[TLV]:
 def der_oid(tlv: TLV) -> str:
     if tlv.tag != 0x06 or not tlv.content:
         raise VerifyError("malformed timestamp: expected an OBJECT IDENTIFIER")
-    raw = tlv.content
     parts: list[int] = []
     value = 0
-    for byte in raw:
+    for byte in tlv.content:
         value = (value << 7) | (byte & 0x7F)
         if not byte & 0x80:
             parts.append(value)
@@ -179,100 +489,24 @@ def expect(tlv: TLV, tag: int, what: str) -> TLV:
     return tlv
 
 
-# --- RFC 8785 canonical JSON (for the seal body the Ed25519 signature covers) ------------
-
-
-def canonical_json(value: Any) -> bytes:
-    """RFC 8785 for what seals hold (no floats): sorted keys (UTF-16 order), no spaces."""
-    return _canon(value).encode("utf-8")
-
-
-def _canon(value: Any) -> str:
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    if isinstance(value, int):
-        if abs(value) > 2**53 - 1:
-            raise VerifyError("seal: integer outside the I-JSON range")
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ",".join(_canon(v) for v in value) + "]"
-    if isinstance(value, dict):
-        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
-        return "{" + ",".join(_canon(k) + ":" + _canon(value[k]) for k in keys) + "}"
-    raise VerifyError(f"seal: unexpected JSON value {type(value).__name__}")
-
-
-# --- Merkle tree (RFC 9162) ----------------------------------------------------------------
-
-
-def leaf_hash(leaf: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + leaf).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def _split(n: int) -> int:
-    return 1 << ((n - 1).bit_length() - 1)
-
-
-def tree_hash(hashes_: list[bytes]) -> bytes:
-    if len(hashes_) == 1:
-        return hashes_[0]
-    k = _split(len(hashes_))
-    return node_hash(tree_hash(hashes_[:k]), tree_hash(hashes_[k:]))
-
-
-def audit_path(index: int, hashes_: list[bytes]) -> list[bytes]:
-    if len(hashes_) == 1:
-        return []
-    k = _split(len(hashes_))
-    if index < k:
-        return [*audit_path(index, hashes_[:k]), tree_hash(hashes_[k:])]
-    return [*audit_path(index - k, hashes_[k:]), tree_hash(hashes_[:k])]
-
-
-def verify_inclusion(leaf: bytes, index: int, size: int, path: list[bytes], root: bytes) -> bool:
-    if not 0 <= index < size:
-        return False
-    fn, sn, current = index, size - 1, leaf_hash(leaf)
-    for node in path:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            current = node_hash(node, current)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            current = node_hash(current, node)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and current == root
-
-
 # --- RFC 3161 tokens ------------------------------------------------------------------------
 
 
 @dataclass
 class Timestamp:
-    """What a verified token says."""
+    """What a checked token says; `anchor` is None when no anchor of yours was used."""
 
     gen_time: dt.datetime
     serial: int
     policy: str
     tsa_subject: str
-    ca_subject: str
-    ca_sha256: str
-    pinned: bool
+    anchor_subject: str | None = None
+    anchor_sha256: str | None = None
 
 
 def _hash_alg(oid: str) -> tuple[str, hashes.HashAlgorithm]:
     if oid not in HASH_OIDS:
-        raise VerifyError(f"malformed timestamp: unsupported hash algorithm {oid}")
+        raise VerifyError("malformed timestamp: unsupported hash algorithm " + oid)
     name, factory = HASH_OIDS[oid]
     return name, factory()
 
@@ -317,7 +551,10 @@ def _attributes(signed_attrs: TLV) -> dict[str, list[TLV]]:
     attrs: dict[str, list[TLV]] = {}
     for attr in der_children(signed_attrs):
         oid_tlv, values = der_children(attr)
-        attrs[der_oid(oid_tlv)] = der_children(values)
+        oid = der_oid(oid_tlv)
+        if oid in attrs:
+            raise VerifyError("malformed timestamp: repeated signed attribute " + oid)
+        attrs[oid] = der_children(values)
     return attrs
 
 
@@ -342,6 +579,13 @@ def _check_ess(attrs: dict[str, list[TLV]], cert: x509.Certificate) -> None:
         raise VerifyError("bad signature: ESS signing-certificate does not name the signer")
 
 
+def _hash_by_name(name: str) -> hashes.HashAlgorithm:
+    for known, factory in HASH_OIDS.values():
+        if known == name and known != "sha1":
+            return factory()
+    raise VerifyError("malformed timestamp: unsupported signature hash " + name)
+
+
 def _verify_cms_signature(
     cert: x509.Certificate, sig_alg: str, digest_name: str, signature: bytes, data: bytes
 ) -> None:
@@ -355,68 +599,114 @@ def _verify_cms_signature(
         elif isinstance(key, ed25519.Ed25519PublicKey) and sig_alg == OID_ED25519:
             key.verify(signature, data)
         else:
-            raise VerifyError(f"bad signature: unsupported signature algorithm {sig_alg}")
+            raise VerifyError("bad signature: unsupported signature algorithm " + sig_alg)
     except InvalidSignature as exc:
         raise VerifyError("bad signature: the TSA signature does not verify") from exc
 
 
-def _hash_by_name(name: str) -> hashes.HashAlgorithm:
-    for known, factory in HASH_OIDS.values():
-        if known == name:
-            return factory()
-    raise VerifyError(f"malformed timestamp: unsupported hash {name}")
+def _find_signer(sid: TLV, certs: list[x509.Certificate]) -> x509.Certificate:
+    if sid.tag == 0x30:  # issuerAndSerialNumber
+        issuer, serial = der_children(sid)
+        for cert in certs:
+            if cert.serial_number == der_int(serial) and _issuer_der(cert) == issuer.encoded:
+                return cert
+    elif sid.tag == 0x80:  # subjectKeyIdentifier
+        for cert in certs:
+            try:
+                ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+            except x509.ExtensionNotFound:
+                continue
+            if ski.value.digest == sid.content:
+                return cert
+    raise VerifyError("bad signature: the TSA certificate is not in the token")
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
+def _issuer_der(cert: x509.Certificate) -> bytes:
+    """The issuer Name exactly as encoded in the certificate."""
+    tbs = der_children(der_children(der_read(cert.public_bytes(Encoding.DER))[0])[0])
+    offset = 1 if tbs[0].tag == 0xA0 else 0  # explicit version
+    return tbs[offset + 2].encoded
+
+
+def _require_timestamping(policy: Any, cert: x509.Certificate, eku: Any) -> None:
+    if eku is None or x509.oid.ExtendedKeyUsageOID.TIME_STAMPING not in eku:
+        raise ValueError("the TSA certificate's extended key usage lacks timeStamping")
+
+
+def has_path_validation() -> bool:
+    """Whether the installed `cryptography` has the X.509 verification API this needs (45+)."""
     try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        from cryptography.x509 import verification
+    except ImportError:
         return False
-    return True
+    return hasattr(verification.PolicyBuilder, "extension_policies")
 
 
-def _valid_at(cert: x509.Certificate, moment: dt.datetime) -> bool:
-    if hasattr(cert, "not_valid_before_utc"):  # cryptography >= 42
-        before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    else:
-        before = cert.not_valid_before.replace(tzinfo=UTC)
-        after = cert.not_valid_after.replace(tzinfo=UTC)
-    return before <= moment <= after
-
-
-def _chain(
-    cert: x509.Certificate, pool: list[x509.Certificate], anchors: list[x509.Certificate]
+def validate_tsa_path(
+    cert: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    anchors: list[x509.Certificate],
+    moment: dt.datetime,
 ) -> x509.Certificate:
-    """The trust anchor `cert` chains to through `pool`; VerifyError if none."""
-    current = cert
-    for _ in range(8):
-        for anchor in anchors:
-            if _issued_by(current, anchor):
-                return anchor
-        step = next((c for c in pool if c != current and _issued_by(current, c)), None)
-        if step is None:
-            break
-        current = step
-    raise VerifyError(
-        f"untrusted CA: TSA certificate {cert.subject.rfc4514_string()} (issuer "
-        f"{cert.issuer.rfc4514_string()}) does not chain to a trusted CA"
+    """The anchor the TSA certificate chains to at `moment`; VerifyError ("untrusted CA") else.
+
+    `cryptography`'s X.509 verifier builds the path: every issuer must assert
+    basicConstraints cA (path length constraints honoured), every certificate must be valid
+    at `moment`, and the TSA certificate must carry a critical extended key usage holding
+    timeStamping. `intermediates` are untrusted helpers (from the token or the bundle); only
+    `anchors` are trusted.
+    """
+    from cryptography.x509 import verification as v
+
+    if not anchors:
+        raise VerifyError("untrusted CA: no TSA CA certificate was given")
+    ca_policy = v.ExtensionPolicy.permit_all().require_present(
+        x509.BasicConstraints, v.Criticality.AGNOSTIC, None)
+    ee_policy = v.ExtensionPolicy.permit_all().require_present(
+        x509.ExtendedKeyUsage, v.Criticality.CRITICAL, _require_timestamping)
+    verifier = (
+        v.PolicyBuilder()
+        .store(v.Store(anchors))
+        .time(moment)
+        .max_chain_depth(6)
+        .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+        .build_client_verifier()
     )
+    try:
+        chain = verifier.verify(cert, intermediates).chain
+    except v.VerificationError as exc:
+        raise VerifyError(
+            f"untrusted CA: TSA certificate {safe(cert.subject.rfc4514_string())} does not "
+            f"chain to a CA you gave: {safe(exc)}"
+        ) from exc
+    return chain[-1]
 
 
 def verify_token(
-    token_der: bytes, message: bytes, bundled_ca_pem: bytes, pinned: list[x509.Certificate] | None
+    token_der: bytes,
+    message: bytes,
+    anchors: list[x509.Certificate] | None,
+    extra_certs: Sequence[x509.Certificate] = (),
 ) -> Timestamp:
-    """Check an RFC 3161 response/token over `message`; VerifyError names the failure."""
+    """Check an RFC 3161 response/token over `message`; VerifyError names the failure.
+
+    The token's own content (imprint over `message`, signed attributes, the TSA's signature,
+    ESS certificate binding) is always checked. With `anchors` the TSA certificate must also
+    chain to one of them (see `validate_tsa_path`); with None it is not anchored and the
+    result's `anchor_subject` stays None.
+    """
     try:
-        return _verify_token(token_der, message, bundled_ca_pem, pinned)
-    except (IndexError, ValueError, TypeError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
-        raise VerifyError(f"malformed timestamp: {exc!r}") from exc
+        return _verify_token(token_der, message, anchors, list(extra_certs))
+    except (IndexError, ValueError, TypeError, x509.InvalidVersion, UnsupportedAlgorithm,
+            UnicodeDecodeError) as exc:
+        raise VerifyError("malformed timestamp: " + safe(repr(exc), 120)) from exc
 
 
 def _verify_token(
-    token_der: bytes, message: bytes, bundled_ca_pem: bytes, pinned: list[x509.Certificate] | None
+    token_der: bytes,
+    message: bytes,
+    anchors: list[x509.Certificate] | None,
+    extra_certs: list[x509.Certificate],
 ) -> Timestamp:
     sd = der_children(_signed_data(token_der))
     if der_int(sd[0]) not in (1, 3, 4, 5):
@@ -440,16 +730,17 @@ def _verify_token(
     if der_int(si[0]) not in (1, 3):
         raise VerifyError("malformed timestamp: bad SignerInfo version")
 
-    # TSTInfo: the imprint must be the hash of the Merkle root
+    # TSTInfo: the imprint must be the hash of the message (the Merkle root)
     tst = der_children(expect(der_read(tst_der)[0], 0x30, "TSTInfo"))
     policy = der_oid(tst[1])
     imprint = der_children(tst[2])
     hash_name, algorithm = _hash_alg(der_oid(der_children(imprint[0])[0]))
+    if hash_name not in IMPRINT_HASHES:
+        raise VerifyError(f"malformed timestamp: imprint hash {hash_name} is too weak")
     hashed = expect(imprint[1], 0x04, "hashedMessage").content
     if hashed != _digest(algorithm, message):
         raise VerifyError(
-            f"digest mismatch: the token covers {hashed.hex()}, not {hash_name}(root)"
-        )
+            f"digest mismatch: the token covers {hashed.hex()}, not {hash_name}(root)")
     serial = der_int(tst[3])
     gen_time = _gen_time(tst[4])
 
@@ -466,400 +757,557 @@ def _verify_token(
         raise VerifyError("bad signature: no message-digest attribute")
     if attrs[OID_MESSAGE_DIGEST][0].content != _digest(digest_alg, tst_der):
         raise VerifyError("bad signature: the TSTInfo does not match its signed digest")
-
-    bundled = x509.load_pem_x509_certificates(bundled_ca_pem) if bundled_ca_pem.strip() else []
-    cert = _find_signer(sid, certs + bundled)
-    signed_bytes = b"\x31" + signed_attrs.encoded[1:]
-    _verify_cms_signature(cert, sig_alg, digest_name, signature, signed_bytes)
+    cert = _find_signer(sid, certs)
+    _verify_cms_signature(cert, sig_alg, digest_name, signature, b"\x31" + signed_attrs.encoded[1:])
     _check_ess(attrs, cert)
-    _check_tsa_cert(cert, gen_time)
-    anchors = pinned if pinned is not None else [c for c in bundled if c.subject == c.issuer]
-    anchor = _chain(cert, certs + bundled, anchors)
-    if not _valid_at(anchor, gen_time):
-        raise VerifyError("untrusted CA: the CA certificate was not valid at genTime")
-    return Timestamp(
-        gen_time,
-        serial,
-        policy,
-        cert.subject.rfc4514_string(),
-        anchor.subject.rfc4514_string(),
-        anchor.fingerprint(hashes.SHA256()).hex(),
-        pinned is not None,
-    )
+    result = Timestamp(gen_time, serial, policy, cert.subject.rfc4514_string())
+    if anchors is not None:
+        anchor = validate_tsa_path(cert, [c for c in certs + extra_certs if c != cert],
+                                   anchors, gen_time)
+        result.anchor_subject = anchor.subject.rfc4514_string()
+        result.anchor_sha256 = anchor.fingerprint(hashes.SHA256()).hex()
+    return result
 
 
-def _find_signer(sid: TLV, certs: list[x509.Certificate]) -> x509.Certificate:
-    if sid.tag == 0x30:  # issuerAndSerialNumber
-        issuer, serial = der_children(sid)
-        for cert in certs:
-            if cert.serial_number == der_int(serial) and _issuer_der(cert) == issuer.encoded:
-                return cert
-    elif sid.tag == 0x80:  # subjectKeyIdentifier
-        for cert in certs:
-            try:
-                ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-            except x509.ExtensionNotFound:
-                continue
-            if ski.value.digest == sid.content:
-                return cert
-    raise VerifyError("bad signature: the TSA certificate is neither in the token nor bundled")
-
-
-def _issuer_der(cert: x509.Certificate) -> bytes:
-    """The issuer Name exactly as encoded in the certificate."""
-    tbs = der_children(der_children(der_read(cert.public_bytes(Encoding.DER))[0])[0])
-    offset = 1 if tbs[0].tag == 0xA0 else 0  # explicit version
-    return tbs[offset + 2].encoded
-
-
-def _check_tsa_cert(cert: x509.Certificate, gen_time: dt.datetime) -> None:
-    try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-    except x509.ExtensionNotFound as exc:
-        raise VerifyError("bad signature: TSA certificate lacks the timeStamping EKU") from exc
-    if not eku.critical or x509.oid.ExtendedKeyUsageOID.TIME_STAMPING not in eku.value:
-        raise VerifyError("bad signature: TSA certificate lacks a critical timeStamping EKU")
-    if not _valid_at(cert, gen_time):
-        raise VerifyError("bad signature: TSA certificate was not valid at genTime")
-
-
-# --- the bundle -------------------------------------------------------------------------
+# --- reading a bundle, bounded --------------------------------------------------------------
 
 
 class Bundle:
-    """Read files from a bundle folder or zip."""
+    """Files of a bundle folder or zip, every read bounded; Refused for a hostile archive."""
 
     def __init__(self, location: str) -> None:
         self.location = location
         self._zip: zipfile.ZipFile | None = None
+        self._infos: dict[str, zipfile.ZipInfo] = {}
         self._prefix = ""
         if os.path.isfile(location):
-            self._zip = zipfile.ZipFile(location)
-            names = self._zip.namelist()
+            try:
+                self._zip = zipfile.ZipFile(location)
+                infos = self._zip.infolist()
+                _check_zip(infos)
+            except (zipfile.BadZipFile, OSError, ValueError, Refused) as exc:
+                self.close()
+                if isinstance(exc, Refused):
+                    raise
+                raise Refused("not a readable zip: " + safe(exc)) from exc
+            names = [i.filename for i in infos]
             tops = {n.split("/", 1)[0] for n in names}
             if not any(n.startswith("manifests/") for n in names) and len(tops) == 1:
                 self._prefix = tops.pop() + "/"  # zipped with an enclosing folder
+            self._infos = {i.filename[len(self._prefix):]: i for i in infos
+                           if i.filename.startswith(self._prefix) and not i.is_dir()}
 
-    def list(self, folder: str) -> list[str]:
+    def close(self) -> None:
         if self._zip is not None:
-            start = self._prefix + folder + "/"
-            return sorted(
-                n[len(start) :]
-                for n in self._zip.namelist()
-                if n.startswith(start) and not n.endswith("/") and "/" not in n[len(start) :]
-            )
-        path = os.path.join(self.location, folder)
-        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+            self._zip.close()
+
+    def names(self) -> builtins.list[str]:
+        """Every file in the bundle, relative to its top folder."""
+        if self._zip is not None:
+            return sorted(self._infos)
+        out = []
+        for folder, _, files in os.walk(self.location):
+            for name in files:
+                rel = os.path.relpath(os.path.join(folder, name), self.location)
+                out.append(rel.replace(os.sep, "/"))
+        return sorted(out)
+
+    def list(self, folder: str) -> builtins.list[str]:
+        start = folder + "/"
+        return [n[len(start):] for n in self.names()
+                if n.startswith(start) and "/" not in n[len(start):]]
 
     def exists(self, name: str) -> bool:
         if self._zip is not None:
-            return self._prefix + name in self._zip.namelist()
-        return os.path.isfile(os.path.join(self.location, name))
+            return name in self._infos
+        return os.path.isfile(self._path(name))
+
+    def _path(self, name: str) -> str:
+        if name.startswith("/") or ".." in name.split("/"):
+            raise Refused("member name escapes the bundle: " + safe(name))
+        return os.path.join(self.location, *name.split("/"))
+
+    def size(self, name: str) -> int:
+        if self._zip is not None:
+            return self._infos[name].file_size
+        return os.path.getsize(self._path(name))
 
     def open(self, name: str) -> io.BufferedIOBase:
         if self._zip is not None:
-            return self._zip.open(self._prefix + name)  # type: ignore[return-value]
-        return open(os.path.join(self.location, name), "rb")
+            return self._zip.open(self._infos[name])  # type: ignore[return-value]
+        return open(self._path(name), "rb")
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int = MAX_JSON) -> bytes:
+        """A member's bytes; Refused if it is (or unpacks to) more than `limit` bytes."""
+        if self.size(name) > limit:
+            raise Refused(f"{safe(name)} is {self.size(name)} bytes, over the limit of {limit}")
         with self.open(name) as fh:
-            return fh.read()
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise Refused(f"{safe(name)} unpacks to more than {limit} bytes")
+        return data
+
+    def sha256(self, name: str, limit: int = MAX_MEMBER) -> tuple[str, int]:
+        """SHA-256 hex and size of a member, streamed; Refused past `limit` bytes."""
+        digest, size = hashlib.sha256(), 0
+        with self.open(name) as fh:
+            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(f"{safe(name)} unpacks to more than {limit} bytes")
+                digest.update(chunk)
+        return digest.hexdigest(), size
+
+
+def _check_zip(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip bomb before anything is unpacked."""
+    if len(infos) > MAX_MEMBERS:
+        raise Refused(f"zip holds {len(infos)} members, over the limit of {MAX_MEMBERS}")
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.file_size > MAX_MEMBER:
+            raise Refused(f"zip member {safe(info.filename)} declares {info.file_size} bytes, "
+                          f"over the limit of {MAX_MEMBER}")
+        if info.file_size > 1024 * 1024 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise Refused(f"zip bomb: member {safe(info.filename)} would unpack "
+                          f"{info.file_size} bytes from {info.compress_size} (ratio over "
+                          f"{MAX_RATIO})")
+    if total > MAX_TOTAL:
+        raise Refused(f"zip would unpack to {total} bytes, over the limit of {MAX_TOTAL}")
+
+
+# --- verdicts -------------------------------------------------------------------------------
+
+PROVEN, NOT_PROVEN, FAILED = "PROVEN", "NOT PROVEN", "FAILED"
 
 
 @dataclass
-class Verdict:
-    """Everything found about one capture (or about the bundle, for `capture_id` "")."""
+class Finding:
+    """One of the three verdicts: its status and the reasons, already escaped."""
+
+    status: str = NOT_PROVEN
+    lines: list[str] = field(default_factory=list)
+
+    def fail(self, line: str) -> None:
+        self.status = FAILED
+        self.lines.append(line)
+
+
+@dataclass
+class CaptureVerdict:
+    """Integrity, origin and time for one capture."""
 
     capture_id: str
-    proven: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    integrity: Finding = field(default_factory=Finding)
+    origin: Finding = field(default_factory=Finding)
+    time: Finding = field(default_factory=Finding)
 
-
-def _hash_file(bundle: Bundle, name: str) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with bundle.open(name) as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+    def ok(self, integrity_only: bool = False) -> bool:
+        if integrity_only:
+            return self.integrity.status == PROVEN
+        return all(f.status == PROVEN for f in (self.integrity, self.origin, self.time))
 
 
 @dataclass
-class SealCheck:
-    """A run seal and what was verified about it."""
+class Anchors:
+    """What the verifier trusts: given on the command line, never read from a bundle."""
 
-    name: str
-    doc: dict[str, Any]
-    leaves: dict[str, tuple[int, str]]
-    ordered: list[bytes]
-    root: bytes
-    proven: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    tsa_cas: list[x509.Certificate] = field(default_factory=list)
 
 
-def check_seal(
-    name: str, raw: bytes, pinned_cas: list[x509.Certificate] | None, trusted_keys: list[str]
-) -> SealCheck:
-    """Parse and verify one seal (tree, signature, timestamps); never raises on bad content."""
+def origin_verdict(doc: dict[str, Any], anchors: Anchors, what: str) -> Finding:
+    """Who signed `doc` (a seal or the bundle index), and whether you pinned that key."""
+    finding = Finding()
     try:
-        doc = json.loads(raw)
-        if doc.get("type") != SEAL_TYPE or doc.get("version") != 1:
-            raise VerifyError(f"{name}: not a version 1 markwatch run seal")
-        leaves_list = [(str(x["capture_id"]), str(x["manifest_sha256"])) for x in doc["leaves"]]
-        root_hex = doc["tree"]["root"]
-        if len(root_hex) != 64 or not set(root_hex) <= HEX:
-            raise VerifyError(f"{name}: the root is not a SHA-256 hex digest")
-        for _, digest in leaves_list:
-            if len(digest) != 64 or not set(digest) <= HEX:
-                raise VerifyError(f"{name}: a leaf is not a SHA-256 hex digest")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        empty = SealCheck(name, {}, {}, [], b"", failures=[f"{name}: malformed seal ({exc!r})"])
-        return empty
+        fp = check_signature(doc)
     except VerifyError as exc:
-        return SealCheck(name, {}, {}, [], b"", failures=[str(exc)])
-    ordered = [bytes.fromhex(d) for _, d in leaves_list]
-    check = SealCheck(
-        name,
-        doc,
-        {cid: (i, d) for i, (cid, d) in enumerate(leaves_list)},
-        ordered,
-        bytes.fromhex(root_hex),
-    )
-    ids = [cid for cid, _ in leaves_list]
-    if ids != sorted(set(ids)):
-        check.failures.append(f"{name}: leaves are not in strict capture id order")
-    if not ordered or tree_hash([leaf_hash(x) for x in ordered]) != check.root:
-        check.failures.append(f"{name}: the Merkle root does not match the seal's leaves")
-    if doc["tree"].get("size") != len(ordered):
-        check.failures.append(f"{name}: tree size does not match the number of leaves")
-    _check_seal_signature(check, trusted_keys)
-    _check_seal_timestamps(check, pinned_cas)
-    return check
+        finding.fail(f"{what}: {exc}")
+        return finding
+    if fp is None:
+        finding.fail(what + ": no signature: nothing shows who made it")
+    elif fp in anchors.keys:
+        finding.status = PROVEN
+        finding.lines.append(f"{what} signed by Ed25519 key {fp} (pinned: you gave it)")
+    elif anchors.keys:
+        finding.fail(f"{what} signed by key {fp}, which is not one you pinned (--trust-key)")
+    else:
+        finding.lines.append(
+            f"{what} signed by key {fp}, NOT pinned: give --trust-key {fp} only if the "
+            "sender told you this fingerprint by another channel")
+    return finding
 
 
-def _check_seal_signature(check: SealCheck, trusted_keys: list[str]) -> None:
-    doc, name = check.doc, check.name
-    signer: Any = doc.get("signer")
-    signature: Any = doc.get("signature")
-    if signer is None and signature is None:
-        if trusted_keys:
-            check.failures.append(f"{name}: signature: not signed, but --trust-key was given")
-        else:
-            check.proven.append("WARNING: seal not signed")
-        return
-    try:
-        raw_key = base64.b64decode(signer["public_key"], validate=True)
-        sig = base64.b64decode(signature, validate=True)
-        body = canonical_json({k: v for k, v in doc.items() if k != "signature"})
-        fp = "sha256:" + hashlib.sha256(raw_key).hexdigest()
-        if fp != signer.get("fingerprint"):
-            check.failures.append(f"{name}: signer fingerprint does not match its public key")
-        ed25519.Ed25519PublicKey.from_public_bytes(raw_key).verify(sig, body)
-    except InvalidSignature:
-        check.failures.append(f"{name}: signature: invalid Ed25519 signature")
-        return
-    except (ValueError, TypeError, KeyError) as exc:
-        check.failures.append(f"{name}: signature: malformed ({exc})")
-        return
-    if trusted_keys and fp not in trusted_keys:
-        check.failures.append(f"{name}: signature: signer {fp} is not one of --trust-key")
-        return
-    trust = "trusted key" if trusted_keys else "key not vouched for: pass --trust-key"
-    check.proven.append(f"signed by {fp} ({trust})")
-
-
-def _check_seal_timestamps(check: SealCheck, pinned_cas: list[x509.Certificate] | None) -> None:
-    entries = check.doc.get("timestamps") or []
-    if not entries and pinned_cas is not None:
-        check.failures.append(f"{check.name}: not timestamped, but --trust-tsa-ca was given")
-    elif not entries:
-        check.proven.append("WARNING: seal not timestamped: the capture time is not proven")
+def time_verdict(seal: Seal, anchors: Anchors) -> Finding:
+    """What the seal's RFC 3161 tokens prove about when the sealed root existed."""
+    finding = Finding()
+    entries = seal.doc.get("timestamps") or []
+    if not isinstance(entries, list):
+        finding.fail(seal.name + ": malformed timestamps")
+        return finding
+    if not entries:
+        finding.lines.append(
+            "not attested: the seal carries no trusted timestamp, so nothing here proves when "
+            "the capture was made (the times inside it are the sender's own word)")
+        return finding
     for i, entry in enumerate(entries):
-        label = entry.get("tsa", f"#{i}") if isinstance(entry, dict) else f"#{i}"
+        label = safe(entry.get("tsa", f"#{i}")) if isinstance(entry, dict) else f"#{i}"
         try:
             token = base64.b64decode(entry["response"], validate=True)
-            chain = str(entry.get("ca_chain_pem") or "").encode("ascii")
-            ts = verify_token(token, check.root, chain, pinned_cas)
-        except (TypeError, KeyError, ValueError) as exc:
-            check.failures.append(f"{check.name}: timestamp[{label}]: malformed entry ({exc})")
+            extra = _pem_certs(str(entry.get("ca_chain_pem") or ""))
+            unanchored = verify_token(token, seal.root, None)
+        except (TypeError, KeyError, ValueError, AttributeError):
+            finding.fail(f"timestamp[{label}]: malformed entry")
             continue
         except VerifyError as exc:
-            check.failures.append(f"{check.name}: timestamp[{label}]: {exc}")
+            finding.fail(f"timestamp[{label}]: {exc}")
             continue
-        source = "your --trust-tsa-ca" if ts.pinned else "CA bundled in the seal, not pinned"
-        check.proven.append(
-            f"timestamped by {label} at {ts.gen_time.strftime('%Y-%m-%dT%H:%M:%SZ')} "
-            f"(TSA {ts.tsa_subject}, serial {ts.serial}; CA {ts.ca_subject} "
-            f"sha256:{ts.ca_sha256} from {source})"
-        )
+        when = unanchored.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        tsa = safe(unanchored.tsa_subject)
+        if not anchors.tsa_cas:
+            finding.lines.append(
+                f"token by TSA {tsa} says {when}, but no TSA CA was given (--trust-tsa-ca): "
+                "the TSA is not vouched for (CA certificates in the bundle are never trusted)")
+            continue
+        try:
+            ts = verify_token(token, seal.root, anchors.tsa_cas, extra)
+        except VerifyError as exc:
+            finding.lines.append(f"token by TSA {tsa}: {exc}")
+            continue
+        if finding.status != FAILED:
+            finding.status = PROVEN
+        finding.lines.append(
+            f"existed by {when}: RFC 3161 token by TSA {tsa} (serial {ts.serial}), chained to "
+            f"your CA {safe(ts.anchor_subject)} (sha256:{ts.anchor_sha256})")
+    return finding
 
 
-def check_capture(bundle: Bundle, filename: str, seals: list[SealCheck]) -> Verdict:
-    capture_id = filename[: -len(".json")]
-    verdict = Verdict(capture_id)
-    name = "manifests/" + filename
+def _pem_certs(text: str) -> list[x509.Certificate]:
+    if not text.strip():
+        return []
+    try:
+        return x509.load_pem_x509_certificates(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return []
+
+
+def check_artifacts(bundle: Bundle, manifest: dict[str, Any], finding: Finding) -> int:
+    """Hash every artifact the manifest lists; the number that matched."""
+    artifacts = manifest.get("artifacts")
+    if not isinstance(artifacts, list):
+        finding.fail("manifest lists no artifacts")
+        return 0
+    good = 0
+    for artifact in artifacts:
+        if not isinstance(artifact, dict):
+            finding.fail("manifest: malformed artifact entry")
+            continue
+        digest, size = artifact.get("sha256"), artifact.get("size")
+        label = safe(artifact.get("name", "?"), 80)
+        if not is_hex_digest(digest):
+            finding.fail(f"artifact {label}: not a SHA-256 hex digest")
+            continue
+        name = "artifacts/" + str(digest)
+        if not bundle.exists(name):
+            finding.fail(f"artifact {label}: {name} missing from the bundle")
+            continue
+        actual, actual_size = bundle.sha256(name)
+        if actual != digest:
+            finding.fail(f"artifact {label}: SHA-256 is {actual}, manifest says {digest}")
+        elif size is not None and actual_size != size:
+            finding.fail(f"artifact {label}: {actual_size} bytes, manifest says {safe(size)}")
+        else:
+            good += 1
+    return good
+
+
+def load_proof(bundle: Bundle, capture_id: str) -> dict[str, Any]:
+    """A capture's inclusion proof file; VerifyError if missing or malformed."""
+    name = f"proofs/{capture_id}.json"
+    if not bundle.exists(name):
+        raise VerifyError(f"no inclusion proof ({name})")
+    try:
+        proof = json.loads(bundle.read(name))
+    except (ValueError, RecursionError) as exc:
+        raise VerifyError(name + ": not JSON") from exc
+    if not isinstance(proof, dict) or proof.get("type") != PROOF_TYPE:
+        raise VerifyError(name + ": not a markwatch inclusion proof")
+    return proof
+
+
+def integrity_verdict(
+    bundle: Bundle, capture_id: str, seals: dict[str, Seal], verdict: CaptureVerdict
+) -> Seal | None:
+    """Artifacts against manifest, manifest into a seal; the seal holding it, if any."""
+    finding = verdict.integrity
+    name = f"manifests/{capture_id}.json"
     raw = bundle.read(name)
-    manifest_sha256 = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
     try:
         manifest = json.loads(raw)
-        artifacts = manifest.get("artifacts", [])
-        if manifest.get("capture_id", capture_id) != capture_id:
-            verdict.failures.append(f"manifest names capture {manifest.get('capture_id')!r}")
-    except (ValueError, AttributeError) as exc:
-        verdict.failures.append(f"manifest: not JSON ({exc})")
-        artifacts = []
-    for artifact in artifacts:
-        _check_artifact(bundle, artifact, verdict)
-    if artifacts:
-        verdict.proven.append(f"{len(artifacts)} artifact(s) match their manifest")
-    holders = [s for s in seals if capture_id in s.leaves]
-    if not holders:
-        verdict.failures.append("not in any seal in the bundle")
-    for seal in holders:
-        index, sealed = seal.leaves[capture_id]
-        if sealed != manifest_sha256:
-            verdict.failures.append(
-                f"{seal.name}: manifest digest {manifest_sha256} differs from sealed {sealed}"
-            )
-            continue
-        path = audit_path(index, [leaf_hash(x) for x in seal.ordered])
-        if not verify_inclusion(bytes.fromhex(sealed), index, len(seal.ordered), path, seal.root):
-            verdict.failures.append(f"{seal.name}: Merkle audit path does not reach the root")
-            continue
-        verdict.proven.append(f"manifest {manifest_sha256} included in {seal.name}")
-        verdict.proven.extend(seal.proven)
-        verdict.failures.extend(seal.failures)
-    return verdict
-
-
-def _check_artifact(bundle: Bundle, artifact: Any, verdict: Verdict) -> None:
+    except (ValueError, RecursionError):
+        finding.fail("manifest is not JSON")
+        return None
+    if not isinstance(manifest, dict) or manifest.get("capture_id") != capture_id:
+        finding.fail(f"the manifest does not name capture {safe(capture_id)}")
+        return None
+    good = check_artifacts(bundle, manifest, finding)
     try:
-        digest, size, label = artifact["sha256"], artifact.get("size"), artifact.get("name", "?")
-    except (KeyError, TypeError, AttributeError):
-        verdict.failures.append(f"manifest: malformed artifact entry {artifact!r}")
-        return
-    if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= HEX:
-        verdict.failures.append(f"artifact {label}: not a SHA-256 hex digest: {digest!r}")
-        return
-    name = "artifacts/" + digest
-    if not bundle.exists(name):
-        verdict.failures.append(f"artifact {label}: {name} missing from the bundle")
-        return
-    actual, actual_size = _hash_file(bundle, name)
-    if actual != digest:
-        verdict.failures.append(f"artifact {label}: SHA-256 is {actual}, manifest says {digest}")
-    elif size is not None and actual_size != size:
-        verdict.failures.append(f"artifact {label}: {actual_size} bytes, manifest says {size}")
+        proof = load_proof(bundle, capture_id)
+        seal = seals.get(str(proof.get("seal")))
+        if seal is None:
+            raise VerifyError("its proof names seal {}, which is not in the bundle or "
+                              "did not parse".format(safe(proof.get("seal"))))
+        index, size = proof.get("index"), proof.get("tree_size")
+        if proof.get("manifest_sha256") != digest:
+            raise VerifyError(f"the manifest's SHA-256 {digest} is not the one the proof seals")
+        if size != seal.size or not isinstance(index, int):
+            raise VerifyError(f"the proof's tree size does not match {seal.name}")
+        if manifest.get("run_id") != seal.run_id:
+            raise VerifyError(f"the manifest's run is not the run of {seal.name}")
+        if not verify_inclusion(bytes.fromhex(digest), index, size, hex_path(proof.get("path")),
+                                seal.root):
+            raise VerifyError("the Merkle audit path does not reach the root of " + seal.name)
+    except VerifyError as exc:
+        finding.fail(f"not sealed: {exc}")
+        return None
+    if finding.status != FAILED:
+        finding.status = PROVEN
+        finding.lines.append(
+            f"{good} artifact(s) match manifest sha256:{digest}, which is leaf {index} of "
+            f"{size} under root {seal.root.hex()} ({seal.name})")
+    return seal
 
 
-def check_custody(bundle: Bundle) -> tuple[list[str], dict[str, list[str]]]:
-    """Chain problems, and each capture's events (`time event by actor`)."""
+@dataclass
+class BundleCheck:
+    """Bundle-wide findings: the signed index and the custody log."""
+
+    index: dict[str, Any] | None = None
+    origin: Finding = field(default_factory=Finding)
+    problems: list[str] = field(default_factory=list)
+    custody: dict[str, list[str]] = field(default_factory=dict)
+
+
+def check_index(bundle: Bundle, anchors: Anchors, seals: dict[str, Seal]) -> BundleCheck:
+    """The signed bundle index: who signed it, the files it lists, the custody entries."""
+    out = BundleCheck()
+    if not bundle.exists("index.json"):
+        out.origin.fail("index.json missing: the bundle's contents are not signed")
+        out.problems.append("index.json missing")
+        return out
+    try:
+        index = json.loads(bundle.read("index.json"))
+        if not isinstance(index, dict) or index.get("type") != INDEX_TYPE:
+            raise ValueError("not a markwatch bundle index")
+        files = index["files"]
+        if not isinstance(files, dict):
+            raise ValueError("files is not a mapping")
+    except (ValueError, KeyError, RecursionError) as exc:
+        out.origin.fail(f"index.json: {safe(exc)}")
+        out.problems.append("index.json unreadable")
+        return out
+    out.index = index
+    out.origin = origin_verdict(index, anchors, "the bundle index")
+    for name in sorted(files):
+        if not bundle.exists(str(name)):
+            out.problems.append(f"index.json lists {safe(name)}, missing from the bundle")
+            continue
+        actual, _ = bundle.sha256(str(name))
+        if actual != files[name]:
+            out.problems.append(
+                f"{safe(name)}: SHA-256 {actual}, the signed index says {safe(files[name])}")
+    covered = set(files) | {"index.json"}
+    for name in bundle.names():
+        if name.startswith(("manifests/", "artifacts/")):
+            continue  # covered by the seals
+        if name not in covered:
+            out.problems.append(f"{safe(name)} is not listed in the signed index")
+    _check_custody(bundle, index, seals, out)
+    return out
+
+
+def _check_custody(bundle: Bundle, index: dict[str, Any], seals: dict[str, Seal],
+                   out: BundleCheck) -> None:
+    tree = index.get("custody")
+    if not isinstance(tree, dict) or not is_hex_digest(tree.get("root")):
+        out.problems.append("index.json: no custody tree")
+        return
+    size, root, listed = tree.get("size"), bytes.fromhex(tree["root"]), tree.get("entries")
+    if not isinstance(size, int) or not isinstance(listed, list):
+        out.problems.append("index.json: malformed custody tree")
+        return
+    for seal in seals.values():
+        if seal.custody is not None and seal.custody["size"] > size:
+            out.problems.append(f"custody: {seal.name} covers {seal.custody['size']} entries, "
+                                f"the index only {size} (log cut short)")
     if not bundle.exists("custody.jsonl"):
-        return ["custody.jsonl missing from the bundle"], {}
-    problems: list[str] = []
-    events: dict[str, list[str]] = {}
-    prev_hash: str | None = None
+        out.problems.append("custody.jsonl missing from the bundle")
+        return
     lines = bundle.read("custody.jsonl").split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    for number, line in enumerate(lines, 1):
+    try:
+        paths = json.loads(bundle.read("custody-proofs.json"))
+    except (ValueError, RecursionError, KeyError, OSError, Refused):
+        paths = None
+    if not isinstance(paths, list) or len(paths) != len(lines):
+        out.problems.append("custody-proofs.json: missing, or not one proof per custody entry")
+        return
+    seqs: list[int] = []
+    previous: tuple[int, bytes] | None = None
+    for number, (line, path) in enumerate(zip(lines, paths), 1):  # noqa: B905 - strict= needs 3.10
         where = f"custody.jsonl line {number}"
         try:
             entry = json.loads(line)
-            seq, prev = entry["seq"], entry.get("prev")
-        except (ValueError, KeyError, TypeError) as exc:
-            problems.append(f"{where}: unreadable ({exc})")
-            prev_hash = None
+            seq = entry["seq"]
+            if not isinstance(seq, int) or not is_canonical(line):
+                raise ValueError("not a canonical entry")
+            if not verify_inclusion(custody_leaf(line), seq, size, hex_path(path), root):
+                raise VerifyError(f"not entry {seq} of the signed custody log")
+        except (ValueError, KeyError, TypeError, VerifyError, RecursionError) as exc:
+            out.problems.append(f"{where}: {safe(exc)}")
             continue
-        if seq != number - 1:
-            problems.append(f"{where}: seq {seq}, expected {number - 1} (removed or reordered)")
-        if number == 1 and prev is not None:
-            problems.append(f"{where}: first entry has a predecessor (log cut at the start)")
-        elif number > 1 and prev != prev_hash:
-            problems.append(f"{where}: prev does not match line {number - 1} (changed/removed)")
-        if canonical_or_none(entry) != line:
-            problems.append(f"{where}: not in canonical form (rewritten)")
-        prev_hash = hashlib.sha256(line).hexdigest()
-        for cid in entry.get("capture_ids") or []:
-            text = f"{entry.get('time')} {entry.get('event')} by {entry.get('actor')}"
-            events.setdefault(cid, []).append(text)
-    return problems, events
+        if previous is not None and previous[0] + 1 == seq:
+            prev_ok = entry.get("prev") == hashlib.sha256(previous[1]).hexdigest()
+            if not prev_ok:
+                out.problems.append(where + ": prev does not match the entry before it")
+        seqs.append(seq)
+        previous = (seq, line)
+        for cid in entry_names(entry):
+            text = "{} {} by {}".format(safe(entry.get("time"), 40), safe(entry.get("event"), 20),
+                                    safe(entry.get("actor"), 80))
+            out.custody.setdefault(str(cid), []).append(text)
+    if seqs != listed:
+        out.problems.append(
+            f"custody: the entries {safe(seqs, 120)} are not the ones the signed index lists "
+            f"{safe(listed, 120)} (dropped, added or reordered)")
 
 
-def canonical_or_none(entry: Any) -> bytes | None:
-    try:
-        return canonical_json(entry)
-    except VerifyError:
-        return None
+def verify_bundle(bundle: Bundle, anchors: Anchors) -> tuple[list[CaptureVerdict], BundleCheck]:
+    """Check a whole bundle against the verifier's anchors."""
+    seals: dict[str, Seal] = {}
+    seal_errors: dict[str, str] = {}
+    for name in bundle.list("seals"):
+        if name.endswith(".json"):
+            try:
+                seal = parse_seal("seals/" + name, bundle.read("seals/" + name))
+                seals[seal.name] = seal
+            except VerifyError as exc:
+                seal_errors["seals/" + name] = str(exc)
+    check = check_index(bundle, anchors, seals)
+    for error in seal_errors.values():
+        check.problems.append(safe(error))
+    verdicts = []
+    ids = [n[: -len(".json")] for n in bundle.list("manifests") if n.endswith(".json")]
+    if not ids:
+        check.problems.append("no manifests/*.json: nothing to verify")
+    for capture_id in ids:
+        verdict = CaptureVerdict(capture_id)
+        holder = integrity_verdict(bundle, capture_id, seals, verdict)
+        if holder is None:
+            verdict.origin.lines.append("no seal: origin not checked")
+            verdict.time.lines.append("no seal: time not checked")
+        else:
+            verdict.origin = origin_verdict(holder.doc, anchors, "the run seal")
+            verdict.time = time_verdict(holder, anchors)
+        verdicts.append(verdict)
+    return verdicts, check
 
 
-def main(argv: list[str] | None = None) -> int:
+def report(verdicts: list[CaptureVerdict], check: BundleCheck, integrity_only: bool,
+           out: Callable[[str], None]) -> bool:
+    """Print the verdicts (every bundle string already escaped); whether all holds."""
+    good = not check.problems and bool(verdicts)
+    if not integrity_only and check.origin.status != PROVEN:
+        good = False
+    for v in verdicts:
+        ok = v.ok(integrity_only)
+        good = good and ok
+        out("{} capture {}".format("OK  " if ok else "FAIL", safe(v.capture_id, 80)))
+        for label, finding in (("integrity", v.integrity), ("origin", v.origin), ("time", v.time)):
+            status = finding.status
+            if label == "time" and status == NOT_PROVEN and any(
+                    line.startswith("not attested") for line in finding.lines):
+                status = "NOT ATTESTED"
+            out(f"       {label + ':':<9} {status}")
+            for line in finding.lines:
+                out("           " + line)
+        events = sorted(check.custody.get(v.capture_id, [])
+                        + check.custody.get(capture_digest(v.capture_id), []))
+        for event in events:
+            out("       custody:  " + event)
+    out(f"bundle index: {check.origin.status}")
+    for line in check.origin.lines:
+        out("           " + line)
+    for problem in check.problems:
+        out("FAIL " + problem)
+    if integrity_only:
+        out("INTEGRITY ONLY: origin (who sealed it) and time (when) were NOT checked against "
+            "anchors of yours; this proves only that the files match their seals.")
+        out("INTEGRITY VERIFIED" if good else "NOT VERIFIED: see FAIL above")
+    elif good:
+        out("VERIFIED: integrity, origin and time hold for every capture against the anchors "
+            "you gave")
+    else:
+        out("NOT VERIFIED: see FAIL, NOT PROVEN and NOT ATTESTED above")
+    return good
+
+
+def load_anchors(keys: Sequence[str], ca_files: Sequence[str]) -> Anchors:
+    """Anchors from the command line; VerifyError names an unusable one."""
+    anchors = Anchors()
+    for key in keys:
+        if not (key.startswith("sha256:") and is_hex_digest(key[len("sha256:"):])):
+            raise VerifyError(f"--trust-key {safe(key)}: expected sha256:<64 hex digits>")
+        anchors.keys.append(key)
+    for path in ca_files:
+        try:
+            with open(path, "rb") as fh:
+                anchors.tsa_cas.extend(x509.load_pem_x509_certificates(fh.read(MAX_JSON)))
+        except (OSError, ValueError) as exc:
+            raise VerifyError(f"--trust-tsa-ca {safe(path)}: {safe(exc)}") from exc
+    return anchors
+
+
+def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(description="Verify a markwatch evidence bundle.")
     parser.add_argument("bundle", nargs="?", default=os.path.dirname(os.path.abspath(__file__)))
-    parser.add_argument(
-        "--trust-tsa-ca",
-        action="append",
-        default=[],
-        metavar="PEM",
-        help="trust only these TSA CA certificates (else the bundled ones)",
-    )
-    parser.add_argument(
-        "--trust-key",
-        action="append",
-        default=[],
-        metavar="sha256:HEX",
-        help="accept only seals signed by these key fingerprints",
-    )
+    parser.add_argument("--trust-tsa-ca", action="append", default=[], metavar="PEM",
+                        help="a TSA CA certificate you trust (never taken from the bundle)")
+    parser.add_argument("--trust-key", action="append", default=[], metavar="sha256:HEX",
+                        help="the fingerprint of the sealing key you were given")
+    parser.add_argument("--integrity-only", action="store_true",
+                        help="check only that the files match their seals (weaker; said so)")
     args = parser.parse_args(argv)
-    if not os.path.exists(args.bundle):
-        print(f"verify.py: no such bundle: {args.bundle}", file=sys.stderr)
+    if not has_path_validation():
+        print("verify.py: needs cryptography 45 or later (pip install -U cryptography)",
+              file=sys.stderr)
         return 2
-    pinned: list[x509.Certificate] | None = None
-    if args.trust_tsa_ca:
-        pinned = []
-        for path in args.trust_tsa_ca:
-            try:
-                with open(path, "rb") as fh:
-                    pinned.extend(x509.load_pem_x509_certificates(fh.read()))
-            except (OSError, ValueError) as exc:
-                print(f"verify.py: --trust-tsa-ca {path}: {exc}", file=sys.stderr)
-                return 2
+    if not os.path.exists(args.bundle):
+        print("verify.py: no such bundle: " + safe(args.bundle), file=sys.stderr)
+        return 2
+    try:
+        anchors = load_anchors(args.trust_key, args.trust_tsa_ca)
+    except VerifyError as exc:
+        print(f"verify.py: {exc}", file=sys.stderr)
+        return 2
+    if not args.integrity_only and not (anchors.keys and anchors.tsa_cas):
+        out("note: no --trust-key and --trust-tsa-ca given: origin and time cannot be proven; "
+            "this run says what is and is not proven, and exits 1")
+    bundle: Bundle | None = None
     try:
         bundle = Bundle(args.bundle)
-    except zipfile.BadZipFile as exc:
-        print(f"verify.py: {args.bundle}: {exc}", file=sys.stderr)
-        return 2
-    seals = [
-        check_seal("seals/" + n, bundle.read("seals/" + n), pinned, args.trust_key)
-        for n in bundle.list("seals")
-        if n.endswith(".json")
-    ]
-    manifests = [n for n in bundle.list("manifests") if n.endswith(".json")]
-    custody_problems, events = check_custody(bundle)
-    failed = bool(custody_problems) or not manifests
-    if not manifests:
-        print("FAIL bundle: no manifests/*.json")
-    for filename in manifests:
-        verdict = check_capture(bundle, filename, seals)
-        verdict.proven.extend("custody: " + e for e in events.get(verdict.capture_id, []))
-        status = "FAIL" if verdict.failures else "OK  "
-        failed = failed or bool(verdict.failures)
-        print(f"{status} {verdict.capture_id}")
-        for line in verdict.proven:
-            print(f"       {line}")
-        for line in verdict.failures:
-            print(f"   !!  {line}")
-    for seal in seals:
-        failed = failed or bool(seal.failures)
-        print(f"{'FAIL' if seal.failures else 'OK  '} {seal.name}")
-        for line in seal.failures:
-            print(f"   !!  {line}")
-    for line in custody_problems:
-        print(f"FAIL {line}")
-    if not custody_problems:
-        print("OK   custody log: hash chain intact")
-    print("VERIFIED: every capture checks out" if not failed else "NOT VERIFIED: see FAIL above")
-    return 1 if failed else 0
+        verdicts, check = verify_bundle(bundle, anchors)
+    except Refused as exc:
+        out(f"REFUSED: {exc}")
+        out("NOT VERIFIED: the bundle was refused")
+        return 1
+    finally:
+        if bundle is not None:
+            bundle.close()
+    return 0 if report(verdicts, check, args.integrity_only, out) else 1
 
 
 if __name__ == "__main__":

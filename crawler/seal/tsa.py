@@ -12,12 +12,10 @@ import hashlib
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from rfc3161_client import (
     HashAlgorithm,
     TimestampRequestBuilder,
@@ -35,6 +33,7 @@ from tenacity import (
 )
 
 from crawler.exceptions import SealError
+from crawler.seal import standalone_verify as sv
 
 __all__ = ["TSAConfig", "TimestampInfo", "TimestampToken", "request_timestamp", "verify_timestamp"]
 
@@ -204,22 +203,6 @@ def _signer_cert(response: TimeStampResponse) -> x509.Certificate:
     raise SealError("malformed timestamp: the TSA certificate is not in the token")
 
 
-def _chains_to(cert: x509.Certificate, cas: Sequence[x509.Certificate], depth: int = 0) -> bool:
-    """Whether `cert` is issued (directly or through other `cas`) by one of `cas`."""
-    if depth > 8:
-        return False
-    for ca in cas:
-        if ca.subject != cert.issuer:
-            continue
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        if ca.subject == ca.issuer or _chains_to(ca, cas, depth + 1):
-            return True
-    return False
-
-
 def _tsa_name(response: TimeStampResponse, cert: x509.Certificate) -> str:
     try:
         name = response.tst_info.name
@@ -265,11 +248,14 @@ def _verify(
         )
     cas = _load_cas(ca_pem_bytes)
     cert = _signer_cert(response)
-    if not _chains_to(cert, cas):
+    certs = [x509.load_der_x509_certificate(c) for c in response.signed_data.certificates]
+    try:  # the same X.509 path validation as verify.py (standalone_verify.validate_tsa_path)
+        sv.validate_tsa_path(cert, [c for c in certs if c != cert], cas,
+                             tst.gen_time.astimezone(dt.UTC))
+    except sv.VerifyError as exc:
         raise SealError(
             f"untrusted CA: TSA certificate {cert.subject.rfc4514_string()} issued by "
-            f"{cert.issuer.rfc4514_string()} does not chain to a trusted CA"
-        )
+            f"{cert.issuer.rfc4514_string()} does not chain to a trusted CA ({exc})") from exc
     builder = VerifierBuilder()
     for ca in cas:
         builder = builder.add_root_certificate(ca)
