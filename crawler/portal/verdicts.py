@@ -1,9 +1,9 @@
 """The seal verdicts a capture page shows: integrity, origin and time, checked when opened.
 
-`capture_verdicts` is the ONE adapter between the portal and the verifier: today it reads
-`crawler.evidence.verify.Verifier` (with `crawler.seal.check.SealChecker`) and sorts what it
-proves into three verdicts; a verifier that returns the three verdicts itself replaces only
-this function.
+`capture_verdicts` is the ONE adapter between the portal and the verifier: it asks
+`crawler.evidence.verify.capture_verdicts` (the same checks as `markwatch verify` and the
+bundle's `verify.py`, against the operator's anchors, never the seal's own contents) and maps
+its PROVEN / NOT PROVEN / NOT ATTESTED / FAILED onto the page's three states.
 """
 
 from __future__ import annotations
@@ -31,35 +31,24 @@ class SealVerdict:
         return {"name": self.name, "status": self.status, "details": self.details}
 
 
+_STATES = {"PROVEN": "pass", "FAILED": "fail"}  # anything else: unproven
+
+
 def capture_verdicts(store: Store, catalog: Catalog | None, config: SealConfig,
                      capture_id: str) -> list[SealVerdict]:
     """Integrity (bytes as sealed), origin (who sealed), time (when): checked now."""
-    from crawler.evidence.verify import Verifier
-    from crawler.seal.check import SealChecker
+    from crawler.evidence.verify import capture_verdicts as three_verdicts
 
-    integrity, origin, time = SealVerdict("integrity"), SealVerdict("origin"), SealVerdict("time")
+    names = ("integrity", "origin", "time")
     try:
-        checker = SealChecker(store, config)
+        three = three_verdicts(store, capture_id, config=config, catalog=catalog)
     except SealError as exc:
-        for v in (integrity, origin, time):
-            v.status, v.details = FAIL, [f"cannot check: {exc}"]
-        return [integrity, origin, time]
-    verdict = Verifier(store, catalog, checker).verify(capture_id)
-    for line in verdict.proven:
-        if line.startswith(("integrity:", "sealed:")):
-            integrity.details.append(line)
-        elif line.startswith("signer:"):
-            origin.details.append(line)
-            origin.status = PASS
-        elif line.startswith("time:"):
-            time.details.append(line)
-            time.status = PASS
-    for problem in verdict.problems:
-        target = origin if problem.split(": ", 2)[-1].startswith("signature") else (
-            time if "timestamp" in problem else integrity)
-        target.details.append(problem)
-        target.status = FAIL
-    integrity.status = FAIL if integrity.status == FAIL or not verdict.ok else PASS
-    for note in verdict.notes:
-        (time if "timestamp" in note or "sealed" in note else origin).details.append(note)
-    return [integrity, origin, time]
+        return [SealVerdict(name, FAIL, [f"cannot check: {exc}"]) for name in names]
+    out = []
+    for name in names:
+        status = three.status(name)
+        lines = list(getattr(three, name).lines)
+        if status not in _STATES:
+            lines.insert(0, status)  # NOT PROVEN or NOT ATTESTED, in so many words
+        out.append(SealVerdict(name, _STATES.get(status, UNPROVEN), lines))
+    return out
