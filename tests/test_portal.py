@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from crawler.demo import DemoMarketplace
 from crawler.seal import custody
+from crawler.seal.keys import load_signer
 from storage.local import LocalStore
 from tests.portal_site import HOSTILE_TITLE, PASSWORD, Site, hostile_catalog, repriced, serving
 from tests.tsa_server import TSAServer
@@ -175,10 +176,14 @@ def test_legal_journey(portal: Portal, browser: Browser, tmp_path: Path) -> None
     with zipfile.ZipFile(bundle) as zf:
         zf.extractall(tmp_path / "unzipped")
     folder = next((tmp_path / "unzipped").iterdir())
-    verified = subprocess.run([sys.executable, "verify.py"], cwd=folder, capture_output=True,
+    # the recipient's anchors: the sender's key fingerprint and the TSA's CA, by another channel
+    signer = load_signer(portal.site.env["MARKWATCH_SEAL_KEY"])
+    tsa_ca = json.loads(portal.site.env["MARKWATCH_SEAL_TSAS"])[0]["ca"]
+    verified = subprocess.run([sys.executable, "verify.py", "--trust-key", signer.fingerprint,
+                               "--trust-tsa-ca", tsa_ca], cwd=folder, capture_output=True,
                               text=True, timeout=120, check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert re.search(rf"^OK\s+{capture_id}$", verified.stdout, re.M)
+    assert re.search(rf"^OK\s+capture {capture_id}$", verified.stdout, re.M)
 
     page.goto(portal.base + f"/captures/{capture_id}")
     shown = page.locator("#custody").inner_text()
