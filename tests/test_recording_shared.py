@@ -192,3 +192,4 @@ def test_the_session_counts_its_requests_in_flight() -> None:
     finally:
         _Slow.release.set()
         server.shutdown()
+        server.server_close()

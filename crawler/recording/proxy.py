@@ -98,6 +98,12 @@ class CaptureSession:
         for exchange in self.exchanges:
             exchange.close()
 
+    def __del__(self) -> None:
+        # A session dropped without its WARC (a failed capture, a page answered with an error)
+        # frees its spools here, rather than leaving each temporary file to the collector.
+        for exchange in getattr(self, "exchanges", ()):
+            exchange.close()
+
 
 CAPTURE_HEADER = b"content-language"
 """The header that carries a capture's tag from the browser (`crawler.recording.headers`) to
