@@ -219,6 +219,11 @@ class EvidencePipeline:
             self.catalog.close()
             self.store.close()
             return
+        if self.crawler and self.crawler.settings.get("MARKWATCH_FRONTIER_URI"):
+            # a frontier worker: the run's record is written once, when the run is finalized
+            self.catalog.close()
+            self.store.close()
+            return
         record = self.ledger.record(self.config.clock.now(), reason)
         data = canonical_json(record)
         key = run_record_key(self.run_id, self.ledger.marketplace)

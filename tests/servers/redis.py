@@ -74,15 +74,17 @@ class RedisServer:
             if self._ping():
                 return
             time.sleep(0.1)
+        log = self._log()
         self.stop()
-        raise RedisStartError(f"redis-server did not answer in {timeout} s: {self._log()}")
+        raise RedisStartError(f"redis-server did not answer in {timeout} s: {log}")
 
     def _ping(self) -> bool:
+        import redis
+
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
-                return b"+PONG" in sock.recv(100) + sock.recv(100)
-        except OSError:
+            return bool(redis.Redis(host="127.0.0.1", port=self.port, password=self.password,
+                                    socket_timeout=1).ping())
+        except redis.RedisError:
             return False
 
     def _log(self) -> str:

@@ -1,0 +1,67 @@
+"""`markwatch worker` and `markwatch runs finalize`: the commands of a distributed run
+(`crawler.frontier`). `markwatch crawl --frontier URI` seeds one (see crawler/cli/main.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from crawler.frontier.uri import check_uri
+
+
+def frontier_option(required: bool) -> click.Option:
+    return click.option(
+        "--frontier", "frontier_uri", required=required, envvar="MARKWATCH_FRONTIER",
+        help="Redis URI of the shared frontier, redis://[:PASSWORD@]HOST:PORT/DB "
+             "(or MARKWATCH_FRONTIER, which keeps a password off the command line).")
+
+
+def start_metrics(host: str, port: int | None) -> None:
+    if port is None:
+        return
+    from crawler.frontier.metrics import MetricsServer
+
+    server = MetricsServer(host, port).start()
+    click.echo(f"metrics and health on http://{host}:{server.port}/metrics", err=True)
+
+
+@click.command()
+@frontier_option(required=True)
+@click.option("--once", is_flag=True, help="Serve the next open run, then exit.")
+@click.option("--run", "run_id", help="Serve this run, then exit.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve /metrics (Prometheus) and /healthz on this port (0: any free one).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address the metrics endpoint binds to.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def worker(frontier_uri: str, once: bool, run_id: str | None, metrics_port: int | None,
+           metrics_host: str, log_format: str, log_level: str) -> None:
+    """Take requests from the shared frontier and capture them (any number of workers)."""
+    from crawler.frontier.worker import run_worker
+
+    check_uri(frontier_uri)
+    start_metrics(metrics_host, metrics_port)
+    extra = ["--log-format", log_format, "--log-level", log_level]
+    if metrics_port is not None and not (once or run_id):
+        extra = [*extra]  # the parent serves the metrics endpoint; children count their own
+    overrides = {"LOG_LEVEL": log_level.upper(), "MARKWATCH_LOG_FORMAT": log_format}
+    sys.exit(run_worker(frontier_uri, once, run_id, overrides, extra))
+
+
+@click.command("finalize")
+@click.argument("run_id")
+@frontier_option(required=True)
+@click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path))
+def finalize_run(run_id: str, frontier_uri: str, report_json: Path | None) -> None:
+    """Write and seal the records of a distributed run (when its seeder could not)."""
+    from crawler.cli.main import _finish
+    from crawler.frontier.queue import Frontier, connect
+    from crawler.frontier.run import finalize
+
+    report = finalize(Frontier(connect(check_uri(frontier_uri)), run_id))
+    _finish(report, report_json)
