@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -103,7 +104,7 @@ class Cluster:
                          for p in sorted(self.root.glob("worker*.log")))
 
     def catalog(self) -> Catalog:
-        return Catalog(self.store / "catalog.sqlite")
+        return Catalog(self.store / "catalog.db")
 
 
 def _check_run(cluster: Cluster, seeder: subprocess.Popen[str]) -> dict[str, object]:
@@ -151,7 +152,7 @@ def test_three_workers_capture_each_listing_once(tmp_path: Path, redis_server: R
         except OSError:
             pass
         time.sleep(0.2)
-    assert 'markwatch_captures_total{kind="' in body and "markwatch_capture_seconds_bucket" in body
+    assert 'markwatch_captures_total{marketplace="demo",kind="' in body and "markwatch_capture_seconds_bucket" in body
     health = urllib.request.Request(f"http://127.0.0.1:{cluster.metrics_port}/healthz",
                                     headers={"Host": "evil.example:80"})
     with pytest.raises(urllib.error.HTTPError) as refused:
