@@ -47,8 +47,6 @@ def worker(frontier_uri: str, once: bool, run_id: str | None, metrics_port: int 
     check_uri(frontier_uri)
     start_metrics(metrics_host, metrics_port)
     extra = ["--log-format", log_format, "--log-level", log_level]
-    if metrics_port is not None and not (once or run_id):
-        extra = [*extra]  # the parent serves the metrics endpoint; children count their own
     overrides = {"LOG_LEVEL": log_level.upper(), "MARKWATCH_LOG_FORMAT": log_format}
     sys.exit(run_worker(frontier_uri, once, run_id, overrides, extra))
 

@@ -108,6 +108,10 @@ class FrontierExtension:
         return ext
 
     def spider_opened(self, spider: Any) -> None:
+        if self.crawler.settings.get("MARKWATCH_LOG_FORMAT") == "json":
+            from crawler.frontier.logjson import use_json_logs
+
+            use_json_logs()  # Scrapy installs its log handler per crawler: set it here
         self.tracker = tracker_of(self.crawler)
         self.tracker.open(spider.name)
         self.tracker.on_done.append(self._after)
