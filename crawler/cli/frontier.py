@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from crawler.frontier.uri import check_uri
 
 
-def frontier_option(required: bool) -> click.Option:
+def frontier_option(required: bool) -> Any:
     return click.option(
         "--frontier", "frontier_uri", required=required, envvar="MARKWATCH_FRONTIER",
         help="Redis URI of the shared frontier, redis://[:PASSWORD@]HOST:PORT/DB "

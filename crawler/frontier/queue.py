@@ -216,7 +216,7 @@ class Frontier:
 
     def counts(self, marketplace: str) -> dict[str, int]:
         raw = self.r.hgetall(self.key("counts", marketplace))
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {k.decode() if isinstance(k, bytes) else str(k): int(v) for k, v in raw.items()}
 
     def heartbeat(self, worker: str, state: str) -> None:
         self.r.hset(self.key("workers"), worker, state)

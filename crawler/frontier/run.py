@@ -43,7 +43,7 @@ def seed(options: CrawlOptions, frontier_uri: str, clock: Clock | None = None,
     run_id = new_ulid(started)
     text = Path(options.watchlist).read_bytes()
     watches = list(watchlist.watches(marketplaces=chosen, brands=options.brands))
-    cases = {}
+    cases: dict[str, str | None] = {}
     for watch in watches:
         cases.setdefault(watch.marketplace, watch.case)
     meta = {

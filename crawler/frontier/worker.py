@@ -35,7 +35,8 @@ def wait_for_run(uri: str, poll: float = 0.5, timeout: float | None = None) -> s
     client = connect(uri)
     deadline = None if timeout is None else time.monotonic() + timeout
     while deadline is None or time.monotonic() < deadline:
-        runs = sorted(r.decode() for r in client.smembers(PREFIX + "runs"))
+        runs = sorted(r.decode() if isinstance(r, bytes) else str(r)
+                      for r in client.smembers(PREFIX + "runs"))
         if runs:
             return runs[0]
         time.sleep(poll)
