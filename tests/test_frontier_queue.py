@@ -1,0 +1,100 @@
+"""The frontier's Redis side against a real redis-server: leases, reaping, the shared
+dupefilter, claims, politeness slots and URIs shown without their password."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from crawler.exceptions import ConfigError
+from crawler.frontier.codec import seed_payload
+from crawler.frontier.queue import Frontier, connect
+from crawler.frontier.uri import check_uri, redact
+from tests.servers.redis import PASSWORD, RedisServer
+
+
+@pytest.fixture
+def frontier(redis_server: RedisServer, request: pytest.FixtureRequest) -> Frontier:
+    run_id = f"T{abs(hash(request.node.nodeid))}"
+    f = Frontier(connect(redis_server.uri), run_id, lease_seconds=0.5)
+    f.create({"run_id": run_id, "marketplaces": ["demo"]})
+    return f
+
+
+def listing(url: str) -> dict[str, object]:
+    return {"kind": "listing", "url": url, "watch": ["B", "t"], "pages": 1, "listings": 1,
+            "seen": [], "retry_after": 0, "claim": url}
+
+
+def test_a_listing_is_queued_once_per_run(frontier: Frontier) -> None:
+    assert frontier.push("demo", listing("http://x/item/1"))
+    assert not frontier.push("demo", listing("http://x/item/1"))  # shared dupefilter
+    assert frontier.push("demo", seed_payload("B", "t"))
+    assert frontier.push("demo", seed_payload("B", "t"))  # searches are not filtered
+    assert frontier.depth("demo") == (3, 0)
+
+
+def test_an_expired_lease_returns_its_request(frontier: Frontier) -> None:
+    frontier.push("demo", listing("http://x/item/2"))
+    popped = frontier.pop("demo")
+    assert popped is not None
+    lease, payload = popped
+    assert frontier.depth("demo") == (0, 1)
+    assert frontier.reap("demo") == 0  # not expired yet
+    time.sleep(0.7)
+    assert frontier.reap("demo") == 1
+    again = frontier.pop("demo")
+    assert again is not None and again[1]["url"] == payload["url"]
+    assert again[1]["attempt"] == 1 and again[0] != lease
+
+
+def test_a_renewed_lease_is_kept(frontier: Frontier) -> None:
+    frontier.push("demo", listing("http://x/item/3"))
+    popped = frontier.pop("demo")
+    assert popped is not None
+    for _ in range(3):
+        time.sleep(0.3)
+        assert frontier.renew("demo", [popped[0]]) == 1
+        assert frontier.reap("demo") == 0
+
+
+def test_a_claimed_listing_is_not_taken_again(frontier: Frontier) -> None:
+    frontier.push("demo", listing("http://x/item/4"))
+    popped = frontier.pop("demo")
+    assert popped is not None
+    frontier.push("demo", listing("http://x/item/4"), dedupe=False)  # e.g. a retry
+    frontier.ack("demo", popped[0], claim="http://x/item/4")
+    assert frontier.pop("demo") is None  # the claim set skips it
+    assert frontier.is_drained() is False  # not seeded
+    frontier.mark_seeded()
+    assert frontier.is_drained()
+
+
+def test_politeness_slots_are_shared(frontier: Frontier) -> None:
+    mp = f"unit-{frontier.run_id}"  # politeness is per marketplace across runs
+    assert frontier.acquire(mp, "a", concurrency=2, delay=0) == 0
+    assert frontier.acquire(mp, "b", concurrency=2, delay=0) == 0
+    assert frontier.acquire(mp, "c", concurrency=2, delay=0) > 0  # both slots held
+    frontier.ack(mp, "a")  # ending a lease frees its slot
+    assert frontier.acquire(mp, "c", concurrency=2, delay=0) == 0
+    frontier.ack(mp, "b")
+    frontier.ack(mp, "c")
+    frontier.set_backoff(mp, 30.0)  # a block seen by one worker slows every worker
+    assert frontier.acquire(mp, "d", concurrency=2, delay=0) == 0
+    frontier.ack(mp, "d")
+    assert frontier.acquire(mp, "e", concurrency=2, delay=0) > 20
+    frontier.set_backoff(mp, 0.0)
+
+
+def test_finalize_is_claimed_once(frontier: Frontier) -> None:
+    assert frontier.claim_finalize()
+    assert not frontier.claim_finalize()
+
+
+def test_uris_never_show_a_password() -> None:
+    uri = f"redis://:{PASSWORD}@127.0.0.1:6379/0"
+    assert PASSWORD not in redact(uri) and redact(uri) == "redis://***@127.0.0.1:6379/0"
+    with pytest.raises(ConfigError) as bad:
+        check_uri(f"http://:{PASSWORD}@example.invalid/")
+    assert PASSWORD not in str(bad.value)
