@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -57,8 +58,10 @@ class MetricsServer:
     """`/metrics` and `/healthz` in a daemon thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, max_age: float = 60.0,
-                 allowed_hosts: tuple[str, ...] = ()) -> None:
+                 allowed_hosts: tuple[str, ...] = (),
+                 snapshot: Callable[[], dict[str, Any]] | None = None) -> None:
         outer = self
+        self.snapshot = snapshot or (lambda: dict(_state))
         self.allowed = {*LOCAL_HOSTS, host, *allowed_hosts}
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,7 +75,7 @@ class MetricsServer:
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY))
                 elif path in ("/healthz", "/health"):
                     ok = outer.healthy()
-                    body = json.dumps(_state, indent=2, default=str).encode()
+                    body = json.dumps(outer.snapshot(), indent=2, default=str).encode()
                     self._send(200 if ok else 503, "application/json", body)
                 else:
                     self.send_error(404)
@@ -96,7 +99,7 @@ class MetricsServer:
     def healthy(self) -> bool:
         from crawler.schedule.health import is_healthy
 
-        return is_healthy(_state, dt.datetime.now(dt.UTC), self.max_age)
+        return is_healthy(self.snapshot(), dt.datetime.now(dt.UTC), self.max_age)
 
     def start(self) -> MetricsServer:
         self._thread.start()

@@ -102,7 +102,12 @@ def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
                 try:
                     doc = store.put_document(key, canonical_json(record), "application/json")
                     catalog.index_run(record, key, doc.sha256)
-                    seals.append(sealer.after_run(record, key, doc.sha256).to_json())
+                    outcome = sealer.after_run(record, key, doc.sha256)
+                    if outcome.failed:
+                        from crawler.frontier.metrics import SEAL_FAILURES
+
+                        SEAL_FAILURES.inc()
+                    seals.append(outcome.to_json())
                     records.append(record)
                 except StoreError as exc:
                     errors.append(f"store unavailable: {exc}")
