@@ -66,7 +66,7 @@ def seed(options: CrawlOptions, frontier_uri: str, clock: Clock | None = None,
     return frontier
 
 
-def wait_drained(frontier: Frontier, poll: float = 1.0, settle: int = 2,
+def wait_drained(frontier: Frontier, poll: float = 0.2, settle: int = 2,
                  sleep: Callable[[float], None] = time.sleep) -> None:
     """Return once the frontier was drained on `settle` checks in a row."""
     calm = 0

@@ -30,7 +30,7 @@ COMPONENTS: dict[str, dict[str, int]] = {
 }
 
 
-def wait_for_run(uri: str, poll: float = 0.5, timeout: float | None = None) -> str | None:
+def wait_for_run(uri: str, poll: float = 0.2, timeout: float | None = None) -> str | None:
     """The oldest open run in the frontier (waiting for one), or None after `timeout`."""
     client = connect(uri)
     deadline = None if timeout is None else time.monotonic() + timeout
