@@ -1,6 +1,7 @@
 # markwatch: crawler worker / scheduler image (docs/scaling.md).
 # Debian bookworm, Debian's own Chromium, an unprivileged user, tini as init (reaps Chromium's
-# children and forwards SIGTERM so a worker stops cleanly and its leases return).
+# children and forwards SIGTERM to the whole process group, so a worker and its per-run child
+# stop cleanly; leases they held return to the queue when they expire).
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
@@ -22,5 +23,5 @@ ENV MARKWATCH_CHROMIUM=/usr/bin/chromium \
     PYTHONUNBUFFERED=1
 USER 10001:10001
 WORKDIR /home/markwatch
-ENTRYPOINT ["/usr/bin/tini", "--", "markwatch"]
+ENTRYPOINT ["/usr/bin/tini", "-g", "--", "markwatch"]
 CMD ["worker", "--metrics-port", "9410", "--metrics-host", "0.0.0.0", "--log-format", "json"]

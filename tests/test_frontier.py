@@ -169,8 +169,12 @@ def test_three_workers_capture_each_listing_once(tmp_path: Path, redis_server: R
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(health, timeout=5)
     assert refused.value.code == 421  # a rebinding host name is refused
-    _check_run(cluster, seeder)
+    report = _check_run(cluster, seeder)
     assert cluster.wait_workers() == [0, 0, 0], cluster.logs()[-4000:]
+    again = run_markwatch(["runs", "finalize", str(report["run_id"])], cwd=cluster.root,
+                          env={"MARKWATCH_FRONTIER": cluster.redis.uri})
+    assert again.code == 2 and "already finalized" in again.err  # records are written once
+    assert PASSWORD not in again.out + again.err
     first = (cluster.root / "worker0.log").read_text().splitlines()
     assert any(_json_line(line) for line in first)
     served = [p.read_text() for p in sorted(cluster.root.glob("worker*.log"))]
