@@ -71,20 +71,33 @@ def test_a_claimed_listing_is_not_taken_again(frontier: Frontier) -> None:
     assert frontier.is_drained()
 
 
-def test_politeness_slots_are_shared(frontier: Frontier) -> None:
-    mp = f"unit-{frontier.run_id}"  # politeness is per marketplace across runs
-    assert frontier.acquire(mp, "a", concurrency=2, delay=0) == 0
-    assert frontier.acquire(mp, "b", concurrency=2, delay=0) == 0
-    assert frontier.acquire(mp, "c", concurrency=2, delay=0) > 0  # both slots held
-    frontier.ack(mp, "a")  # ending a lease frees its slot
-    assert frontier.acquire(mp, "c", concurrency=2, delay=0) == 0
-    frontier.ack(mp, "b")
-    frontier.ack(mp, "c")
-    frontier.set_backoff(mp, 30.0)  # a block seen by one worker slows every worker
-    assert frontier.acquire(mp, "d", concurrency=2, delay=0) == 0
-    frontier.ack(mp, "d")
-    assert frontier.acquire(mp, "e", concurrency=2, delay=0) > 20
-    frontier.set_backoff(mp, 0.0)
+def test_politeness_slots_are_shared(redis_server: RedisServer) -> None:
+    one = Frontier(connect(redis_server.uri), "P1", lease_seconds=30)
+    two = Frontier(connect(redis_server.uri), "P2", lease_seconds=30)  # another run, same site
+    mp = "unit-polite"  # politeness is per marketplace, across workers and runs
+    for i in range(4):
+        one.push(mp, listing(f"http://x/p1/{i}"))
+        two.push(mp, listing(f"http://x/p2/{i}"))
+    a = one.take(mp, concurrency=2)
+    b = two.take(mp, concurrency=2)
+    assert isinstance(a, tuple) and isinstance(b, tuple)
+    assert isinstance(one.take(mp, concurrency=2), float)  # both slots held: wait
+    one.ack(mp, a[0])  # ending a lease frees its slot
+    c = two.take(mp, concurrency=2)
+    assert isinstance(c, tuple)
+    two.ack(mp, b[0])
+    two.ack(mp, c[0])
+    two.set_backoff(mp, 30.0)  # a block seen by one worker slows every worker
+    d = one.take(mp, concurrency=2)
+    assert isinstance(d, tuple)
+    one.ack(mp, d[0])
+    wait = two.take(mp, concurrency=2)
+    assert isinstance(wait, float) and wait > 20
+    assert two.depth(mp) == (2, 0)  # waiting took nothing from the queue
+
+
+def test_nothing_queued_takes_no_slot(frontier: Frontier) -> None:
+    assert frontier.take("demo", concurrency=1) is None
 
 
 def test_finalize_is_claimed_once(frontier: Frontier) -> None:
@@ -98,3 +111,17 @@ def test_uris_never_show_a_password() -> None:
     with pytest.raises(ConfigError) as bad:
         check_uri(f"http://:{PASSWORD}@example.invalid/")
     assert PASSWORD not in str(bad.value)
+
+
+def test_a_waiting_worker_goes_before_one_holding_a_slot(redis_server: RedisServer) -> None:
+    f = Frontier(connect(redis_server.uri), "FAIR", lease_seconds=30)
+    mp = "unit-fair"
+    for i in range(5):
+        f.push(mp, listing(f"http://x/fair/{i}"))
+    a1 = f.take(mp, 2, worker="A", holding=0)
+    a2 = f.take(mp, 2, worker="A", holding=1)
+    assert isinstance(a1, tuple) and isinstance(a2, tuple)
+    assert isinstance(f.take(mp, 2, worker="B", holding=0), float)  # B now waits
+    f.ack(mp, a1[0])
+    assert isinstance(f.take(mp, 2, worker="A", holding=1), float)  # A gives way to B
+    assert isinstance(f.take(mp, 2, worker="B", holding=0), tuple)

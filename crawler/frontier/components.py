@@ -1,7 +1,8 @@
-"""The Scrapy components of a frontier worker: politeness across workers, failures kept for the
-run record, leases renewed and the spider kept open until the run's frontier is drained.
+"""The Scrapy components of a frontier worker besides its scheduler: failures kept for the run
+record, leases renewed, the block backoff shared, and the spider kept open until the run's
+frontier is drained.
 
-Stats: `frontier/politeness_waits`, `frontier/failures`.
+Stats: `frontier/failures`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from typing import Any
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, NotConfigured
-from scrapy.http import Request
 from twisted.internet import task
 
 from crawler.clock import isoformat
 from crawler.evidence.manifest import FailureItem
-from crawler.frontier.codec import LEASE_META
 from crawler.frontier.leases import LeaseTracker, tracker_of, wrap_scraper
 
 logger = logging.getLogger(__name__)
@@ -27,39 +26,6 @@ logger = logging.getLogger(__name__)
 def _configured(crawler: Crawler) -> None:
     if not crawler.settings.get("MARKWATCH_FRONTIER_URI"):
         raise NotConfigured("no frontier (MARKWATCH_FRONTIER_URI)")
-
-
-class PolitenessMiddleware:
-    """Downloader middleware: one marketplace's request slots and delay shared by every worker
-    (`FRONTIER_CONCURRENCY` pages at once, `DOWNLOAD_DELAY` or the shared block backoff apart).
-    A slot is held from the fetch until the capture is stored (the lease ends)."""
-
-    def __init__(self, crawler: Crawler, concurrency: int, delay: float) -> None:
-        self.crawler = crawler
-        self.concurrency = concurrency
-        self.delay = delay
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> PolitenessMiddleware:
-        _configured(crawler)
-        settings = crawler.settings
-        concurrency = settings.getint("FRONTIER_CONCURRENCY") or settings.getint(
-            "CONCURRENT_REQUESTS_PER_DOMAIN")
-        return cls(crawler, concurrency, settings.getfloat("DOWNLOAD_DELAY"))
-
-    async def process_request(self, request: Request) -> None:
-        lease = request.meta.get(LEASE_META)
-        if lease is None:
-            return
-        tracker = tracker_of(self.crawler)
-        while True:
-            wait = tracker.frontier.acquire(tracker.marketplace, lease, self.concurrency,
-                                            self.delay)
-            if wait <= 0:
-                return
-            if self.crawler.stats is not None:
-                self.crawler.stats.inc_value("frontier/politeness_waits")
-            await asyncio.sleep(min(wait, 1.0))
 
 
 class FailurePipeline:

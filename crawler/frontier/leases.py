@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ class LeaseTracker:
     catalog_uri: str = ""
     marketplace: str = ""
     leases: dict[str, float] = field(default_factory=dict)
+    worker: str = field(default_factory=lambda: uuid.uuid4().hex)
     on_done: list[Any] = field(default_factory=list)
     """Called as f(marketplace, payload, seconds) when a lease ends after a fetch."""
 
@@ -42,11 +44,13 @@ class LeaseTracker:
             return self.frontier.push(self.marketplace, payload)
         return self.frontier.push(self.marketplace, payload, dedupe=False)
 
-    def pop(self) -> tuple[str, dict[str, Any]] | None:
-        popped = self.frontier.pop(self.marketplace)
-        if popped is not None:
-            self.leases[popped[0]] = time.monotonic()
-        return popped
+    def take(self, concurrency: int, delay: float) -> tuple[str, dict[str, Any]] | float | None:
+        """`Frontier.take` for this marketplace, the lease kept to renew and end."""
+        taken = self.frontier.take(self.marketplace, concurrency, delay, self.worker,
+                                   len(self.leases))
+        if isinstance(taken, tuple):
+            self.leases[taken[0]] = time.monotonic()
+        return taken
 
     def already_captured(self, payload: dict[str, Any]) -> bool:
         """A listing back from an expired lease whose capture the catalog holds already."""

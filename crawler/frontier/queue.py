@@ -7,7 +7,9 @@ lease id -> expiry), `run:<id>:leases:<mp>` (hash: lease id -> request), `run:<i
 captured), `run:<id>:failures:<mp>` and `run:<id>:counts:<mp>` (for the run record),
 `run:<id>:workers` (hash: worker -> heartbeat). Politeness is per marketplace across runs:
 `polite:<mp>:holders` (sorted set: token -> expiry), `polite:<mp>:next` (time of the next
-allowed request), `polite:<mp>:delay` (the shared block backoff delay).
+allowed request), `polite:<mp>:delay` (the shared block backoff delay). A request is
+taken only with a free slot of its marketplace, so an idle worker gets it, not one that
+would wait.
 
 Times come from Redis (`TIME`), never from the workers' clocks. A popped request is leased; the
 lease is renewed while its worker lives and returns the request to the queue when it expires.
@@ -25,17 +27,41 @@ from crawler.frontier.uri import check_uri
 
 PREFIX = "markwatch:"
 
-_POP = """
+_TAKE = """
+-- KEYS: queue, inflight, leases, done (claims), holders, next, shared delay, waiters
+-- ARGV: lease id, lease seconds, concurrency, base delay, worker id, slots the worker holds
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if redis.call('LLEN', KEYS[1]) == 0 then return {0, ''} end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
+if tonumber(ARGV[6]) > 0 then
+  -- fairness: a worker that holds a slot lets a worker that waits for one go first
+  local others = redis.call('ZCARD', KEYS[8])
+  if redis.call('ZSCORE', KEYS[8], ARGV[5]) then others = others - 1 end
+  if others > 0 then return {1, '0.1'} end
+end
+if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[8], now + 1.5, ARGV[5])
+  return {1, '0.2'}
+end
+local nxt = tonumber(redis.call('GET', KEYS[6]) or '0')
+if now < nxt then
+  redis.call('ZADD', KEYS[8], now + 1.5, ARGV[5])
+  return {1, tostring(nxt - now)}
+end
 while true do
   local item = redis.call('RPOP', KEYS[1])
-  if not item then return false end
+  if not item then return {0, ''} end
   local claim = cjson.decode(item)['claim']
   if not claim or redis.call('SISMEMBER', KEYS[4], claim) == 0 then
+    redis.call('ZREM', KEYS[8], ARGV[5])
+    local delay = math.max(tonumber(ARGV[4]), tonumber(redis.call('GET', KEYS[7]) or '0'))
+    redis.call('ZADD', KEYS[5], now + tonumber(ARGV[2]), ARGV[1])
+    redis.call('SET', KEYS[6], tostring(now + delay))
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
     redis.call('HSET', KEYS[3], ARGV[1], item)
-    return item
+    return {2, item}
   end
 end
 """
@@ -67,21 +93,6 @@ for i, id in ipairs(ARGV) do
 end
 return n
 """
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return '-1' end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return '0.2' end
-local nxt = tonumber(redis.call('GET', KEYS[2]) or '0')
-if now < nxt then return tostring(nxt - now) end
-local delay = math.max(tonumber(ARGV[3]), tonumber(redis.call('GET', KEYS[3]) or '0'))
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
-redis.call('SET', KEYS[2], tostring(now + delay))
-return '-1'
-"""
-
-
 def connect(uri: str) -> redis.Redis:
     """A client for a frontier URI (checked; errors never show the password)."""
     return redis.Redis.from_url(check_uri(uri), socket_timeout=30, socket_connect_timeout=10,
@@ -95,10 +106,9 @@ class Frontier:
         self.r = client
         self.run_id = run_id
         self.lease_seconds = lease_seconds
-        self._pop = client.register_script(_POP)
+        self._take = client.register_script(_TAKE)
         self._reap = client.register_script(_REAP)
         self._renew = client.register_script(_RENEW)
-        self._acquire = client.register_script(_ACQUIRE)
 
     def key(self, *parts: str) -> str:
         return PREFIX + ":".join(("run", self.run_id, *parts))
@@ -152,15 +162,30 @@ class Frontier:
             self.r.lpush(self.key("q", marketplace), data)
         return True
 
-    def pop(self, marketplace: str) -> tuple[str, dict[str, Any]] | None:
-        """The next request and its lease id, or None when the queue is empty."""
+    def take(self, marketplace: str, concurrency: int = 1_000_000, delay: float = 0.0,
+             worker: str = "", holding: int = 0) -> tuple[str, dict[str, Any]] | float | None:
+        """The next request under a new lease and one of the marketplace's request slots
+        (politeness across workers: `concurrency` at once, `delay` or the shared block backoff
+        apart); seconds to wait when no slot is free; None when nothing is queued. A `worker`
+        `holding` slots already gives way to another worker waiting for one (fairness)."""
         lease = uuid.uuid4().hex
-        item = self._pop(keys=[self.key("q", marketplace), self.key("inflight", marketplace),
-                               self.key("leases", marketplace), self.key("done", marketplace)],
-                         args=[lease, self.lease_seconds])
-        if item is None:
+        polite = PREFIX + f"polite:{marketplace}:"
+        status, value = self._take(
+            keys=[self.key("q", marketplace), self.key("inflight", marketplace),
+                  self.key("leases", marketplace), self.key("done", marketplace),
+                  polite + "holders", polite + "next", polite + "delay", polite + "waiters"],
+            args=[lease, self.lease_seconds, max(1, concurrency), max(0.0, delay),
+                  worker or lease, holding])
+        if int(status) == 0:
             return None
-        return lease, dict(json.loads(item))
+        if int(status) == 1:
+            return max(float(value), 0.01)
+        return lease, dict(json.loads(value))
+
+    def pop(self, marketplace: str) -> tuple[str, dict[str, Any]] | None:
+        """The next request under a new lease, whatever the marketplace's politeness."""
+        taken = self.take(marketplace)
+        return taken if isinstance(taken, tuple) else None
 
     def ack(self, marketplace: str, lease: str, claim: str | None = None) -> None:
         """The leased request is done (its capture stored); a listing's claim is kept."""
@@ -222,14 +247,6 @@ class Frontier:
         self.r.hset(self.key("workers"), worker, state)
 
     # -- politeness across workers ----------------------------------------------------------
-
-    def acquire(self, marketplace: str, token: str, concurrency: int, delay: float) -> float:
-        """Take a request slot of the marketplace: 0.0 when taken, else seconds to wait."""
-        wait = float(self._acquire(
-            keys=[PREFIX + f"polite:{marketplace}:holders", PREFIX + f"polite:{marketplace}:next",
-                  PREFIX + f"polite:{marketplace}:delay"],
-            args=[token, max(1, concurrency), max(0.0, delay), self.lease_seconds]))
-        return 0.0 if wait < 0 else max(wait, 0.01)
 
     def set_backoff(self, marketplace: str, delay: float) -> None:
         """The marketplace's block backoff delay, for every worker."""

@@ -1,5 +1,10 @@
 """`FrontierScheduler`: a Scrapy scheduler whose queue is the run's frontier in Redis.
 
+Politeness across workers lives here: a request is taken only with one of its marketplace's
+request slots (`FRONTIER_CONCURRENCY`, default `CONCURRENT_REQUESTS_PER_DOMAIN`, pages at once
+for all workers together, `DOWNLOAD_DELAY` or the shared block backoff apart), held until the
+capture is stored (the lease ends).
+
 Requests the spider makes are pushed to Redis (listings through the shared dupefilter); the
 next request is popped under a lease. Start requests are dropped: the run's seeder queued
 them once for all workers. A request re-sent by Scrapy (retry) hands its lease over. A listing
@@ -27,8 +32,10 @@ logger = logging.getLogger(__name__)
 class FrontierScheduler(BaseScheduler):
     """Push to and pop from the frontier; nothing kept in this process but leases."""
 
-    def __init__(self, crawler: Crawler) -> None:
+    def __init__(self, crawler: Crawler, concurrency: int, delay: float) -> None:
         self.crawler = crawler
+        self.concurrency = concurrency
+        self.delay = delay
         self.local: deque[Request] = deque()
         self.tracker: LeaseTracker | None = None
 
@@ -36,7 +43,10 @@ class FrontierScheduler(BaseScheduler):
     def from_crawler(cls, crawler: Crawler) -> FrontierScheduler:
         if not crawler.settings.get("MARKWATCH_FRONTIER_URI"):
             raise NotConfigured("FrontierScheduler needs MARKWATCH_FRONTIER_URI")
-        return cls(crawler)
+        settings = crawler.settings
+        concurrency = settings.getint("FRONTIER_CONCURRENCY") or settings.getint(
+            "CONCURRENT_REQUESTS_PER_DOMAIN")
+        return cls(crawler, concurrency, settings.getfloat("DOWNLOAD_DELAY"))
 
     def open(self, spider: Any) -> None:
         self.tracker = tracker_of(self.crawler)
@@ -75,10 +85,14 @@ class FrontierScheduler(BaseScheduler):
             return self.local.popleft()
         assert self.tracker is not None
         while True:
-            popped = self.tracker.pop()
-            if popped is None:
+            taken = self.tracker.take(self.concurrency, self.delay)
+            if taken is None:
                 return None
-            lease, payload = popped
+            if not isinstance(taken, tuple):  # every slot of the marketplace busy: later
+                if self.crawler.stats is not None:
+                    self.crawler.stats.inc_value("frontier/politeness_waits")
+                return None
+            lease, payload = taken
             if self.tracker.already_captured(payload):
                 self.tracker.ack(lease)
                 continue

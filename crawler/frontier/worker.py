@@ -23,7 +23,6 @@ from crawler.frontier.uri import redact
 logger = logging.getLogger(__name__)
 
 COMPONENTS: dict[str, dict[str, int]] = {
-    "DOWNLOADER_MIDDLEWARES": {"crawler.frontier.components.PolitenessMiddleware": 940},
     "ITEM_PIPELINES": {"crawler.frontier.components.FailurePipeline": 400},
     "EXTENSIONS": {"crawler.frontier.components.FrontierExtension": 400,
                    "crawler.frontier.metrics.MetricsExtension": 410},
