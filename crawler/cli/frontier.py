@@ -56,11 +56,23 @@ def worker(frontier_uri: str, once: bool, run_id: str | None, metrics_port: int 
 @click.argument("run_id")
 @frontier_option(required=True)
 @click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path))
-def finalize_run(run_id: str, frontier_uri: str, report_json: Path | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Even though requests are still queued or leased (they are then left out).")
+def finalize_run(run_id: str, frontier_uri: str, report_json: Path | None,
+                 force: bool) -> None:
     """Write and seal the records of a distributed run (when its seeder could not)."""
     from crawler.cli.main import _finish
+    from crawler.exceptions import ConfigError
     from crawler.frontier.queue import Frontier, connect
     from crawler.frontier.run import finalize
 
-    report = finalize(Frontier(connect(check_uri(frontier_uri)), run_id))
+    frontier = Frontier(connect(check_uri(frontier_uri)), run_id)
+    try:
+        frontier.meta()
+    except KeyError as exc:
+        raise ConfigError(str(exc).strip("'\"")) from None
+    if not force and not frontier.is_drained():
+        raise ConfigError(f"run {run_id} still has requests queued or leased; wait for the "
+                          "workers, or give --force")
+    report = finalize(frontier)
     _finish(report, report_json)

@@ -4,12 +4,11 @@ Keys (prefix `markwatch:`): `runs` (set of open run ids); per run `run:<id>:meta
 the run is), `run:<id>:q:<mp>` (list of JSON requests), `run:<id>:inflight:<mp>` (sorted set:
 lease id -> expiry), `run:<id>:leases:<mp>` (hash: lease id -> request), `run:<id>:seen:<mp>`
 (the shared dupefilter: listing URLs ever queued), `run:<id>:done:<mp>` (claims: listing URLs
-captured), `run:<id>:failures:<mp>` and `run:<id>:counts:<mp>` (for the run record),
-`run:<id>:workers` (hash: worker -> heartbeat). Politeness is per marketplace across runs:
-`polite:<mp>:holders` (sorted set: token -> expiry), `polite:<mp>:next` (time of the next
-allowed request), `polite:<mp>:delay` (the shared block backoff delay). A request is
-taken only with a free slot of its marketplace, so an idle worker gets it, not one that
-would wait.
+captured), `run:<id>:failures:<mp>` and `run:<id>:counts:<mp>` (for the run record).
+Politeness is per marketplace across runs: `polite:<mp>:holders` (sorted set: lease id ->
+expiry), `polite:<mp>:next` (time of the next allowed request), `polite:<mp>:delay` (the shared
+block backoff delay), `polite:<mp>:waiters` (workers waiting for a slot). A request is taken
+only with a free slot of its marketplace, so an idle worker gets it, not one that would wait.
 
 Times come from Redis (`TIME`), never from the workers' clocks. A popped request is leased; the
 lease is renewed while its worker lives and returns the request to the queue when it expires.
@@ -242,9 +241,6 @@ class Frontier:
     def counts(self, marketplace: str) -> dict[str, int]:
         raw = self.r.hgetall(self.key("counts", marketplace))
         return {k.decode() if isinstance(k, bytes) else str(k): int(v) for k, v in raw.items()}
-
-    def heartbeat(self, worker: str, state: str) -> None:
-        self.r.hset(self.key("workers"), worker, state)
 
     # -- politeness across workers ----------------------------------------------------------
 
