@@ -4,6 +4,7 @@ dupefilter, claims, politeness slots and URIs shown without their password."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from crawler.exceptions import ConfigError
 from crawler.frontier.codec import seed_payload
 from crawler.frontier.queue import Frontier, connect
 from crawler.frontier.uri import check_uri, redact
+from tests.helpers import run_markwatch
 from tests.servers.redis import PASSWORD, RedisServer
 
 
@@ -125,3 +127,18 @@ def test_a_waiting_worker_goes_before_one_holding_a_slot(redis_server: RedisServ
     f.ack(mp, a1[0])
     assert isinstance(f.take(mp, 2, worker="A", holding=1), float)  # A gives way to B
     assert isinstance(f.take(mp, 2, worker="B", holding=0), tuple)
+
+
+def test_finalize_by_hand_waits_for_the_workers(redis_server: RedisServer,
+                                                tmp_path: Path) -> None:
+    f = Frontier(connect(redis_server.uri), "BYHAND")
+    f.create({"run_id": "BYHAND", "marketplaces": ["demo"]})
+    f.push("demo", listing("http://x/byhand/1"))
+    f.mark_seeded()
+    env = {"MARKWATCH_FRONTIER": redis_server.uri}
+    busy = run_markwatch(["runs", "finalize", "BYHAND"], cwd=tmp_path, env=env)
+    assert busy.code == 2 and "still has requests queued or leased" in busy.err
+    missing = run_markwatch(["runs", "finalize", "NOSUCHRUN"], cwd=tmp_path, env=env)
+    assert missing.code == 2 and "no run NOSUCHRUN" in missing.err
+    assert PASSWORD not in busy.out + busy.err + missing.out + missing.err
+    assert not f.r.exists(f.key("finalizing"))  # nothing was written or claimed
