@@ -15,6 +15,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -71,6 +72,7 @@ class Cluster:
         self.env.update(MARKWATCH_PROGRESS="off", MARKWATCH_DEMO_URL=market.base_url,
                         MARKWATCH_FRONTIER=redis.uri)
         self.workers: list[subprocess.Popen[str]] = []
+        self._logs: list[IO[str]] = []
         self.metrics_port = free_port()
 
     def start_workers(self, n: int = 3) -> None:
@@ -78,7 +80,8 @@ class Cluster:
             args = [MARKWATCH, "worker", "--once", "--log-level", "INFO"]
             if i == 0:
                 args += ["--metrics-port", str(self.metrics_port), "--log-format", "json"]
-            log = open(self.root / f"worker{i}.log", "w")  # noqa: SIM115 - closed by the process
+            log = (self.root / f"worker{i}.log").open("w")
+            self._logs.append(log)
             self.workers.append(subprocess.Popen(args, cwd=self.root, env=self.env, stdout=log,
                                                  stderr=subprocess.STDOUT, text=True))
 
@@ -99,6 +102,15 @@ class Cluster:
                 proc.kill()
                 codes.append(None)
         return codes
+
+    def close(self) -> None:
+        """Stop what still runs (after a failed assertion) and close the log files."""
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+        for log in self._logs:
+            log.close()
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")
@@ -132,7 +144,11 @@ def _check_run(cluster: Cluster, seeder: subprocess.Popen[str]) -> dict[str, obj
     # the catalog is only an index: one rebuilt from the store alone is the same
     rebuilt = cluster.root / "rebuilt.sqlite"
     with Catalog(rebuilt) as fresh:
-        fresh.rebuild(open_store(f"file://{cluster.store}"))
+        store = open_store(f"file://{cluster.store}")
+        try:
+            fresh.rebuild(store)
+        finally:
+            store.close()
         with cluster.catalog() as cat:
             for table in ("captures", "artifacts", "runs"):
                 assert list(fresh.iter_rows(table)) == list(cat.iter_rows(table)), table
@@ -144,10 +160,13 @@ def _check_run(cluster: Cluster, seeder: subprocess.Popen[str]) -> dict[str, obj
 
 
 def test_three_workers_capture_each_listing_once(tmp_path: Path, redis_server: RedisServer,
-                                                 market: DemoMarketplace, chromium: str) -> None:
+                                                 market: DemoMarketplace, chromium: str,
+                                                 request: pytest.FixtureRequest) -> None:
     cluster = Cluster(tmp_path, redis_server, market)
+    request.addfinalizer(cluster.close)
     cluster.start_workers()
     seeder = cluster.seed()
+    request.addfinalizer(lambda: seeder.poll() is None and seeder.kill())
     # the metrics endpoint answers over real HTTP while the workers run
     body = ""
     for _ in range(600):
@@ -184,10 +203,13 @@ def test_three_workers_capture_each_listing_once(tmp_path: Path, redis_server: R
 
 
 def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, redis_server: RedisServer,
-                                               market: DemoMarketplace, chromium: str) -> None:
+                                               market: DemoMarketplace, chromium: str,
+                                               request: pytest.FixtureRequest) -> None:
     cluster = Cluster(tmp_path, redis_server, market)
+    request.addfinalizer(cluster.close)
     cluster.start_workers()
     seeder = cluster.seed()
+    request.addfinalizer(lambda: seeder.poll() is None and seeder.kill())
     victim = cluster.workers[0]
     for _ in range(1200):  # kill it as soon as it has fetched a page (mid-capture)
         if len([p for _, p in market.request_log if p.startswith("/item/")]) >= 1:
