@@ -94,11 +94,12 @@ def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
     if frontier_uri:
         from crawler.frontier.run import seed_and_finalize
 
-        _finish(seed_and_finalize(CrawlOptions(watchlist_path, store_uri, catalog_uri,
-                                               marketplaces, brands, max_listings, settings),
-                                  frontier_uri), report_json)
-    report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
-                                    brands, max_listings, settings, resume=resume))
+        report = seed_and_finalize(CrawlOptions(watchlist_path, store_uri, catalog_uri,
+                                                marketplaces, brands, max_listings, settings),
+                                   frontier_uri)
+    else:
+        report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
+                                        brands, max_listings, settings, resume=resume))
     if watchlist.alerts is not None:
         from crawler.alerts.cli import report_alerts
 
