@@ -142,3 +142,12 @@ def test_finalize_by_hand_waits_for_the_workers(redis_server: RedisServer,
     assert missing.code == 2 and "no run NOSUCHRUN" in missing.err
     assert PASSWORD not in busy.out + busy.err + missing.out + missing.err
     assert not f.r.exists(f.key("finalizing"))  # nothing was written or claimed
+
+
+def test_an_unreachable_frontier_is_a_clear_error(tmp_path: Path) -> None:
+    from tests.servers.redis import free_port
+
+    uri = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"  # nothing listens there
+    out = run_markwatch(["worker", "--once"], cwd=tmp_path, env={"MARKWATCH_FRONTIER": uri})
+    assert out.code == 1 and "unavailable" in out.err and "Traceback" not in out.err
+    assert PASSWORD not in out.out + out.err and "redis://***@127.0.0.1" in out.err

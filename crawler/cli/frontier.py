@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from crawler.frontier.uri import check_uri
+from crawler.frontier.uri import check_uri, reaching
 
 
 def frontier_option(required: bool) -> Any:
@@ -49,7 +49,9 @@ def worker(frontier_uri: str, once: bool, run_id: str | None, metrics_port: int 
     start_metrics(metrics_host, metrics_port)
     extra = ["--log-format", log_format, "--log-level", log_level]
     overrides = {"LOG_LEVEL": log_level.upper(), "MARKWATCH_LOG_FORMAT": log_format}
-    sys.exit(run_worker(frontier_uri, once, run_id, overrides, extra))
+    with reaching(frontier_uri):
+        code = run_worker(frontier_uri, once, run_id, overrides, extra)
+    sys.exit(code)
 
 
 @click.command("finalize")
@@ -66,13 +68,14 @@ def finalize_run(run_id: str, frontier_uri: str, report_json: Path | None,
     from crawler.frontier.queue import Frontier, connect
     from crawler.frontier.run import finalize
 
-    frontier = Frontier(connect(check_uri(frontier_uri)), run_id)
-    try:
-        frontier.meta()
-    except KeyError as exc:
-        raise ConfigError(str(exc).strip("'\"")) from None
-    if not force and not frontier.is_drained():
-        raise ConfigError(f"run {run_id} still has requests queued or leased; wait for the "
-                          "workers, or give --force")
-    report = finalize(frontier)
+    with reaching(frontier_uri):
+        frontier = Frontier(connect(check_uri(frontier_uri)), run_id)
+        try:
+            frontier.meta()
+        except KeyError as exc:
+            raise ConfigError(str(exc).strip("'\"")) from None
+        if not force and not frontier.is_drained():
+            raise ConfigError(f"run {run_id} still has requests queued or leased; wait for "
+                              "the workers, or give --force")
+        report = finalize(frontier)
     _finish(report, report_json)

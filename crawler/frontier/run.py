@@ -145,10 +145,11 @@ def report_json(report: CrawlReport) -> str:
 
 def seed_and_finalize(options: CrawlOptions, frontier_uri: str) -> CrawlReport:
     """`markwatch crawl --frontier`: seed, wait for the workers to drain it, finalize."""
-    from crawler.frontier.uri import redact
+    from crawler.frontier.uri import reaching, redact
 
-    frontier = seed(options, frontier_uri)
-    print(f"run {frontier.run_id} seeded into {redact(frontier_uri)}; waiting for workers",
-          flush=True)
-    wait_drained(frontier)
-    return finalize(frontier)
+    with reaching(frontier_uri):
+        frontier = seed(options, frontier_uri)
+        print(f"run {frontier.run_id} seeded into {redact(frontier_uri)}; waiting for workers",
+              flush=True)
+        wait_drained(frontier)
+        return finalize(frontier)

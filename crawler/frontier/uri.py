@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import urllib.parse
+from collections.abc import Iterator
 
-from crawler.exceptions import ConfigError
+from crawler.exceptions import ConfigError, FrontierUnavailable
 
 SCHEMES = ("redis", "rediss")
 
@@ -26,3 +28,15 @@ def redact(uri: str) -> str:
     if parsed.port:
         host = f"{host}:{parsed.port}"
     return urllib.parse.urlunsplit((parsed.scheme, f"***@{host}", parsed.path, "", ""))
+
+
+@contextlib.contextmanager
+def reaching(uri: str) -> Iterator[None]:
+    """Turn Redis connection errors into `FrontierUnavailable` naming the redacted URI."""
+    import redis
+
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise FrontierUnavailable(f"frontier {redact(uri)} unavailable: "
+                                  f"{str(exc).replace(uri, redact(uri))}") from None
