@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,10 @@ def worker(frontier_uri: str, once: bool, run_id: str | None, metrics_port: int 
     from crawler.frontier.worker import run_worker
 
     check_uri(frontier_uri)
+    if metrics_port is not None and not (once or run_id) and \
+            not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # before any metric is made: the per-run children write theirs where this one reads
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="markwatch-metrics-")
     start_metrics(metrics_host, metrics_port)
     extra = ["--log-format", log_format, "--log-level", log_level]
     overrides = {"LOG_LEVEL": log_level.upper(), "MARKWATCH_LOG_FORMAT": log_format}

@@ -1,5 +1,9 @@
 """Prometheus metrics and a health endpoint for workers (and the seeding process).
 
+A looping worker runs each run in a child process: it sets `PROMETHEUS_MULTIPROC_DIR` before
+any metric exists, so its endpoint shows the children's metrics too (prometheus-client's
+multiprocess mode), and it keeps beating while it waits for runs.
+
 One HTTP server per process, on 127.0.0.1 unless told otherwise (`--metrics-host`), serves
 `GET /metrics` (Prometheus text format) and `GET /healthz` (JSON: 200 while the heartbeat is
 fresh, as `crawler.schedule.health`). A request whose Host header names another host is
@@ -11,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,15 +41,28 @@ LATENCY = Histogram("markwatch_capture_seconds", "From taking a request to its s
                     ["marketplace"], registry=REGISTRY,
                     buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128))
 SPOOLED = Gauge("markwatch_spool_depth", "Objects stored in the local spool, waiting for the "
-                "archive", registry=REGISTRY)
+                "archive", registry=REGISTRY, multiprocess_mode="max")
 SEAL_FAILURES = Counter("markwatch_seal_failures", "Run records that could not be sealed",
                         registry=REGISTRY)
 FRONTIER = Gauge("markwatch_frontier_depth", "Requests queued or leased in the frontier",
-                 ["marketplace", "state"], registry=REGISTRY)
-HEARTBEAT = Gauge("markwatch_heartbeat_timestamp_seconds", "Last heartbeat", registry=REGISTRY)
+                 ["marketplace", "state"], registry=REGISTRY, multiprocess_mode="max")
+HEARTBEAT = Gauge("markwatch_heartbeat_timestamp_seconds", "Last heartbeat", registry=REGISTRY,
+                  multiprocess_mode="max")
 
 _state: dict[str, Any] = {"status": "starting", "updated_at": None}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def serving_registry() -> CollectorRegistry:
+    """What /metrics shows: this process's metrics, or, when `PROMETHEUS_MULTIPROC_DIR` is set
+    (a looping worker and its per-run children), every process's together."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
 
 
 def beat(status: str = "running", **extra: Any) -> None:
@@ -72,7 +90,7 @@ class MetricsServer:
                     return
                 path = self.path.split("?")[0]
                 if path == "/metrics":
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY))
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(serving_registry()))
                 elif path in ("/healthz", "/health"):
                     ok = outer.healthy()
                     body = json.dumps(outer.snapshot(), indent=2, default=str).encode()

@@ -29,11 +29,19 @@ COMPONENTS: dict[str, dict[str, int]] = {
 }
 
 
+def _beat(status: str) -> None:
+    """The health heartbeat, when this process serves metrics (imported only then)."""
+    metrics = sys.modules.get("crawler.frontier.metrics")
+    if metrics is not None:
+        metrics.beat(status)
+
+
 def wait_for_run(uri: str, poll: float = 0.2, timeout: float | None = None) -> str | None:
     """The oldest open run in the frontier (waiting for one), or None after `timeout`."""
     client = connect(uri)
     deadline = None if timeout is None else time.monotonic() + timeout
     while deadline is None or time.monotonic() < deadline:
+        _beat("running")
         runs = sorted(r.decode() if isinstance(r, bytes) else str(r)
                       for r in client.smembers(PREFIX + "runs"))
         if runs:
@@ -107,9 +115,13 @@ def run_worker(uri: str, once: bool, run_id: str | None, overrides: dict[str, An
         chosen = wait_for_run(uri)
         assert chosen is not None
         # the URI (it may hold a password) goes by environment, never on a command line
-        code = subprocess.call([sys.executable, "-m", "crawler", "worker", "--run", chosen,
-                                *extra_args], env={**os.environ, "MARKWATCH_FRONTIER": uri})
+        child = subprocess.Popen([sys.executable, "-m", "crawler", "worker", "--run", chosen,
+                                  *extra_args], env={**os.environ, "MARKWATCH_FRONTIER": uri})
+        while (code := child.poll()) is None:
+            _beat("running")
+            time.sleep(1.0)
         if code:
             logger.error("worker for run %s exited with %d", chosen, code)
         while Frontier(connect(uri), chosen).r.sismember(PREFIX + "runs", chosen):
+            _beat("running")
             time.sleep(1.0)  # wait until its seeder closes it before looking again
