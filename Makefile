@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck chromium ceph testtools bench clean
+.PHONY: demo test lint typecheck chromium ceph testtools redis bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,6 +32,10 @@ testtools:
 	@scripts/apt-ensure.sh pdftoppm poppler-utils || echo "markwatch: PDF report tests will fail"
 	@scripts/apt-ensure.sh openssl openssl || echo "markwatch: time-stamping tests will fail"
 
+# The frontier tests run a real Redis (Debian's redis-server), installed when missing.
+redis:
+	@scripts/apt-ensure.sh redis-server redis-server || echo "markwatch: Redis frontier tests will be skipped"
+
 demo: $(STAMP) chromium
 	$(BIN)/markwatch demo
 
@@ -41,7 +45,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) chromium ceph testtools lint typecheck
+test: $(STAMP) chromium ceph testtools redis lint typecheck
 	$(BIN)/pytest
 
 bench: $(STAMP) chromium

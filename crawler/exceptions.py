@@ -53,3 +53,7 @@ class SealError(MarkwatchError):
 
 class CaptureError(MarkwatchError):
     """A page could not be captured as evidence."""
+
+
+class FrontierUnavailable(MarkwatchError):
+    """The shared Redis frontier could not be reached (its URI shown without a password)."""

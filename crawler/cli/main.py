@@ -14,6 +14,7 @@ from crawler.alerts import cli as alerts_cmds
 from crawler.cli import evidence as evidence_cmds
 from crawler.cli import export as export_cmds
 from crawler.cli import reparse as reparse_cmds
+from crawler.cli import frontier as frontier_cmds
 from crawler.cli import runs as runs_cmds
 from crawler.cli import schedule as schedule_cmds
 from crawler.cli import seal as seal_cmds
@@ -71,10 +72,13 @@ def _log_setup(level: str) -> dict[str, Any]:
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Resume an unfinished (killed or stopped) run of the same watchlist and "
                    "selection under its run id.")
+@click.option("--frontier", "frontier_uri", envvar="MARKWATCH_FRONTIER",
+              help="Seed the run into this shared Redis frontier for `markwatch worker`s, wait "
+                   "until it drains and finalize it (docs/scaling.md).")
 def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
           marketplaces: tuple[str, ...], brands: tuple[str, ...], max_listings: int | None,
           report_json: Path | None, log_level: str, overrides: tuple[str, ...],
-          resume: bool) -> None:
+          resume: bool, frontier_uri: str | None = None) -> None:
     """One crawl run over the watches selected (what a scheduler calls)."""
     from crawler.registry import known_marketplaces
     from crawler.runs.runner import project_settings, run_crawl
@@ -89,8 +93,15 @@ def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
     store_uri = resolve_store(store, watchlist)
     catalog_uri = resolve_catalog(catalog, store_uri, watchlist)
     settings = {**_parse_overrides(overrides), **_log_setup(log_level)}
-    report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
-                                    brands, max_listings, settings, resume=resume))
+    if frontier_uri:
+        from crawler.frontier.run import seed_and_finalize
+
+        report = seed_and_finalize(CrawlOptions(watchlist_path, store_uri, catalog_uri,
+                                                marketplaces, brands, max_listings, settings),
+                                   frontier_uri)
+    else:
+        report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
+                                        brands, max_listings, settings, resume=resume))
     if watchlist.alerts is not None:
         from crawler.alerts.cli import report_alerts
 
@@ -253,6 +264,8 @@ cli.add_command(reparse_cmds.reparse_cmd)
 cli.add_command(takedown_cmds.capture)
 cli.add_command(takedown_cmds.recheck)
 cli.add_command(takedown_cmds.takedown)
+cli.add_command(frontier_cmds.worker)
+runs_cmds.runs.add_command(frontier_cmds.finalize_run)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -61,12 +62,20 @@ def _crawl_args(store: str | None, catalog: str | None, max_listings: int | None
 @click.option("--crawl-log-level", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               help="Log level of the crawl runs.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve /metrics (Prometheus) and /healthz on this port (0: a free one).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address the metrics endpoint binds to.")
+@click.option("--frontier", "frontier_uri", envvar="MARKWATCH_FRONTIER",
+              help="Start each run as a distributed run in this Redis frontier "
+                   "(docs/scaling.md).")
 @click.pass_context
 def schedule(ctx: click.Context, watchlist_path: Path | None, store: str | None,
              catalog: str | None, max_listings: int | None, missed: str, max_parallel: int,
              on_stop: str, stop_timeout: float, health_file: Path | None,
              health_port: int | None, every: float | None, max_runs: int | None,
-             log_level: str, crawl_log_level: str) -> None:
+             log_level: str, crawl_log_level: str, metrics_port: int | None = None,
+             metrics_host: str = "127.0.0.1", frontier_uri: str | None = None) -> None:
     """Fire crawl runs on the watchlist's cron schedules (UTC) until stopped (SIGTERM).
 
     Each run is a `markwatch crawl` child process. A run of a job that is still running is
@@ -93,7 +102,18 @@ def schedule(ctx: click.Context, watchlist_path: Path | None, store: str | None,
         every=every, missed=missed, max_parallel=max_parallel, on_stop=on_stop,
         stop_timeout=stop_timeout, health_file=health_file, health_port=health_port,
         max_runs=max_runs)
-    sys.exit(Scheduler(options).run())
+    scheduler = Scheduler(options)
+    if frontier_uri:  # the crawl children seed distributed runs; by environment, not argv
+        from crawler.frontier.uri import check_uri
+
+        os.environ["MARKWATCH_FRONTIER"] = check_uri(frontier_uri)
+    if metrics_port is not None:
+        from crawler.frontier.metrics import MetricsServer
+
+        server = MetricsServer(metrics_host, metrics_port, snapshot=scheduler.snapshot,
+                               max_age=scheduler._max_age()).start()
+        click.echo(f"metrics on http://{metrics_host}:{server.port}/metrics", err=True)
+    sys.exit(scheduler.run())
 
 
 @schedule.command("export")

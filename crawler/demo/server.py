@@ -20,6 +20,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,6 +109,11 @@ class DemoMarketplace:
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.page_delay = 0.0
+        """Seconds each search or item page takes to answer (tests of politeness)."""
+        self.pages_in_flight = 0
+        self.max_pages_in_flight = 0
+        """The most search or item pages served at once (tests of politeness)."""
 
     @property
     def base_url(self) -> str:
@@ -395,6 +401,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._admin()
             return
         app.record(self.command, self.path)
+        if not self.path.startswith(("/search", "/item/")):
+            self._answer(app, send_body)
+            return
+        with app._lock:
+            app.pages_in_flight += 1
+            app.max_pages_in_flight = max(app.max_pages_in_flight, app.pages_in_flight)
+        try:
+            if app.page_delay:
+                time.sleep(app.page_delay)
+            self._answer(app, send_body)
+        finally:
+            with app._lock:
+                app.pages_in_flight -= 1
+
+    def _answer(self, app: DemoMarketplace, send_body: bool) -> None:
         try:
             cookies = self.headers.get("Cookie", "")
             response = app.handle(self.path, cookies, self.server.base_url)

@@ -220,6 +220,11 @@ class EvidencePipeline:
             self.catalog.close()
             self.store.close()
             return
+        if self.crawler and self.crawler.settings.get("MARKWATCH_FRONTIER_URI"):
+            # a frontier worker: the run's record is written once, when the run is finalized
+            self.catalog.close()
+            self.store.close()
+            return
         record = self.ledger.record(self.config.clock.now(), reason)
         record["coverage"] = coverage_of_run(self.catalog, record, self.crawler)
         data = canonical_json(record)

@@ -28,11 +28,12 @@ from storage.retrying import botocore_config
 from .ceph import CephRGW, missing_binaries
 from .faultproxy import FaultProxy
 from .moto import MotoS3
+from .redis import RedisServer, ensure_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ("moto", "ceph")
 
-__all__ = ["SERVERS", "FaultProxy", "S3Server", "s3_proxy", "s3_server"]
+__all__ = ["SERVERS", "FaultProxy", "S3Server", "redis_server", "s3_proxy", "s3_server"]
 
 
 @dataclass
@@ -125,3 +126,17 @@ def s3_proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
     """A fault-injecting proxy in front of `s3_server`, for one test."""
     with FaultProxy(s3_server.endpoint_url) as proxy:
         yield proxy
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis (Debian's redis-server, installed when missing) on 127.0.0.1."""
+    why = ensure_redis()
+    if why is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and Redis cannot run: {why}")
+        _loud(f"SKIPPING every Redis frontier test: {why}")
+        warnings.warn(f"REDIS TESTS SKIPPED: {why}", stacklevel=1)
+        pytest.skip(f"REDIS TESTS SKIPPED: {why}")
+    with RedisServer() as server:
+        yield server
