@@ -16,6 +16,7 @@ import argparse
 import hashlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.crawler import CrawlerProcess
@@ -62,6 +63,19 @@ class PeerSpider(scrapy.Spider):
         yield {"url": response.url, "screenshot": f"{name}.png", "dom": f"{name}.html"}
 
 
+def _state(urls: list[str], cookie: str | None) -> dict[str, Any]:
+    """The browser context's starting cookies: the consent cookie, set in the browser itself
+    (as the baseline does), so the page's scripts see it and draw the page without the overlay
+    (a Scrapy request cookie only reaches the server)."""
+    if not cookie or not urls:
+        return {"cookies": [], "origins": []}
+    name, _, value = cookie.partition("=")
+    host = urlsplit(urls[0]).hostname or ""
+    return {"cookies": [{"name": name, "value": value, "domain": host, "path": "/",
+                         "expires": -1, "httpOnly": False, "secure": False, "sameSite": "Lax"}],
+            "origins": []}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--urls", required=True)
@@ -83,7 +97,8 @@ def main() -> None:
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
             "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"},
         "PLAYWRIGHT_LAUNCH_OPTIONS": launch,
-        "PLAYWRIGHT_CONTEXTS": {"default": {"viewport": {"width": 1280, "height": 720}}},
+        "PLAYWRIGHT_CONTEXTS": {"default": {"viewport": {"width": 1280, "height": 720},
+                                            "storage_state": _state(urls, opts.cookie)}},
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": opts.concurrency,
         "CONCURRENT_REQUESTS": opts.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": opts.concurrency,

@@ -25,6 +25,9 @@ MIN_PAYLOAD = 512
 """Smaller payloads stay in the WARC: a revisit record and a blob would cost more than them."""
 MAX_PAYLOAD = 1024 * 1024
 """Larger payloads stay in the WARC (they are on disk in the proxy's spool, not in memory)."""
+MAX_CARRIED = 8 * 1024 * 1024
+"""Payload bytes one capture hands to the pipeline in memory at most; past it, payloads stay in
+the WARC (a temporary file). Bounds memory: captures in flight x 8 MiB."""
 PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 PAYLOAD_SHA256 = "WARC-Markwatch-Payload-SHA256"
 """The hex SHA-256 (= blob key) of the payload a revisit record leaves out."""

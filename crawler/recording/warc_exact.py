@@ -197,7 +197,9 @@ def _write_exchange(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
     date = isoformat(ex.started_at)
     response_id: str | None = None
     if (ex.response is not None and dedup_index is not None and payloads is not None
-            and dedup.eligible(ex.status, ex.response.payload_size, ex.truncated, is_page)):
+            and dedup.eligible(ex.status, ex.response.payload_size, ex.truncated, is_page)
+            and sum(len(body) for _, body in payloads) + ex.response.payload_size
+            <= dedup.MAX_CARRIED):
         response_id = record_id(seed + "/response")
         _write_revisit(w, ex, response_id, date, common, capture_id, dedup_index, payloads)
     elif ex.response is not None:
