@@ -347,6 +347,33 @@ def test_wacz_of_the_second_capture_alone_is_complete(
     assert refs
 
 
+def test_bundle_of_the_second_capture_carries_its_payloads(
+        demo_crawl: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    import zipfile
+
+    from crawler.clock import SystemClock
+    from crawler.export import get_exporter
+    from crawler.seal.config import SealConfig
+    from storage.uri import open_store
+
+    store, _ = demo_crawl
+    _, second, _ = shared_pair(store)
+    out = tmp_path / "second.zip"
+    get_exporter("bundle")(open_store(f"file://{store}"), None, [second["capture_id"]], out,
+                           seal_config=SealConfig(), clock=SystemClock(), pdf=False)
+    named = {r["rec"].get_header("WARC-Markwatch-Payload-SHA256")
+             for r in revisits(artifact(store, second, "page.warc.gz"))}
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        inner = tmp_path / "inner.warc.gz"
+        warc = next(n for n in names if n.endswith(f"warc/{second['capture_id']}.warc.gz"))
+        inner.write_bytes(zf.read(warc))
+        for sha in named:  # every payload the stored WARC names, under its SHA-256
+            entry = next(n for n in names if n.endswith(f"artifacts/{sha}"))
+            assert hashlib.sha256(zf.read(entry)).hexdigest() == sha
+    assert named and not revisits(inner)
+
+
 def _fetch(url: str) -> bytes:
     for _ in range(60):
         try:
