@@ -7,10 +7,14 @@ pages, for each concurrency:
 * markwatch   a full `markwatch crawl`: consent, lazy loading, recording, screenshot, DOM, hashing,
               manifests, local store, catalog;
 * markwatch+s3 the same into an S3 bucket on a local server (with --s3);
-* unrendered  plain Scrapy fetching the same pages without a browser.
+* unrendered  plain Scrapy fetching the same pages without a browser;
+* scrapy-webarchive  the peer a Scrapy user would pick: scrapy-playwright (same Chromium) with a
+              full-page screenshot and the DOM written to files and scrapy-webarchive's WARC/WACZ
+              of the crawl (`bench/peer.py`, in its own venv: its Scrapy pin clashes with ours).
 
-Prints captures/s, markwatch's ratio to the baseline, CPU seconds per capture, the peak PSS of
-the whole process tree (browser included) and stored bytes per capture. `--long` runs one
+Prints captures/s, markwatch's ratio to the baseline and to the peer, CPU seconds per capture,
+the peak PSS of the whole process tree (browser included) and stored bytes per capture (for
+markwatch also by artifact kind, `bench/stored.py`). `--long` runs one
 crawl of 10,000 captures and reports whether memory stays flat.
 """
 
@@ -34,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.proctree import TreeStats, run_sampled  # noqa: E402
+from bench.stored import per_capture  # noqa: E402
 from crawler.browser.chromium import find_chromium  # noqa: E402
 from crawler.demo import DemoMarketplace, build_catalog  # noqa: E402
 
@@ -54,6 +59,10 @@ class Row:
     ratio: float | None = None
     steps_ratio: float | None = None
     """markwatch against the browser-steps row: the cost of the evidence work alone."""
+    peer_ratio: float | None = None
+    """markwatch against the scrapy-webarchive row at the same concurrency."""
+    stored_by_kind: dict[str, float] | None = None
+    """Stored bytes per capture by artifact kind (`bench/stored.py`)."""
 
 
 def watchlist(target: int, page_size: int) -> str:
@@ -121,8 +130,51 @@ def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency:
         urls = [r[0] for r in con.execute("SELECT url FROM captures ORDER BY started_at")]
     stored = dir_bytes(local) / captures if local.exists() and captures else None
     row = Row(concurrency, label, captures, stats.wall_s, captures / stats.wall_s,
-              stats.cpu_s / max(captures, 1), stats.peak_pss_mib, stored)
+              stats.cpu_s / max(captures, 1), stats.peak_pss_mib, stored,
+              stored_by_kind=per_capture(local) if local.exists() and captures else None)
     return row, urls, stats
+
+
+PEER_VENV = Path(os.environ.get("MARKWATCH_PEER_VENV",
+                                Path.home() / ".cache" / "markwatch" / "peer-venv"))
+PEER_PACKAGES = ("scrapy-webarchive", "scrapy-playwright", "w3lib<2.2", "Twisted==24.3.0")
+"""scrapy-webarchive allows Scrapy < 2.12 only; Scrapy 2.11 imports names that w3lib 2.2 and
+later Twisted releases dropped, so those are pinned to what it was released with."""
+
+
+def peer_python() -> Path | None:
+    """The peer venv's Python, made on first use (None, said why, if it cannot be)."""
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"making the peer venv {PEER_VENV} ({', '.join(PEER_PACKAGES)})", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES],
+                              capture_output=True, text=True, check=False, timeout=900)
+        if done.returncode != 0:
+            print(f"no peer row: could not install {PEER_PACKAGES}: {done.stderr[-500:]}")
+            shutil.rmtree(PEER_VENV, ignore_errors=True)
+            return None
+    return python
+
+
+def run_peer(urls: list[str], concurrency: int, work: Path, chromium: str | None,
+             python: Path) -> Row:
+    """The scrapy-playwright + scrapy-webarchive row (`bench/peer.py`)."""
+    url_file = work / "urls-peer.txt"
+    url_file.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    out = work / "peer"
+    cmd = [str(python), str(ROOT / "bench" / "peer.py"), "--urls", str(url_file),
+           "--concurrency", str(concurrency), "--cookie", DEMO_CONSENT_COOKIE,
+           "--out", str(out)]
+    if chromium:
+        cmd += ["--chromium", chromium]
+    stats = run_sampled(cmd, cwd=str(work), log=str(work / "peer.log"))
+    if stats.returncode != 0:
+        raise SystemExit(f"peer.py failed; see {work / 'peer.log'}")
+    n = len(urls)
+    stored = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return Row(concurrency, "scrapy-webarchive", n, stats.wall_s, n / stats.wall_s,
+               stats.cpu_s / n, stats.peak_pss_mib, stored / n)
 
 
 def run_script(script: str, urls: list[str], concurrency: int, label: str, work: Path,
@@ -144,18 +196,27 @@ def run_script(script: str, urls: list[str], concurrency: int, label: str, work:
 
 
 def print_table(rows: list[Row]) -> None:
-    head = (f"{'conc':>4}  {'row':13}  {'captures':>8}  {'capt/s':>7}  {'ratio':>6}  "
-            f"{'vs steps':>8}  "
+    head = (f"{'conc':>4}  {'row':17}  {'captures':>8}  {'capt/s':>7}  {'ratio':>6}  "
+            f"{'vs steps':>8}  {'vs peer':>7}  "
             f"{'CPU s/capt':>10}  {'peak PSS MiB':>12}  {'stored B/capt':>13}")
     print(head)
     print("-" * len(head))
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else ""
         vs_steps = f"{r.steps_ratio:.2f}" if r.steps_ratio is not None else ""
+        vs_peer = f"{r.peer_ratio:.2f}" if r.peer_ratio is not None else ""
         stored = f"{r.stored_bytes_per_capture:,.0f}" if r.stored_bytes_per_capture else ""
-        print(f"{r.concurrency:>4}  {r.row:13}  {r.captures:>8}  {r.rate:>7.2f}  {ratio:>6}  "
-              f"{vs_steps:>8}  "
+        print(f"{r.concurrency:>4}  {r.row:17}  {r.captures:>8}  {r.rate:>7.2f}  {ratio:>6}  "
+              f"{vs_steps:>8}  {vs_peer:>7}  "
               f"{r.cpu_per_capture:>10.3f}  {r.peak_pss_mib:>12.0f}  {stored:>13}")
+
+
+def print_kinds(rows: list[Row]) -> None:
+    """markwatch's stored bytes per capture by artifact kind, one line per run."""
+    for r in rows:
+        if r.stored_by_kind:
+            parts = ", ".join(f"{k} {v:,.0f}" for k, v in r.stored_by_kind.items())
+            print(f"stored B/capture at concurrency {r.concurrency} ({r.row}): {parts}")
 
 
 def long_run(work: Path, market: DemoMarketplace, captures: int, concurrency: int) -> dict[str,
@@ -177,7 +238,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int, default=2000, help="demo catalog size")
     parser.add_argument("--captures", type=int, default=160, help="target captures per run")
-    parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--concurrency", default="1,4,16",
+                        help="16: the best of 1-24 for markwatch and the baseline on this "
+                             "2-core machine (docs/performance.md)")
     parser.add_argument("--s3", action="store_true", help="add a row with an S3 store (moto)")
     parser.add_argument("--long", type=int, nargs="?", const=10_000, default=0,
                         help="one long crawl of this many captures (default 10000): memory")
@@ -185,7 +248,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--set", dest="settings", action="append", default=[],
                         metavar="NAME=VALUE", help="a setting for the markwatch runs")
-    parser.add_argument("--skip", default="", help="rows to leave out: unrendered,baseline,steps")
+    parser.add_argument("--skip", default="",
+                        help="rows to leave out: unrendered,baseline,steps,peer")
     opts = parser.parse_args()
     EXTRA_SETTINGS.extend(opts.settings)
     skip = set(opts.skip.split(","))
@@ -220,15 +284,23 @@ def main() -> None:
                 rows.append(s3_row(work_root / f"c{c}-s3", market, opts.captures, c, base))
             if "unrendered" not in skip:
                 rows.append(run_script("unrendered.py", urls, c, "unrendered", work, chromium))
+            python = None if "peer" in skip else peer_python()
+            if python is not None:
+                peer = run_peer(urls, c, work, chromium, python)
+                peer.ratio = peer.rate / base.rate
+                mw.peer_ratio = mw.rate / peer.rate
+                rows.append(peer)
         print()
         print_table(rows)
         best = max((r for r in rows if r.row == "markwatch"), key=lambda r: r.rate)
         summary = f"\nbest markwatch {best.rate:.2f} captures/s at concurrency {best.concurrency}"
-        for label, unit in (("baseline", "pages/s"), ("browser-steps", "pages/s")):
+        for label, unit in (("baseline", "pages/s"), ("browser-steps", "pages/s"),
+                            ("scrapy-webarchive", "pages/s")):
             top = max((r.rate for r in rows if r.row == label), default=None)
             if top:  # a row left out (--skip) has no ratio to print
                 summary += f"; best {label} {top:.2f} {unit}; ratio {best.rate / top:.2f}"
         print(summary)
+        print_kinds(rows)
         results["rows"] = [asdict(r) for r in rows]
         if opts.long:
             work = work_root / "long"

@@ -138,6 +138,9 @@ COVERAGE_ALARM_EXIT = False
 EVIDENCE_LAZY_LOAD = "expand"
 # Byte-exact WARC of every exchange through a recording proxy on 127.0.0.1 (crawler.recording).
 EVIDENCE_RECORDING_PROXY = True
+# Each payload stored once: shared assets and artifacts kept as blobs are revisit records in
+# the WARC, resolved on export, replay and verify (crawler/recording/dedup.py)
+EVIDENCE_DEDUP = True
 EVIDENCE_RECORDING_CONTEXTS = "shared"  # or "per-capture" (see crawler/middlewares/recording.py)
 EVIDENCE_TLS_VERIFY = True  # the proxy checks upstream certificates (the browser cannot)
 EVIDENCE_TLS_CA_FILE = ""  # extra trusted CA certificates (PEM) for upstream TLS

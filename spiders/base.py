@@ -40,6 +40,7 @@ from crawler.evidence.manifest import CaptureItem, FailureItem, WatchRef
 from crawler.exceptions import CaptureError, ConfigError
 from crawler.items import Block, SearchResult
 from crawler.recording import release_page
+from crawler.recording.dedup import DedupIndex
 from crawler.sandbox import browser_sandbox
 from spiders.backoff import BackoffMixin
 from spiders.extract import extract_listing
@@ -127,7 +128,9 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         spider.config = MarkwatchConfig.from_settings(crawler.settings)
         spider.assembler = CaptureAssembler(spider.name, spider.config,
                                             crawler.settings.getbool("ROBOTSTXT_OBEY"),
-                                            lambda: browser_sandbox(crawler.settings))
+                                            lambda: browser_sandbox(crawler.settings),
+                                            DedupIndex() if crawler.settings.getbool(
+                                                "EVIDENCE_DEDUP", True) else None)
         spider._load_watches(crawler)
         return spider
 

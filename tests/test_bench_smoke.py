@@ -22,9 +22,15 @@ def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "capt/s" in proc.stdout and "ratio" in proc.stdout
     rows = {r["row"]: r for r in json.loads(out.read_text())["rows"]}
-    assert set(rows) == {"baseline", "browser-steps", "markwatch", "unrendered"}
+    assert set(rows) == {"baseline", "browser-steps", "markwatch", "unrendered",
+                         "scrapy-webarchive"}
     assert (rows["markwatch"]["captures"] == rows["baseline"]["captures"]
-            == rows["browser-steps"]["captures"] > 0)
+            == rows["browser-steps"]["captures"] == rows["scrapy-webarchive"]["captures"] > 0)
     assert rows["markwatch"]["ratio"] > 0 and rows["markwatch"]["steps_ratio"] > 0
+    assert rows["markwatch"]["peer_ratio"] > 0 and "vs peer" in proc.stdout
+    # the peer wrote its screenshots, DOMs and WACZ; markwatch's bytes by kind add up
+    assert rows["scrapy-webarchive"]["stored_bytes_per_capture"] > 0
+    kinds = rows["markwatch"]["stored_by_kind"]
+    assert kinds["screenshot"] > 0 and kinds["warc"] > 0
     assert rows["markwatch"]["stored_bytes_per_capture"] > 0
     assert rows["markwatch"]["peak_pss_mib"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -93,16 +94,29 @@ def server_bytes(market: DemoMarketplace, url: str, request_headers: Any) -> byt
     return response.body
 
 
+def full_warc(store: Path, manifest: dict[str, Any], dest: Path) -> Path:
+    """The capture's WARC with its revisit records restored from the payload blobs."""
+    from crawler.evidence.warc_refs import materialise
+    from storage.uri import open_store
+
+    with dest.open("wb") as out:
+        materialise(open_store(f"file://{store}"), artifact(store, manifest, "page.warc.gz"),
+                    out, manifest["capture_id"])
+    return dest
+
+
 def test_warc_is_byte_exact(demo_crawl: tuple[Path, dict[str, Any]],
-                            demo_market: DemoMarketplace) -> None:
+                            demo_market: DemoMarketplace, tmp_path: Path) -> None:
     store, _ = demo_crawl
     for kind in ("listing", "search"):
         manifest = manifests(store, kind)[0]
-        warc = artifact(store, manifest, "page.warc.gz")
-        check = subprocess.run([WARCIO, "check", "-v", str(warc)], capture_output=True,
-                               text=True, check=False)
-        assert check.returncode == 0, check.stdout + check.stderr
-        assert "digest pass" in check.stdout
+        stored = artifact(store, manifest, "page.warc.gz")
+        warc = full_warc(store, manifest, tmp_path / f"{kind}.warc.gz")
+        for path in (stored, warc):
+            check = subprocess.run([WARCIO, "check", "-v", str(path)], capture_output=True,
+                                   text=True, check=False)
+            assert check.returncode == 0, check.stdout + check.stderr
+            assert "digest pass" in check.stdout
         recs = records(warc)
         assert recs[0]["type"] == "warcinfo"
         info = recs[0]["payload"].decode()
@@ -153,7 +167,7 @@ def test_every_capture_records_the_resources_it_shows(
     assert len(listings) >= 2
     for manifest in listings:
         recs = records(artifact(store, manifest, "page.warc.gz"))
-        urls = {r["url"] for r in recs if r["type"] == "response"}
+        urls = {r["url"] for r in recs if r["type"] in ("response", "revisit")}
         for path in ("/static/style.css", "/static/consent.js", "/static/item.js"):
             assert any(u.endswith(path) for u in urls), (manifest["capture_id"], path)
         for r in recs:
@@ -224,6 +238,176 @@ def test_wacz_validates_and_replays_in_pywb(demo_crawl: tuple[Path, dict[str, An
     finally:
         wayback.terminate()
         wayback.wait(10)
+
+
+# -- deduplicated recording ----------------------------------------------------------------
+
+
+def revisits(path: Path) -> list[dict[str, Any]]:
+    """The revisit records of a stored WARC that name a payload blob."""
+    return [r for r in records(path) if r["type"] == "revisit"
+            and r["rec"].get_header("WARC-Markwatch-Payload-SHA256")]
+
+
+def shared_pair(store: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """A capture B whose WARC refers to payloads first recorded by an earlier capture A."""
+    found = {m["capture_id"]: m for m in manifests(store, "listing") + manifests(store, "search")}
+    for second in sorted(found.values(), key=lambda m: m["started_at"], reverse=True):
+        refs = [r for r in revisits(artifact(store, second, "page.warc.gz"))
+                if r["rec"].get_header("WARC-Markwatch-Original-Capture") in found]
+        if refs:
+            first = found[refs[0]["rec"].get_header("WARC-Markwatch-Original-Capture")]
+            return first, second, [r for r in refs if r["rec"].get_header(
+                "WARC-Markwatch-Original-Capture") == first["capture_id"]]
+    raise AssertionError("no capture refers to a payload another capture recorded")
+
+
+def test_second_capture_stores_revisits_not_the_payloads_again(
+        demo_crawl: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    store, _ = demo_crawl
+    first, second, refs = shared_pair(store)
+    first_warc = artifact(store, first, "page.warc.gz")
+    first_records = {r["rec"].get_header("WARC-Record-ID"): r for r in records(first_warc)}
+    stored = artifact(store, second, "page.warc.gz")
+    full = full_warc(store, second, tmp_path / "second.warc.gz")
+    full_responses = {r["url"]: r for r in records(full) if r["type"] == "response"}
+    left_out = 0
+    for ref in refs:
+        head = ref["rec"]
+        sha = head.get_header("WARC-Markwatch-Payload-SHA256")
+        assert head.get_header("WARC-Profile") == \
+            "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+        # the original: a record of the first capture, and one blob holding the payload
+        assert head.get_header("WARC-Refers-To") in first_records
+        original = first_records[head.get_header("WARC-Refers-To")]
+        assert original["rec"].get_header("WARC-Markwatch-Payload-SHA256") == sha
+        assert head.get_header("WARC-Refers-To-Target-URI") == original["url"]
+        assert head.get_header("WARC-Refers-To-Date") == original["rec"].get_header("WARC-Date")
+        blob = (store / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha).read_bytes()
+        assert hashlib.sha256(blob).hexdigest() == sha
+        # the stored record holds the head only; the export restores the payload as received
+        assert not ref["payload"].endswith(blob) or not blob
+        assert full_responses[ref["url"]]["payload"] == blob
+        left_out += len(blob)
+    assert left_out > 0
+    assert stored.stat().st_size < full.stat().st_size
+    # every capture's payloads: one blob each, however many WARCs name them
+    named = [r["rec"].get_header("WARC-Markwatch-Payload-SHA256")
+             for m in manifests(store, "listing") + manifests(store, "search")
+             for r in revisits(artifact(store, m, "page.warc.gz"))]
+    assert len(named) > len(set(named))
+    blobs = {p.name for p in (store / "blobs").rglob("*") if p.is_file()}
+    assert set(named) <= blobs
+
+
+def test_wacz_of_the_second_capture_alone_is_complete(
+        demo_crawl: tuple[Path, dict[str, Any]], replay_venv: Path, tmp_path: Path) -> None:
+    from crawler.clock import SystemClock
+    from crawler.export import get_exporter
+    from crawler.seal.config import SealConfig
+    from storage.uri import open_store
+
+    store, _ = demo_crawl
+    _, second, refs = shared_pair(store)
+    out = tmp_path / "second.wacz"
+    get_exporter("wacz")(open_store(f"file://{store}"), None, [second["capture_id"]], out,
+                         seal_config=SealConfig(), clock=SystemClock())
+    check = subprocess.run([str(replay_venv / "wacz"), "validate", "-f", str(out)],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0 and "is valid" in check.stdout, check.stdout + check.stderr
+    import zipfile
+
+    with zipfile.ZipFile(out) as zf:
+        inner = tmp_path / "inner.warc.gz"
+        inner.write_bytes(zf.read(f"archive/{second['capture_id']}.warc.gz"))
+    assert not revisits(inner)  # every revisit restored: the package stands alone
+    site = tmp_path / "pywb"
+    site.mkdir()
+    for args in (["init", "evidence"], ["add", "--unpack-wacz", "evidence", str(out)]):
+        subprocess.run([str(replay_venv / "wb-manager"), *args], cwd=site, check=True,
+                       capture_output=True)
+    images = [r for r in revisits(artifact(store, second, "page.warc.gz"))
+              if r["url"].endswith(".png")]
+    assert images, "the second capture refers to no stored image"
+    port = free_port()
+    wayback = subprocess.Popen([str(replay_venv / "wayback"), "--bind", "127.0.0.1", "-p",
+                                str(port)], cwd=site, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        page = f"http://127.0.0.1:{port}/evidence/mp_/{second['final_url']}"
+        html = _fetch(page).decode("utf-8", "replace")
+        assert "<html" in html.lower()
+        for image in images:
+            sha = image["rec"].get_header("WARC-Markwatch-Payload-SHA256")
+            blob = (store / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha).read_bytes()
+            assert _fetch(f"http://127.0.0.1:{port}/evidence/id_/{image['url']}") == blob
+    finally:
+        wayback.terminate()
+        wayback.wait(10)
+    assert refs
+
+
+def test_bundle_of_the_second_capture_carries_its_payloads(
+        demo_crawl: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    import zipfile
+
+    from crawler.clock import SystemClock
+    from crawler.export import get_exporter
+    from crawler.seal.config import SealConfig
+    from storage.uri import open_store
+
+    store, _ = demo_crawl
+    _, second, _ = shared_pair(store)
+    out = tmp_path / "second.zip"
+    get_exporter("bundle")(open_store(f"file://{store}"), None, [second["capture_id"]], out,
+                           seal_config=SealConfig(), clock=SystemClock(), pdf=False)
+    named = {r["rec"].get_header("WARC-Markwatch-Payload-SHA256")
+             for r in revisits(artifact(store, second, "page.warc.gz"))}
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        inner = tmp_path / "inner.warc.gz"
+        warc = next(n for n in names if n.endswith(f"warc/{second['capture_id']}.warc.gz"))
+        inner.write_bytes(zf.read(warc))
+        for sha in named:  # every payload the stored WARC names, under its SHA-256
+            entry = next(n for n in names if n.endswith(f"artifacts/{sha}"))
+            assert hashlib.sha256(zf.read(entry)).hexdigest() == sha
+    assert named and not revisits(inner)
+
+
+def _fetch(url: str) -> bytes:
+    for _ in range(60):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return bytes(resp.read())
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"pywb did not answer {url}")
+
+
+def test_verify_fails_naming_both_when_a_referenced_original_is_altered(
+        demo_crawl: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    import shutil
+
+    from crawler.evidence.verify import Verifier
+    from storage.layout import blob_key
+    from storage.local import LocalStore
+    from tests.helpers import overwrite_stored
+
+    source, _ = demo_crawl
+    copy = tmp_path / "store"
+    shutil.copytree(source, copy)
+    store = LocalStore(copy)
+    first, second, refs = shared_pair(copy)
+    verifier = Verifier(store)
+    assert verifier.verify(second["capture_id"]).ok
+    sha = refs[0]["rec"].get_header("WARC-Markwatch-Payload-SHA256")
+    overwrite_stored(store, blob_key(sha), b"not the recorded payload")
+    verdict = Verifier(store).verify(second["capture_id"])
+    assert not verdict.ok
+    text = "; ".join(verdict.problems)
+    assert sha in text and first["capture_id"] in text and second["capture_id"] in text, text
+    assert "altered" in text
+    assert not Verifier(store).verify(first["capture_id"]).ok
 
 
 # -- HTTPS ----------------------------------------------------------------------------------

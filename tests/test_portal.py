@@ -166,6 +166,9 @@ def test_legal_journey(portal: Portal, browser: Browser, tmp_path: Path) -> None
     frame.wait_for_selector("h1")
     truth = portal.site.market.catalog.get(portal.changed)
     assert frame.locator("h1").first.inner_text() == truth.title
+    # its photos too: their payloads are blobs the stored WARC's revisit records name
+    frame.wait_for_function("() => [...document.images].some("
+                            "i => i.complete && i.naturalWidth > 0)")
     _shot(page, "replay")
 
     page.goto(portal.base + f"/captures/{capture_id}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +25,7 @@ from crawler.evidence.warc_artifact import decoded_warc, recorded_warc
 from crawler.ids import new_ulid
 from crawler.items import Block, Listing, SearchResult
 from crawler.middlewares.timing import STARTED_META
+from crawler.recording.dedup import DedupIndex
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class CaptureAssembler:
     """Whether the crawl obeys robots.txt (`ROBOTSTXT_OBEY`), as the WARC's warcinfo says."""
     sandbox: Callable[[], str] = lambda: "unknown"
     """The browser's sandbox state for provenance (`crawler.sandbox.browser_sandbox`)."""
+    dedup: DedupIndex | None = field(default_factory=DedupIndex)
+    """Where each payload was first recorded in this run (None: every payload in the WARC)."""
 
     async def capture(
         self,
@@ -65,8 +68,9 @@ class CaptureAssembler:
         }
         results = list(results)
         # the WARC is written and compressed off the event loop, which carries the browser
+        payloads: list[tuple[str, bytes]] = []
         artifacts = await asyncio.to_thread(self.artifacts, capture_id, watch, rendered, kind,
-                                            listing, results, started, browser)
+                                            listing, results, started, browser, payloads)
         notes: dict[str, Any] = {}
         triage = price_triage(listing, msrp)
         if triage:
@@ -90,6 +94,8 @@ class CaptureAssembler:
             block=block,
             limits_hit=rendered.limits_hit,
             notes=notes,
+            payloads=[Artifact(f"payload-{sha[:12]}", "application/octet-stream", body,
+                               sha256=sha) for sha, body in dict(payloads).items()],
         )
 
     def artifacts(
@@ -102,6 +108,7 @@ class CaptureAssembler:
         results: Iterable[SearchResult],
         started: Any,
         browser: dict[str, Any],
+        payloads: list[tuple[str, bytes]] | None = None,
     ) -> list[Artifact]:
         """Every artifact of a capture, its WARC first."""
         warcinfo = {
@@ -141,7 +148,8 @@ class CaptureAssembler:
             artifacts.insert(0, recorded_warc(
                 rendered.recording, warcinfo, capture_id=capture_id, started=started,
                 page_url=rendered.final_url, limits_hit=rendered.limits_hit,
-                artifacts=[a for a in artifacts if not a.name.startswith("image-")]))
+                artifacts=[a for a in artifacts if not a.name.startswith("image-")],
+                dedup_index=self.dedup if payloads is not None else None, payloads=payloads))
             return artifacts
         artifacts.insert(0, decoded_warc(rendered.exchanges, warcinfo, capture_id=capture_id,
                                          started=started))

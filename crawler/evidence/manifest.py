@@ -72,6 +72,9 @@ class CaptureItem:
     block: Block | None = None
     limits_hit: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    payloads: list[Artifact] = field(default_factory=list)
+    """Response payloads the WARC refers to (revisit records), stored as blobs before it and
+    not listed in the manifest (the WARC names them; `crawler.recording.dedup`)."""
 
 
 @dataclass

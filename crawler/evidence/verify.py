@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawler.evidence.manifest import MANIFEST_SCHEMA, canonical_json
+from crawler.evidence.warc_refs import referenced_payload_problems
 from crawler.ids import is_ulid, ulid_time
 from crawler.runs.ledger import digest_list_root
 from crawler.seal.check import SealChecker, ThreeVerdicts
@@ -90,6 +91,7 @@ class Verifier:
         self._check_catalog(capture_id, digest, key, verdict)
         for artifact in manifest.get("artifacts", []):
             self._check_artifact(artifact, verdict)
+        verdict.problems += referenced_payload_problems(self.store, manifest)
         if verdict.ok:
             verdict.proven.append(
                 f"integrity: manifest sha256:{digest} and {len(manifest['artifacts'])} "

@@ -22,6 +22,7 @@ from typing import IO, Any, cast
 
 from crawler.evidence.manifest import Artifact, software_info
 from crawler.evidence.warc_decoded import Exchange, write_warc
+from crawler.recording.dedup import DedupIndex
 from crawler.recording.proxy import CaptureSession
 from crawler.recording.warc_exact import CaptureResource, write_capture_warc
 
@@ -68,8 +69,13 @@ def warc_file_artifact(write: Callable[[IO[bytes]], object]) -> Artifact:
 
 def recorded_warc(session: CaptureSession, warcinfo: dict[str, str], *, capture_id: str,
                   started: dt.datetime, page_url: str, artifacts: Iterable[Artifact],
-                  limits_hit: list[str]) -> Artifact:
-    """Write the capture's WARC (exchanges, TLS chains, capture records) and free the spools."""
+                  limits_hit: list[str], dedup_index: DedupIndex | None = None,
+                  payloads: list[tuple[str, bytes]] | None = None) -> Artifact:
+    """Write the capture's WARC (exchanges, TLS chains, capture records) and free the spools.
+
+    With `dedup_index` (and a `payloads` list to fill), the `artifacts` and eligible response
+    payloads are stored apart, as blobs, and the WARC holds revisit records naming them
+    (`crawler.recording.dedup`); the caller stores `payloads` before the WARC."""
     software = software_info()
     info = {
         **warcinfo,
@@ -85,7 +91,8 @@ def recorded_warc(session: CaptureSession, warcinfo: dict[str, str], *, capture_
     }
     resources = [
         CaptureResource(a.name, a.media_type, _bytes(a.data),
-                        "metadata" if a.name in _METADATA else "resource")
+                        "metadata" if a.name in _METADATA else "resource",
+                        stored_apart=dedup_index is not None and payloads is not None)
         for a in artifacts
     ]
     extra: dict[str, Any] = {"capture_id": capture_id, "page_url": page_url,
@@ -93,7 +100,8 @@ def recorded_warc(session: CaptureSession, warcinfo: dict[str, str], *, capture_
     try:
         return warc_file_artifact(lambda out: write_capture_warc(
             out, session, info, capture_id=capture_id, at=started, page_url=page_url,
-            resources=resources, capture_metadata=extra))
+            resources=resources, capture_metadata=extra, dedup_index=dedup_index,
+            payloads=payloads))
     finally:
         session.discard()
 

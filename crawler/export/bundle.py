@@ -39,6 +39,7 @@ import rfc8785
 
 from crawler.clock import Clock, isoformat
 from crawler.evidence.verify import Verdict, Verifier
+from crawler.evidence.warc_refs import referenced_blobs, write_materialised
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.export.report import ReportSeal, render_report
 from crawler.seal import custody, standalone_verify
@@ -163,6 +164,9 @@ class _Writer:
             self._blob(artifact["sha256"])
             if artifact["name"] == "screenshot.png":
                 screenshot = f"../artifacts/{artifact['sha256']}"
+        for sha256 in referenced_blobs(self.store, manifest):  # payloads its WARC names
+            self._blob(sha256)
+        write_materialised(self.store, manifest, self.root / "warc")  # the WARC, complete
         run_id, marketplace = manifest["run_id"], manifest["watch"]["marketplace"]
         flat = bundle_run_name(run_id, marketplace)
         seal = ReportSeal()

@@ -1,10 +1,12 @@
 """`markwatch evidence export --format wacz`: captures as one WACZ, for pywb or ReplayWeb.page.
 
-The package holds each capture's `page.warc.gz` exactly as stored (its SHA-256 is checked
-against the manifest while it is copied), a CDXJ index over them, `pages/pages.jsonl` with one
-page per capture, and `datapackage.json` with a SHA-256 per file (plus
-`datapackage-digest.json`). Everything is stored uncompressed in the ZIP, as WACZ requires for
-WARCs, so a replay tool can read records by offset. Nothing is held in memory whole.
+The package holds each capture's `page.warc.gz` as stored (its SHA-256 is checked against the
+manifest while it is copied), with every revisit record that names a payload blob restored to
+the full record it stands for, so the package is complete on its own (docs/fidelity.md); a CDXJ
+index over them, `pages/pages.jsonl` with one page per capture, and `datapackage.json` with a
+SHA-256 per file (plus `datapackage-digest.json`). Everything is stored uncompressed in the ZIP,
+as WACZ requires for WARCs, so a replay tool can read records by offset. Nothing is held in
+memory whole.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from warcio.archiveiterator import ArchiveIterator
 from crawler import __version__
 from crawler.clock import Clock, isoformat
 from crawler.evidence.verify import Verifier
+from crawler.evidence.warc_refs import materialised_file
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.export.bundle import ExportResult
 from crawler.seal import custody
@@ -108,16 +111,16 @@ def _manifest(store: Store, verifier: Verifier, capture_id: str) -> dict[str, An
 
 
 def _copy_warc(store: Store, manifest: dict[str, Any], dest: Path) -> None:
+    """The capture's WARC, complete: revisit records naming payload blobs are restored to full
+    records (`crawler.evidence.warc_refs`); a WARC without them is copied as stored."""
     entry = next((a for a in manifest["artifacts"] if a["name"] == "page.warc.gz"), None)
     if entry is None:
         raise MarkwatchError(f"capture {manifest['capture_id']} has no page.warc.gz")
-    digest = hashlib.sha256()
-    with dest.open("wb") as out:
-        for chunk in store.iter_blob(entry["sha256"]):
-            digest.update(chunk)
-            out.write(chunk)
-    if digest.hexdigest() != entry["sha256"]:
-        raise MarkwatchError(f"capture {manifest['capture_id']}: page.warc.gz altered in store")
+    full = materialised_file(store, entry["sha256"], manifest["capture_id"])
+    try:
+        shutil.move(full, dest)
+    finally:
+        full.unlink(missing_ok=True)
 
 
 def _page(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from crawler.evidence.manifest import (
 from crawler.exceptions import IntegrityError, StoreError
 from crawler.fields.coverage import coverage_of_run
 from crawler.ids import new_ulid
+from crawler.pipelines.payloads import StoredDigests, store_payloads
 from crawler.runs.ledger import CaptureEntry, RunLedger
 from crawler.runs.resume import preload_ledger
 from crawler.seal.config import SealConfig
@@ -57,6 +58,7 @@ class EvidencePipeline:
         self.ledger: RunLedger | None = None
         self.triage_config = triage_config
         self.triage: Any = None  # crawler.triage.engine.Triage, made when the spider opens
+        self.payloads = StoredDigests()  # payload blobs known stored: skip putting them again
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
@@ -132,6 +134,7 @@ class EvidencePipeline:
     def _store_capture(self, item: CaptureItem) -> CaptureEntry:
         assert self.ledger is not None
         stored: list[StoredArtifact] = []
+        store_payloads(self.store, item, self.payloads, self.stats)  # before the WARC naming them
         for artifact in item.artifacts:
             obj = self.store.put_blob(artifact.data, artifact.media_type)
             if artifact.sha256 is not None and obj.sha256 != artifact.sha256:

@@ -15,11 +15,13 @@ import io
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 
+from crawler.evidence.warc_refs import ReferenceError_, materialised_file
 from storage.base import Store
 
 MAX_WARC = 64 * 1024 * 1024
@@ -85,7 +87,7 @@ def load(store: Store, capture_id: str, warc_sha256: str, page_url: str) -> Arch
             return _cache[key]
     buf = bytearray()
     try:
-        for chunk in store.iter_blob(warc_sha256):
+        for chunk in _full_warc(store, warc_sha256, capture_id):
             buf += chunk
             if len(buf) > MAX_WARC:
                 raise ReplayError(f"WARC larger than {MAX_WARC} bytes")
@@ -110,6 +112,20 @@ def load(store: Store, capture_id: str, warc_sha256: str, page_url: str) -> Arch
         while len(_cache) > _CACHE:
             _cache.popitem(last=False)
     return archive
+
+
+def _full_warc(store: Store, warc_sha256: str, capture_id: str) -> Iterator[bytes]:
+    """The capture's WARC with its payload blobs restored (`crawler.evidence.warc_refs`)."""
+    try:
+        path = materialised_file(store, warc_sha256, capture_id)
+    except ReferenceError_ as exc:
+        raise ReplayError(str(exc)) from exc
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                yield chunk
+    finally:
+        path.unlink(missing_ok=True)
 
 
 _cache: OrderedDict[tuple[str, str], Archive] = OrderedDict()

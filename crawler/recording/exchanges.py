@@ -60,6 +60,16 @@ class HashingSpool:
     def payload_digest(self) -> str:
         return digest_label(self._payload)
 
+    @property
+    def payload_sha256(self) -> str:
+        """Hex SHA-256 of the payload: its blob key when it is stored on its own."""
+        return self._payload.hexdigest()
+
+    def read_head(self) -> bytes:
+        """The head (status line and headers) as received."""
+        stream = self.open()
+        return stream.read(self.head_size)
+
     def open(self) -> IO[bytes]:
         """The stored bytes from the start (the same file object; read it before `close`)."""
         self._file.flush()

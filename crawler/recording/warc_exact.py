@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from crawler.clock import isoformat
+from crawler.recording import dedup
 from crawler.recording.exchanges import RecordedExchange, TlsSession, digest_label
 from crawler.recording.proxy import CaptureSession
 
@@ -67,6 +68,8 @@ class CaptureResource:
     media_type: str
     data: bytes
     record_type: str = "resource"
+    stored_apart: bool = False
+    """Kept as its own blob: the WARC holds a revisit record naming it (`recording.dedup`)."""
 
 
 class WarcRecordWriter:
@@ -106,8 +109,13 @@ def write_capture_warc(
     page_url: str,
     resources: Iterable[CaptureResource] = (),
     capture_metadata: dict[str, object] | None = None,
+    dedup_index: dedup.DedupIndex | None = None,
+    payloads: list[tuple[str, bytes]] | None = None,
 ) -> int:
-    """Write the whole capture; returns the number of records."""
+    """Write the whole capture; returns the number of records.
+
+    With `dedup_index`, eligible response payloads are left out (revisit records) and appended
+    to `payloads` as (SHA-256, bytes), for the caller to store as blobs before the WARC."""
     w = WarcRecordWriter(out)
     info_id = record_id(f"{capture_id}/warcinfo")
     info = "".join(f"{k}: {_field(v)}\r\n" for k, v in warcinfo.items()).encode("utf-8")
@@ -119,7 +127,9 @@ def write_capture_warc(
     tls_first: dict[str, str] = {}
     for index, exchange in enumerate(session.exchanges):
         seed = f"{capture_id}/{index}"
-        response_id = _write_exchange(w, exchange, seed, common)
+        is_page = exchange.url == page_url
+        response_id = _write_exchange(w, exchange, seed, common, capture_id, is_page,
+                                      dedup_index, payloads)
         if response_id and exchange.tls_key:
             tls_first.setdefault(exchange.tls_key, response_id)
         if response_id and page_response is None and exchange.url == page_url:
@@ -134,6 +144,9 @@ def write_capture_warc(
             headers.append(("WARC-Refers-To", tls_first[key]))
         w.write(headers, body, len(body), "application/json")
     for res in resources:
+        if res.stored_apart:
+            _write_resource_revisit(w, res, capture_id, at, common, page_response)
+            continue
         digest = _sha(res.data)
         headers = [("WARC-Type", res.record_type),
                    ("WARC-Record-ID", record_id(f"{capture_id}/{res.name}")),
@@ -158,11 +171,38 @@ def write_capture_warc(
     return w.count
 
 
+def _write_resource_revisit(w: WarcRecordWriter, res: CaptureResource, capture_id: str,
+                            at: dt.datetime, common: list[tuple[str, str]],
+                            page_response: str | None) -> None:
+    """A capture artifact stored as its own blob: a revisit record naming that blob."""
+    uri = f"urn:markwatch:{capture_id}:{res.name}"
+    headers = [("WARC-Type", "revisit"), ("WARC-Record-ID", record_id(f"{capture_id}/{res.name}")),
+               ("WARC-Date", isoformat(at)), ("WARC-Target-URI", uri),
+               ("WARC-Profile", dedup.PROFILE), ("WARC-Refers-To-Target-URI", uri),
+               ("WARC-Refers-To-Date", isoformat(at)),
+               ("WARC-Payload-Digest", _sha(res.data)), ("WARC-Block-Digest", _sha(b"")),
+               (dedup.PAYLOAD_SHA256, hashlib.sha256(res.data).hexdigest()),
+               (dedup.PAYLOAD_LENGTH, str(len(res.data))),
+               (dedup.MATERIALISE_AS, res.record_type),
+               (dedup.MATERIALISE_TYPE, _field(res.media_type)), *common]
+    if page_response:
+        headers.append(("WARC-Refers-To", page_response))
+    w.write(headers, b"", 0, res.media_type)
+
+
 def _write_exchange(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
-                    common: list[tuple[str, str]]) -> str | None:
+                    common: list[tuple[str, str]], capture_id: str = "", is_page: bool = False,
+                    dedup_index: dedup.DedupIndex | None = None,
+                    payloads: list[tuple[str, bytes]] | None = None) -> str | None:
     date = isoformat(ex.started_at)
     response_id: str | None = None
-    if ex.response is not None:
+    if (ex.response is not None and dedup_index is not None and payloads is not None
+            and dedup.eligible(ex.status, ex.response.payload_size, ex.truncated, is_page)
+            and sum(len(body) for _, body in payloads) + ex.response.payload_size
+            <= dedup.MAX_CARRIED):
+        response_id = record_id(seed + "/response")
+        _write_revisit(w, ex, response_id, date, common, capture_id, dedup_index, payloads)
+    elif ex.response is not None:
         response_id = record_id(seed + "/response")
         spool = ex.response
         headers = [("WARC-Type", "response"), ("WARC-Record-ID", response_id),
@@ -177,6 +217,40 @@ def _write_exchange(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
                                        ex.header("content-encoding")) else None
         w.write(headers, spool.open(), spool.size, "application/http; msgtype=response",
                 level=level)
+    _write_request(w, ex, seed, date, common, response_id)
+    return response_id
+
+
+def _write_revisit(w: WarcRecordWriter, ex: RecordedExchange, response_id: str, date: str,
+                   common: list[tuple[str, str]], capture_id: str,
+                   dedup_index: dedup.DedupIndex, payloads: list[tuple[str, bytes]]) -> None:
+    """A response whose payload is stored as a blob: the head as received, and where the
+    payload was first recorded (identical-payload-digest profile)."""
+    spool = ex.response
+    assert spool is not None
+    payload = spool.read_payload(dedup.MAX_PAYLOAD) or b""
+    sha = spool.payload_sha256
+    payloads.append((sha, payload))
+    first = dedup_index.first(sha, dedup.Original(ex.url, date, response_id, capture_id))
+    head = spool.read_head()
+    headers = [("WARC-Type", "revisit"), ("WARC-Record-ID", response_id),
+               ("WARC-Date", date), ("WARC-Target-URI", ex.url)]
+    if ex.remote_ip:
+        headers.append(("WARC-IP-Address", ex.remote_ip))
+    headers += [("WARC-Profile", dedup.PROFILE), ("WARC-Refers-To-Target-URI", first.uri),
+                ("WARC-Refers-To-Date", first.date)]
+    if first.record_id != response_id:
+        headers += [("WARC-Refers-To", first.record_id),
+                    (dedup.ORIGINAL_CAPTURE, first.capture_id)]
+    headers += [("WARC-Payload-Digest", spool.payload_digest), ("WARC-Block-Digest", _sha(head)),
+                (dedup.PAYLOAD_SHA256, sha), (dedup.PAYLOAD_LENGTH, str(spool.payload_size)),
+                (dedup.ORIGINAL_BLOCK, spool.block_digest), (dedup.MATERIALISE_AS, "response"),
+                *common]
+    w.write(headers, head, len(head), "application/http; msgtype=response")
+
+
+def _write_request(w: WarcRecordWriter, ex: RecordedExchange, seed: str, date: str,
+                   common: list[tuple[str, str]], response_id: str | None) -> None:
     req = ex.request
     headers = [("WARC-Type", "request"), ("WARC-Record-ID", record_id(seed + "/request")),
                ("WARC-Date", date), ("WARC-Target-URI", ex.url)]
@@ -186,7 +260,6 @@ def _write_exchange(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
     if response_id:
         headers.append(("WARC-Concurrent-To", response_id))
     w.write(headers, req.open(), req.size, "application/http; msgtype=request")
-    return response_id
 
 
 def tls_json(tls: TlsSession) -> dict[str, object]:
