@@ -13,8 +13,8 @@ from crawler import __version__
 from crawler.alerts import cli as alerts_cmds
 from crawler.cli import evidence as evidence_cmds
 from crawler.cli import export as export_cmds
-from crawler.cli import reparse as reparse_cmds
 from crawler.cli import frontier as frontier_cmds
+from crawler.cli import reparse as reparse_cmds
 from crawler.cli import runs as runs_cmds
 from crawler.cli import schedule as schedule_cmds
 from crawler.cli import seal as seal_cmds
