@@ -142,7 +142,7 @@ def takedown_of(portal: Any, case: str, marketplace: str, listing_id: str) -> di
                                                       listing_id),
             "history": takedown_queries.status_history(portal.catalog, case, marketplace,
                                                        listing_id),
-            "items": items}
+            "events": items}
 
 
 def _selected(portal: Any, user: User, capture_ids: Sequence[str]
