@@ -128,9 +128,10 @@ def test_viewer_reads_but_cannot_act(portal: Portal, browser: Browser) -> None: 
 
 
 def test_takedown_from_the_listings_page(portal: Portal, browser: Browser) -> None:  # noqa: F811
-    """Mark a listing reported from the case's listings page: the timeline shows the status
-    and its history; a notice package for the selection downloads and names the capture's
-    manifest SHA-256; custody entries name portal:alice."""
+    """Mark a listing reported from the case's listings page: the timeline shows the status,
+    its history and the change record of the price changed between the two crawls; a notice
+    package for the selection downloads and names the capture's manifest SHA-256; custody
+    entries name portal:alice."""
     listing_id = portal.changed
     capture_id = _newest(portal, listing_id)
     context = _context(browser, portal, "alice")
@@ -145,6 +146,10 @@ def test_takedown_from_the_listings_page(portal: Portal, browser: Browser) -> No
     assert page.locator("#takedown-status").inner_text() == "reported"
     history = page.locator("#takedown-timeline").inner_text()
     assert "VERO-12345" in history and "portal:alice" in history and "reported" in history
+    # the price change between the two crawls (a change record) and both observations
+    changed = page.locator("#takedown-timeline tr.change").inner_text()
+    assert "changed" in changed and "price" in changed
+    assert page.locator("#takedown-timeline tr.capture").count() == 2
     _shot(page, "takedown-timeline")
     timeline = json.loads(portal.api(f"/api/cases/CASE-A/listings/demo/{listing_id}",
                                      "alice")[1])
