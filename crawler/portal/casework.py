@@ -24,7 +24,7 @@ from crawler.portal.access import actor_of
 from crawler.portal.users import User
 from crawler.takedown import notices
 from crawler.takedown import queries as takedown_queries
-from crawler.takedown.status import REPORTED, transition
+from crawler.takedown.status import ALLOWED, REPORTED, transition
 from crawler.triage import clusters as triage_clusters
 from crawler.triage import decisions
 from crawler.triage import queries as triage_queries
@@ -164,8 +164,14 @@ def mark_sent(portal: Any, user: User, capture_ids: Sequence[str],
               reference: str | None) -> list[dict[str, Any]]:
     """Mark the selected listings reported (`markwatch takedown mark-sent`), by the user."""
     may_act(user)
+    selected = _selected(portal, user, capture_ids)
+    for case, marketplace, listing_id in selected:  # all or nothing: refuse before writing
+        now = takedown_queries.current_status(portal.catalog, case, marketplace, listing_id)
+        if now not in ALLOWED[REPORTED]:
+            raise HTTPException(409, f"{marketplace}:{listing_id} in case {case} is {now}; "
+                                     "it cannot be marked reported")
     records = []
-    for case, marketplace, listing_id in _selected(portal, user, capture_ids):
+    for case, marketplace, listing_id in selected:
         live = takedown_queries.last_live_capture(portal.catalog, marketplace, listing_id)
         try:
             records.append(transition(
