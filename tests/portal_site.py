@@ -153,3 +153,5 @@ def serving(site: Site, *extra: str, scheme: str = "http") -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

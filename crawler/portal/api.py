@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from crawler.exceptions import MarkwatchError
-from crawler.portal import exports, views
+from crawler.portal import casework, exports, views
 from crawler.portal.auth import api_user, portal_of
 from crawler.portal.users import User
 
@@ -69,13 +69,17 @@ def listings(request: Request, user: User) -> dict[str, Any]:
 
 def timeline(request: Request, user: User) -> dict[str, Any]:
     p = request.path_params
-    return views.timeline(portal_of(request), user, p["case"], p["marketplace"],
+    data = views.timeline(portal_of(request), user, p["case"], p["marketplace"],
                           p["listing_id"])
+    data["takedown"] = casework.takedown_of(portal_of(request), p["case"], p["marketplace"],
+                                            p["listing_id"])
+    return data
 
 
 def capture(request: Request, user: User) -> dict[str, Any]:
     data = views.capture(portal_of(request), user, request.path_params["capture_id"], "api")
     data["verdicts"] = [v.to_json() for v in data["verdicts"]]
+    data["triage"] = casework.triage_of(portal_of(request), data["row"])
     return data
 
 
@@ -110,6 +114,14 @@ async def export(request: Request, user: User) -> Response:
         "content-disposition": f'attachment; filename="{name}"'})
 
 
+def queue(request: Request, user: User) -> dict[str, Any]:
+    return casework.queue(portal_of(request), user, dict(request.query_params))
+
+
+def seller_clusters(request: Request, user: User) -> dict[str, Any]:
+    return casework.seller_clusters(portal_of(request), user)
+
+
 def openapi(request: Request) -> Response:
     from crawler.portal.openapi import document
 
@@ -125,4 +137,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/captures/{capture_id}", _api(_threaded(capture))),
         Route("/api/captures/{capture_id}/artifacts/{name}", _api(_threaded(artifact))),
         Route("/api/export", _api(export), methods=["POST"]),
+        Route("/api/queue", _api(_threaded(queue))),
+        Route("/api/clusters", _api(_threaded(seller_clusters))),
     ]

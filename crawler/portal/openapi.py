@@ -47,6 +47,11 @@ def document() -> dict[str, Any]:
             "/api/captures/{capture_id}/artifacts/{name}": _get(
                 "An artifact's bytes (X-Evidence-SHA256 names their digest)",
                 ("capture_id", "name"), binary=True),
+            "/api/queue": _get("The review queue: listings by triage score, with the top "
+                               "reasons and the latest decision", (),
+                               ("case", "brand", "min_score", "undecided")),
+            "/api/clusters": _get("Seller clusters with the evidence of each link (your cases' "
+                                  "listings only)"),
             "/api/export": {"post": {
                 "summary": "An evidence bundle (zip) or WACZ of the captures given",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {

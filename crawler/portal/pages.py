@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from crawler.cli.text import csv_cell
 from crawler.exceptions import MarkwatchError
-from crawler.portal import auth, exports, replay, views
+from crawler.portal import auth, casework, exports, replay, views
 from crawler.portal.auth import Identity, page_identity, portal_of
 from crawler.portal.users import Throttled
 
@@ -165,7 +165,13 @@ def listings_page(request: Request, me: Identity) -> Response:
     if data["has_more"]:
         nav["next"] = "?" + urlencode({**base, "offset": data["offset"] + views.PAGE_SIZE})
     return render(request, "listings.html", me=me, params=params, nav=nav,
-                  formats=exports.formats(), kinds=views.KINDS, **data)
+                  formats=exports.formats(), kinds=views.KINDS,
+                  notice_formats=casework.notices.FORMATS,
+                  reported=_text_int(params.get("reported")), **data)
+
+
+def _text_int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 7 else None
 
 
 def _csv(request: Request, me: Identity, case: str, params: dict[str, str]) -> Response:
@@ -189,7 +195,10 @@ def timeline_page(request: Request, me: Identity) -> Response:
     p = request.path_params
     data = views.timeline(portal_of(request), me.user, p["case"], p["marketplace"],
                           p["listing_id"])
-    return render(request, "timeline.html", me=me, formats=exports.formats(), **data)
+    takedown = casework.takedown_of(portal_of(request), p["case"], p["marketplace"],
+                                    p["listing_id"])
+    return render(request, "timeline.html", me=me, formats=exports.formats(),
+                  takedown=takedown, **data)
 
 
 def capture_page(request: Request, me: Identity) -> Response:
@@ -200,6 +209,7 @@ def capture_page(request: Request, me: Identity) -> Response:
     # the screenshot is part of this (logged) view: its URL carries a ticket minted here
     ticket = auth.make_ticket(portal.config.secret, me.user.name, cid, portal.config.clock.now())
     return render(request, "capture.html", me=me, formats=exports.formats(), ticket=ticket,
+                  triage=casework.triage_of(portal, data["row"]),
                   zoom=zoom if zoom in ("fit", "50", "100") else "fit", **data)
 
 
@@ -293,6 +303,45 @@ async def export_submit(request: Request, me: Identity, form: dict[str, Any]) ->
         "content-disposition": f'attachment; filename="{name}"'})
 
 
+# -- casework: review queue, decisions, seller clusters, takedown (crawler.portal.casework) --
+
+def queue_page(request: Request, me: Identity) -> Response:
+    params = dict(request.query_params)
+    return render(request, "queue.html", me=me, params=params,
+                  **casework.queue(portal_of(request), me.user, params))
+
+
+def clusters_page(request: Request, me: Identity) -> Response:
+    return render(request, "clusters.html", me=me,
+                  **casework.seller_clusters(portal_of(request), me.user))
+
+
+async def decide_submit(request: Request, me: Identity, form: dict[str, Any]) -> Response:
+    cid = request.path_params["capture_id"]
+    await asyncio.to_thread(casework.decide, portal_of(request), me.user, cid,
+                            str(form.get("verdict") or ""), str(form.get("note") or ""))
+    return RedirectResponse(f"/captures/{cid}#triage", 303)
+
+
+async def mark_sent_submit(request: Request, me: Identity, form: dict[str, Any]) -> Response:
+    records = await asyncio.to_thread(casework.mark_sent, portal_of(request), me.user,
+                                      form.get("capture_id") or [],
+                                      str(form.get("reference") or ""))
+    first = records[0]
+    return RedirectResponse(
+        f"/cases/{quote(first['case'], safe='')}/listings?"
+        + urlencode({"reported": len(records)}), 303)
+
+
+async def notice_submit(request: Request, me: Identity, form: dict[str, Any]) -> Response:
+    path, name = await asyncio.to_thread(
+        casework.prepare_notice, portal_of(request), me.user, form.get("capture_id") or [],
+        str(form.get("notice_format") or ""), str(form.get("notifier_name") or ""),
+        str(form.get("notifier_email") or ""))
+    return StreamingResponse(exports.stream(path), media_type="application/zip", headers={
+        "content-disposition": f'attachment; filename="{name}"'})
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/login", login_page, methods=["GET"]),
@@ -308,4 +357,9 @@ def routes() -> list[BaseRoute]:
         Route("/captures/{capture_id}/replay", _signed_in(replay_page)),
         Route("/replay/{capture_id}/{ticket}/r/{n:int}", replay_resource),
         Route("/export", _form_handler(export_submit), methods=["POST"]),
+        Route("/queue", _signed_in(queue_page)),
+        Route("/clusters", _signed_in(clusters_page)),
+        Route("/captures/{capture_id}/decide", _form_handler(decide_submit), methods=["POST"]),
+        Route("/takedown/mark-sent", _form_handler(mark_sent_submit), methods=["POST"]),
+        Route("/takedown/notice", _form_handler(notice_submit), methods=["POST"]),
     ]

@@ -25,7 +25,7 @@ import shutil
 import string
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -96,11 +96,15 @@ def load_template(fmt: str, template_dir: Path | None = None) -> string.Template
 
 
 def package_listings(store: Store, catalog: Any, case: str, marketplace: str,
-                     statuses: Sequence[str]) -> list[dict[str, Any]]:
-    """One line per listing: URL, its last live capture, and the hashes to check it by."""
+                     statuses: Sequence[str],
+                     listing_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """One line per listing: URL, its last live capture, and the hashes to check it by
+    (only the listings `listing_ids` names, when given: a selection made in the portal)."""
     out = []
     for row in queries.listings(catalog, case, marketplace):
         if row["status"] not in statuses or not row["capture_id"]:
+            continue
+        if listing_ids is not None and row["listing_id"] not in listing_ids:
             continue
         capture = catalog.get(row["capture_id"])
         screenshot = next((a["sha256"] for a in capture["artifacts"]
@@ -147,7 +151,8 @@ def render_lines(lines: list[dict[str, Any]]) -> str:
 def prepare_package(store: Store, catalog: Any, *, case: str, marketplace: str,
                     fmt: str | None, statuses: Sequence[str], notifier: Notifier, output: Path,
                     template_dir: Path | None, seal_config: SealConfig, clock: Clock,
-                    pdf: bool = True) -> PackageResult:
+                    pdf: bool = True,
+                    listing_ids: Collection[str] | None = None) -> PackageResult:
     """Write a notice package to `output` (a new folder, or a .zip)."""
     from crawler.export.bundle import export_bundle
 
@@ -155,7 +160,7 @@ def prepare_package(store: Store, catalog: Any, *, case: str, marketplace: str,
         raise ConfigError(f"{output} already exists; not overwriting it")
     fmt = fmt or DEFAULT_FORMAT.get(marketplace, "eu-dsa")
     template = load_template(fmt, template_dir)
-    lines = package_listings(store, catalog, case, marketplace, statuses)
+    lines = package_listings(store, catalog, case, marketplace, statuses, listing_ids)
     if not lines:
         raise ConfigError(f"no listing of case {case!r} on {marketplace!r} in status "
                           f"{', '.join(statuses)}")
