@@ -30,7 +30,7 @@ MARKWATCH = str(Path(sys.executable).with_name("markwatch"))
 WATCHLIST = """\
 version: 1
 case: "BENCH"
-settings: {{max_pages: 1, max_listings: {n}}}
+settings: {{max_pages: 1, max_listings: {n}, egress: {{allow: [127.0.0.1]}}}}
 brands:
   - {{name: Lumara, terms: ["lumara handbag"], marketplaces: [demo]}}
   - {{name: Corvane, terms: ["corvane watch"], marketplaces: [demo]}}

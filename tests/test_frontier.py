@@ -33,6 +33,7 @@ case: "CASE-FRONTIER"
 settings:
   max_pages: 1
   max_listings: 3
+  egress: {allow: [127.0.0.1]}
 brands:
   - name: Lumara
     terms: ["lumara handbag"]

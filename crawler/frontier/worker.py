@@ -52,15 +52,20 @@ def wait_for_run(uri: str, poll: float = 0.2, timeout: float | None = None) -> s
 
 def worker_settings(uri: str, meta: dict[str, Any], watchlist: Path) -> dict[str, Any]:
     """The Scrapy settings of one worker crawling one run."""
-    from crawler.runs.runner import project_settings
+    from crawler.registry import known_marketplaces
+    from crawler.runs.runner import egress_settings, project_settings
+    from crawler.watchlist import load_watchlist
 
     base = project_settings()
+    given = meta.get("settings", {})
+    # the run's watchlist may allow destinations beyond the public internet (logged)
+    allowed = egress_settings(load_watchlist(watchlist, known_marketplaces(base)), given)
     out: dict[str, Any] = {
         "STORAGE_URI": meta["store"], "STORAGE_CATALOG_URI": meta["catalog"],
         "ROBOTSTXT_OBEY": meta.get("obey_robots", True), "MARKWATCH_RUN_ID": meta["run_id"],
         "MARKWATCH_FRONTIER_URI": uri, "MARKWATCH_WATCHLIST": str(watchlist),
         "SCHEDULER": "crawler.frontier.scheduler.FrontierScheduler",
-        **meta.get("settings", {}),
+        **given, **allowed,
     }
     for name, added in COMPONENTS.items():
         out[name] = {**base.getdict(name), **added}
