@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ from importlib import resources
 from typing import Any
 
 from crawler.evidence.manifest import canonical_json
-from crawler.exceptions import ArtifactConflict, ConfigError
+from crawler.exceptions import ArtifactConflict, ConfigError, StoreUnavailable
 from storage.base import Store
 from storage.layout import RATES as RATES_PREFIX
 from storage.layout import rates_key
+
+logger = logging.getLogger(__name__)
 
 MAX_RATES_BYTES = 2 * 1024 * 1024
 """Largest rates file read (the ECB's full history XML is ~1.5 MB zipped; daily is ~2 KB)."""
@@ -182,10 +185,16 @@ class RateBook:
     def load(cls, store: Store | None = None) -> RateBook:
         days = [bundled_rates()]
         if store is not None:
-            for key in store.list_documents(RATES_PREFIX):
-                doc = json.loads(store.read_document(key))
-                rates = {k: Decimal(v) for k, v in doc["rates"].items()}
-                days.append(RateDay(doc["date"], rates, key))
+            try:
+                for key in store.list_documents(RATES_PREFIX):
+                    doc = json.loads(store.read_document(key))
+                    rates = {k: Decimal(v) for k, v in doc["rates"].items()}
+                    days.append(RateDay(doc["date"], rates, key))
+            except StoreUnavailable as exc:
+                # the crawl goes on (captures spool); each score names the rate day it used,
+                # and `markwatch triage rescore` redoes them once the archive is back
+                logger.warning("triage: imported exchange rates unreadable (%s); using the "
+                               "bundled rates", exc)
         by_date = {d.date: d for d in days}  # an imported day wins over the bundled one
         return cls(list(by_date.values()))
 
