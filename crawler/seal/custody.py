@@ -38,10 +38,7 @@ __all__ = [
 ]
 
 MEDIA_TYPE = "application/json"
-EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified",
-                    "viewed", "downloaded",  # the portal (crawler/portal)
-                    "decided",  # a reviewer's triage verdict (crawler/triage)
-                    "takedown"})  # a listing's takedown status changed (crawler/takedown)
+EVENTS = sv.CUSTODY_EVENTS  # one list, in the module verify.py carries
 MAX_ATTEMPTS = 20
 MAX_ACTOR = 200
 

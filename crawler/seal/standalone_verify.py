@@ -56,7 +56,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 SEAL_TYPE = "markwatch/run-seal"
 INDEX_TYPE = "markwatch/bundle-index"
 PROOF_TYPE = "markwatch/inclusion-proof"
-CUSTODY_EVENTS = frozenset({"captured", "stored", "sealed", "exported", "verified"})
+CUSTODY_EVENTS = frozenset({
+    "captured", "stored", "sealed", "exported", "verified",
+    "viewed", "downloaded",  # the evidence portal: a person looked at or took a copy
+    "decided",  # a reviewer's triage verdict on a capture
+    "takedown",  # a listing's takedown status changed (reported, removed, ...)
+})
 UTC = dt.timezone.utc  # noqa: UP017 - dt.UTC needs Python 3.11; this runs on 3.9
 HEX = frozenset("0123456789abcdef")
 
