@@ -36,7 +36,10 @@ testtools:
 redis:
 	@scripts/apt-ensure.sh redis-server redis-server || echo "markwatch: Redis frontier tests will be skipped"
 
+# The demo's time-stamping authority signs with the openssl command (without it the demo runs,
+# and says its time is not attested).
 demo: $(STAMP) chromium
+	@scripts/apt-ensure.sh openssl openssl || echo "markwatch: no openssl; the demo run's time will not be attested"
 	$(BIN)/markwatch demo
 
 lint: $(STAMP)
