@@ -7,6 +7,8 @@ listener of any kind.
 
 from __future__ import annotations
 
+import warnings
+
 from crawler import __version__
 from crawler.browser.chromium import find_chromium
 from crawler.exceptions import ConfigError
@@ -35,8 +37,12 @@ DOWNLOAD_HANDLERS = {
 EGRESS_ALLOW: list[str] = []
 # the downloader connects to the address the egress middleware checked (no second lookup)
 TWISTED_DNS_RESOLVER = "crawler.egress_resolver.EgressResolver"
-# Scrapy's own downloads verify TLS like the recording proxy (EVIDENCE_TLS_VERIFY, _CA_FILE)
+# Scrapy's own downloads verify TLS like the recording proxy (EVIDENCE_TLS_VERIFY, _CA_FILE).
+# Scrapy 2.19 deprecates the setting (its DOWNLOAD_VERIFY_CERTIFICATES verifies, but takes no
+# extra CA file); until a replacement takes our CA option, its warning is not shown to users.
 DOWNLOADER_CLIENTCONTEXTFACTORY = "crawler.tls.EvidenceContextFactory"
+warnings.filterwarnings("ignore", message="The 'DOWNLOADER_CLIENTCONTEXTFACTORY' setting is "
+                        "deprecated", category=Warning)
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 # The executable: MARKWATCH_CHROMIUM, else a system chromium, else Playwright's own download
 # (crawler.browser.chromium). Filled in here too so that plain `scrapy crawl` finds the same

@@ -89,7 +89,8 @@ def run_demo(store: str | None, catalog: str | None, max_listings: int | None,
         click.echo("Export one and check it as a recipient would (three verdicts):")
         trust = f"MARKWATCH_SEAL_TRUSTED_CAS={tsa.ca_pem} " if tsa is not None else ""
         click.echo(f"  {trust}markwatch evidence export {ids[-1]} -o demo-bundle.zip")
-        click.echo("  python verify.py demo-bundle.zip "
+        click.echo("  unzip -o demo-bundle.zip demo-bundle/verify.py   # travels in the bundle")
+        click.echo("  python3 demo-bundle/verify.py demo-bundle.zip "
                    f"--trust-key {fingerprint.split(',')[0]}"
                    + (f" --trust-tsa-ca {tsa.ca_pem}" if tsa is not None else ""))
         if tsa is not None:
