@@ -20,7 +20,7 @@ from crawler.demo import DemoMarketplace
 
 # Fixture plugins registered here, before any test module imports them, so pytest rewrites
 # their asserts: the S3 and fault-injecting proxy servers, and the RFC 3161 timestamp server.
-pytest_plugins = ["tests.servers", "tests.tsa_server"]
+pytest_plugins = ["tests.servers", "tests.tsa_server", "tests.portal_fixtures"]
 
 # Crawls create a sealing key under $XDG_CONFIG_HOME/markwatch/ on first use: never the real
 # ~/.config in tests (every subprocess inherits this too).

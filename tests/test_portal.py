@@ -10,106 +10,27 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import ssl
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser
 
-from crawler.demo import DemoMarketplace
 from crawler.seal import custody
 from crawler.seal.keys import load_signer
 from storage.local import LocalStore
-from tests.portal_site import HOSTILE_TITLE, PASSWORD, Site, hostile_catalog, repriced, serving
-from tests.tsa_server import TSAServer
+from tests.portal_fixtures import Portal, _context, _shot
+from tests.portal_site import HOSTILE_TITLE, PASSWORD, serving
 
 pytestmark = pytest.mark.browser
-
-SHOTS = (Path(__file__).resolve().parents[1] / "docs" / "portal"
-         if os.environ.get("MARKWATCH_UPDATE_DOCS") == "1"
-         else Path(tempfile.gettempdir()) / "markwatch-portal-shots")
-
-
-class Portal:
-    def __init__(self, site: Site, base: str, tokens: dict[str, str],
-                 a: list[dict[str, Any]], b: list[dict[str, Any]], changed: str) -> None:
-        self.site, self.base, self.tokens = site, base, tokens
-        self.a, self.b = a, b
-        self.changed = changed  # the CASE-A listing whose price changed between the runs
-
-    def api(self, path: str, user: str | None, method: str = "GET",
-            body: dict[str, Any] | None = None) -> tuple[int, bytes]:
-        headers = {"Content-Type": "application/json"}
-        if user:
-            headers["Authorization"] = f"Bearer {self.tokens[user]}"
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, headers=headers,
-                                     method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-
-@pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory, chromium: str,
-           _tsa_session: TSAServer) -> Iterator[Portal]:
-    catalog = hostile_catalog()
-    with DemoMarketplace(catalog=catalog) as market:
-        site = Site(tmp_path_factory.mktemp("portal"), market, _tsa_session)
-        assert site.cli("keys", "init", "--path", site.env["MARKWATCH_SEAL_KEY"]).code == 0
-        site.crawl("CASE-A", "Lumara", "lumara handbag", 3)
-        changed = catalog.search("lumara handbag")[1].listing_id
-        market.catalog = repriced(catalog, changed)
-        site.crawl("CASE-A", "Lumara", "lumara handbag", 3)
-        site.crawl("CASE-B", "Corvane", "corvane watch", 1)
-    tokens = {
-        "alice": site.user("alice", "investigator", "CASE-A"),
-        "vera": site.user("vera", "viewer", "CASE-A"),
-        "bob": site.user("bob", "investigator", "CASE-B"),
-        "thea": site.user("thea", "viewer", "CASE-A"),
-    }
-    with serving(site) as base:
-        yield Portal(site, base, tokens, site.listings("CASE-A"), site.listings("CASE-B"),
-                     changed)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def _context(browser: Browser, portal: Portal, user: str) -> BrowserContext:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(portal.base + "/login")
-    page.fill("input[name=name]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/cases")
-    page.close()
-    return context
-
-
-def _shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
 
 def test_legal_journey(portal: Portal, browser: Browser, tmp_path: Path) -> None:
     """Log in, open a case, filter, open a timeline, a capture, its replay; export; custody."""

@@ -16,7 +16,7 @@ from crawler.seal import custody
 from storage.catalog import Catalog
 from storage.layout import TRIAGE_DECISIONS
 from storage.local import LocalStore
-from tests.test_portal import Portal, _context, _shot, browser, portal  # noqa: F401 (fixtures)
+from tests.portal_fixtures import Portal, _context, _shot
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ def _newest(p: Portal, listing_id: str) -> str:
     return [m for m in p.a if m["listing"]["listing_id"] == listing_id][-1]["capture_id"]
 
 
-def test_queue_and_deciding(portal: Portal, browser: Browser) -> None:  # noqa: F811
+def test_queue_and_deciding(portal: Portal, browser: Browser) -> None:
     """An investigator sees the queue with reasons, decides from the capture page; the
     decision is a store record, a custody entry by portal:alice, and shown on the page."""
     context = _context(browser, portal, "alice")
@@ -88,7 +88,7 @@ def test_queue_and_deciding(portal: Portal, browser: Browser) -> None:  # noqa: 
     context.close()
 
 
-def test_viewer_reads_but_cannot_act(portal: Portal, browser: Browser) -> None:  # noqa: F811
+def test_viewer_reads_but_cannot_act(portal: Portal, browser: Browser) -> None:
     """A viewer of CASE-A: no forms, 403 on deciding and takedown, and nothing of CASE-B in
     the queue or the seller clusters."""
     a_id = portal.a[-1]["capture_id"]
@@ -135,7 +135,7 @@ def test_viewer_reads_but_cannot_act(portal: Portal, browser: Browser) -> None: 
     assert portal.api("/api/queue?case=CASE-B", "vera")[0] == 404
 
 
-def test_takedown_from_the_listings_page(portal: Portal, browser: Browser) -> None:  # noqa: F811
+def test_takedown_from_the_listings_page(portal: Portal, browser: Browser) -> None:
     """Mark a listing reported from the case's listings page: the timeline shows the status,
     its history and the change record of the price changed between the two crawls; a notice
     package for the selection downloads and names the capture's manifest SHA-256; custody
