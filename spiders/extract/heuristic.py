@@ -73,7 +73,10 @@ def _short(text: str | None, limit: int = MAX_TEXT) -> str | None:
 
 
 _TITLEISH = re.compile(r"title|name|heading", re.IGNORECASE)
-_TITLE_SEP = re.compile(r"\s*\|\s*|\s+[-\u2013\u2014]\s+|\s*_\s+")
+_TITLE_SEP = re.compile(r"\s*\|\s*|\s+[-\u2013\u2014]\s+|\s*_\s+|-(?=tmall\.com)")
+_LOCAL_NAMES = {"1688": ("阿里巴巴",), "alibaba": ("阿里巴巴",), "taobao": ("淘宝网", "淘宝搜索"),
+                "tmall": ("tmall.com", "天猫")}
+"""Other names a marketplace gives itself in page titles (`... - 阿里巴巴` on 1688)."""
 
 
 def clean_title(title: str | None, site: str) -> str | None:
@@ -85,7 +88,8 @@ def clean_title(title: str | None, site: str) -> str | None:
         return None
     parts = [p.strip(" -|") for p in _TITLE_SEP.split(title)]
     parts = [p for p in parts if p]
-    noise = [p for p in parts if (site and site.lower() in p.lower().replace(" ", ""))
+    names = (site.lower(), *_LOCAL_NAMES.get(site.lower(), ())) if site else ()
+    noise = [p for p in parts if any(n in p.lower().replace(" ", "") for n in names)
              or _price_text(p, None) is not None]
     if not noise or len(parts) < 2:
         return title
