@@ -22,6 +22,12 @@ featureAttributes with the brand `品牌`). The object literal has bare numeric 
 DOM shows the title in `.title-content h1`, the price in `.price-comp` ("¥3.80起") and the
 company in `a.shop-company-name`. Units sold are read as shown ("10万+"), not the exact
 `saleCount`; `rateInfo.goodsGrade` is not taken as the rating (the page shows "暂无评分").
+The earlier offer layout (`tdmod-od-pc` modules, 2025 captures) has `window.__INIT_DATA`
+instead: `globalData.tempModel` (offerId, offerTitle, companyName, saledCount),
+`offerBaseInfo.sellerWinportUrl`, `images[].fullPathImageURI` and
+`orderParamModel.orderParam.skuParam.skuRangePrices`; its DOM shows the title in
+`.od-pc-offer-title-contain .title-text` and the price in `.price-box`.
+A brand of "其他" / "其它" ("other") is no brand.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from spiders.pages._util import (
     clean,
     count,
     dig,
+    embedded_json,
     find_braces,
     unique,
     yen_hint,
@@ -90,6 +97,13 @@ def offer_context(html: str) -> dict[str, Any]:
     return {}
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+_NO_BRAND = frozenset({"其他", "其它", "无", "无品牌", "other", "none"})
+
+
 class M1688ListingPage(GenericListingPage):
     """`detail.1688.com/offer/<id>.html`: the `window.context` state, then the rendered DOM,
     then what any product page carries (JSON-LD, `og:` meta, `<h1>`); `¥` as CNY."""
@@ -100,8 +114,45 @@ class M1688ListingPage(GenericListingPage):
 
     def listing(self) -> Listing:
         listing = super().listing()
-        sel = self.selector
+        self._from_dom(listing)
         context = offer_context(self.html)
+        if context:
+            self._from_context(listing, context)
+            return listing
+        init = embedded_json(self.html, r"window\.__INIT_DATA\s*=\s*")
+        if isinstance(init, dict) and isinstance(init.get("globalData"), dict):
+            self._from_init_data(listing, init["globalData"])
+        return listing
+
+    def _from_dom(self, listing: Listing) -> None:
+        """What the rendered offer page shows, in either layout."""
+        sel = self.selector
+        title = clean(sel.css(".title-content h1").xpath("string()").get()) or clean(
+            "".join(sel.css(".od-pc-offer-title-contain .title-text").xpath("string()")
+                    .getall()))
+        if title:
+            listing.title = title
+        self._price(listing, clean(sel.css(".price-comp").xpath("string()").get()) or clean(
+            sel.css(".od-pc-offer-price-contain .price-box").xpath("string()").get()), True)
+        shop = sel.css("a.shop-company-name")
+        company = clean(shop.xpath("string()").get()) if shop else clean(sel.xpath(
+            "//*[@data-modulename='wp_pc_common_header']/following-sibling::*[1]"
+            "//span[@title][1]/@title").get())
+        if company:
+            listing.seller_name = company
+            listing.seller_url = abs_url(shop.attrib.get("href"), listing.url) if shop \
+                else None
+
+    @staticmethod
+    def _price(listing: Listing, text: str | None, shown: bool = False) -> None:
+        """Price, currency and text from `text` (CNY); state only fills a missing price."""
+        span = parse_price_range(text or "", "CNY")
+        if span and (shown or listing.price is None):
+            listing.price, listing.currency, listing.price_text = (
+                span[0].amount, span[0].currency, text)
+
+    def _from_context(self, listing: Listing, context: dict[str, Any]) -> None:
+        """The 2024 layout's `window.context` (fills what the DOM did not show)."""
         data = context.get("data") if isinstance(context.get("data"), dict) else {}
         model = dig(context, "global", "globalData", "model") or {}
         title_fields = dig(data, "productTitle", "fields") or {}
@@ -109,29 +160,22 @@ class M1688ListingPage(GenericListingPage):
         seller = seller if isinstance(seller, dict) else {}
         trade = model.get("tradeModel") if isinstance(model, dict) else None
         trade = trade if isinstance(trade, dict) else {}
-        title = clean(sel.css(".title-content h1").xpath("string()").get()) or clean(
-            title_fields.get("title")) or clean(dig(data, "gallery", "fields", "subject"))
-        if title:
-            listing.title = title
-        shown = clean(sel.css(".price-comp").xpath("string()").get())
-        price_text = shown or clean(trade.get("priceDisplay"))
-        span = parse_price_range(price_text or "", "CNY")
-        if span:
-            listing.price, listing.currency, listing.price_text = (
-                span[0].amount, span[0].currency, price_text)
-        company = clean(sel.css("a.shop-company-name").xpath("string()").get()) or clean(
-            seller.get("companyName")) or clean(dig(title_fields, "shopInfo", "companyName"))
-        if company:
-            listing.seller_name = company
-        shop_url = seller.get("winportUrl") or sel.css("a.shop-company-name::attr(href)").get()
-        listing.seller_url = abs_url(shop_url, listing.url) or listing.seller_url
+        listing.title = listing.title or clean(title_fields.get("title")) or clean(
+            dig(data, "gallery", "fields", "subject"))
+        self._price(listing, clean(trade.get("priceDisplay")))
+        listing.seller_name = listing.seller_name or clean(seller.get("companyName")) or clean(
+            dig(title_fields, "shopInfo", "companyName"))
+        listing.seller_url = abs_url(seller.get("winportUrl"), listing.url) \
+            or listing.seller_url
         images = dig(data, "gallery", "fields", "offerImgList") or []
         if isinstance(images, list) and images:
             listing.images = unique(abs_url(u, listing.url) for u in images
                                     if isinstance(u, str))
         for attr in dig(model, "offerDetail", "featureAttributes") or []:
             if isinstance(attr, dict) and attr.get("name") == "品牌":
-                listing.brand = clean(attr.get("value")) or listing.brand
+                brand = clean(attr.get("value"))
+                listing.brand = brand if brand and brand.lower() not in _NO_BRAND \
+                    else listing.brand
         rate = title_fields.get("rateInfo") if isinstance(title_fields, dict) else None
         if isinstance(rate, dict):
             tags = rate.get("commonTagNodeList") or []
@@ -146,7 +190,34 @@ class M1688ListingPage(GenericListingPage):
             "min_order": trade.get("beginAmount"),
         }
         listing.extra.update({k: v for k, v in extra.items() if v not in (None, "")})
-        return listing
+
+    def _from_init_data(self, listing: Listing, data: dict[str, Any]) -> None:
+        """The earlier layout's `window.__INIT_DATA.globalData` (fills what the DOM did not
+        show)."""
+        temp: dict[str, Any] = _mapping(data.get("tempModel"))
+        base: dict[str, Any] = _mapping(data.get("offerBaseInfo"))
+        offer_id = str(temp.get("offerId") or base.get("offerId") or "")
+        if offer_id.isdigit():
+            listing.listing_id = offer_id
+            if not _OFFER_ID.search(listing.url):
+                listing.url = offer_url(offer_id)
+        listing.title = listing.title or clean(temp.get("offerTitle"))
+        ranges = dig(data, "orderParamModel", "orderParam", "skuParam", "skuRangePrices") or []
+        first = ranges[0] if isinstance(ranges, list) and ranges else None
+        if isinstance(first, dict):
+            self._price(listing, clean(str(first.get("price") or "")))
+        listing.seller_name = listing.seller_name or clean(temp.get("companyName"))
+        listing.seller_url = abs_url(base.get("sellerWinportUrl"), listing.url) \
+            or listing.seller_url
+        images = [i.get("fullPathImageURI") for i in data.get("images") or []
+                  if isinstance(i, dict)]
+        if images:
+            listing.images = unique(abs_url(u, listing.url) for u in images
+                                    if isinstance(u, str))
+        listing.units_sold = count(temp.get("saledCount"))
+        extra = {"seller_login_id": clean(temp.get("sellerLoginId")),
+                 "seller_member_id": clean(temp.get("sellerMemberId"))}
+        listing.extra.update({k: v for k, v in extra.items() if v})
 
 
 class M1688SearchPage(SearchPage):
