@@ -170,8 +170,9 @@ def _price(selector: Selector, found: Found, hint: str | None) -> None:
         if got is None:
             continue
         near = _closeness(node, anchor, depth)
-        if best is None or near > best[0]:
-            best = (near, *got)
+        if best is None or near > best[0] or (
+                near == best[0] and got[0] in best[1] and len(got[0]) < len(best[1])):
+            best = (near, *got)  # nearer, or the same price inside a longer text
     if best is None:
         for raw in selector.xpath("//body//text()[not(ancestor::script or ancestor::style"
                                   " or ancestor::del or ancestor::s)]")[:MAX_ELEMENTS * 10]:
