@@ -121,20 +121,24 @@ def _title(selector: Selector, site: str) -> str | None:
     return clean_title(selector.xpath("string(//title[1])").get(), site)
 
 
-def _closeness(node: Selector, anchor: set[int], depth: dict[int, int]) -> int:
+def _closeness(node: Selector, anchor: set[Any], depth: dict[Any, int]) -> int:
     """Depth of the deepest ancestor `node` shares with the title heading (higher: nearer)."""
     element = node.root
     for _ in range(64):
         if element is None:
             return 0
-        if id(element) in anchor:
-            return depth[id(element)]
+        if element in anchor:
+            return depth[element]
         element = element.getparent()
     return 0
 
 
-def _anchor(selector: Selector) -> tuple[set[int], dict[int, int]]:
-    """The title heading's ancestors, for `_closeness` (empty without a heading)."""
+def _anchor(selector: Selector) -> tuple[set[Any], dict[Any, int]]:
+    """The title heading's ancestors, for `_closeness` (empty without a heading).
+
+    The lxml elements themselves are kept (not their `id()`): lxml returns the same proxy
+    for a node only while one is alive, so ids of freed proxies would be reused by others
+    and the closeness would change from run to run."""
     node = title_node(selector)
     if node is None:
         return set(), {}
@@ -144,7 +148,7 @@ def _anchor(selector: Selector) -> tuple[set[int], dict[int, int]]:
         chain.append(element)
         element = element.getparent()
     chain.reverse()
-    return {id(e) for e in chain}, {id(e): n for n, e in enumerate(chain)}
+    return set(chain), {e: n for n, e in enumerate(chain)}
 
 
 def _price_text(text: str | None, hint: str | None) -> tuple[str, object] | None:
