@@ -162,9 +162,18 @@ def _price_text(text: str | None, hint: str | None) -> tuple[str, object] | None
     return (text, money) if money is not None else None
 
 
+def _inner_same(element: Any, got: tuple[str, object], outer: Any,
+                best: tuple[int, str, object]) -> bool:
+    """`element` lies inside `outer` and its text is part of the outer's: a price container
+    whose text runs on into the next figure (`¥0.55` + `10粒起批` read as 0.5510) gives way."""
+    return (len(got[0]) < len(best[1]) and got[0] in best[1]
+            and any(parent is outer for parent in element.iterancestors()))
+
+
 def _price(selector: Selector, found: Found, hint: str | None) -> None:
     anchor, depth = _anchor(selector)
     best: tuple[int, str, object] | None = None
+    best_node: Any = None
     for node in selector.xpath(_PRICE_NODES)[:MAX_ELEMENTS]:
         marks = " ".join(node.xpath("ancestor-or-self::*/@class").getall()[-3:])
         if _NOT_CURRENT.search(marks) or node.xpath("ancestor-or-self::del or "
@@ -174,9 +183,9 @@ def _price(selector: Selector, found: Found, hint: str | None) -> None:
         if got is None:
             continue
         near = _closeness(node, anchor, depth)
-        if best is None or near > best[0] or (
-                near == best[0] and got[0] in best[1] and len(got[0]) < len(best[1])):
-            best = (near, *got)  # nearer, or the same price inside a longer text
+        if best is None or near > best[0] or (near == best[0] and _inner_same(
+                node.root, got, best_node, best)):
+            best, best_node = (near, *got), node.root
     if best is None:
         for raw in selector.xpath("//body//text()[not(ancestor::script or ancestor::style"
                                   " or ancestor::del or ancestor::s)]")[:MAX_ELEMENTS * 10]:
