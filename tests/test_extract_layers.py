@@ -298,3 +298,27 @@ def test_parse_command_prints_strategies_and_explains() -> None:
     assert data["field_sources"]["seller_name"] == "heuristic"
     assert data["layers"]["heuristic"]["seller_name"] == "Summer Technology Co.,Ltd."
     assert set(data["layers"]) == {"page", "jsonld", "microdata", "meta", "heuristic", "url"}
+
+
+NESTED_PRICE = """<html lang="zh-CN"><body><div class="offer"><h1>Jade buttons</h1>
+<div class="price-content"><span>价格</span><div class="price-box">¥0.55</div>
+<span>10</span><span>粒起批</span></div></div></body></html>"""
+
+
+def test_heuristic_price_prefers_the_inner_text_of_equally_near_ones() -> None:
+    """A price container whose text runs the price into the minimum order (`¥0.55` + `10粒`)
+    gives way to the inner element that shows the price alone."""
+    got = extract_listing(_Empty("https://detail.1688.com/offer/775610063728.html",
+                                 NESTED_PRICE)).listing
+    assert (got.price, got.currency, got.price_text) == (Decimal("0.55"), "CNY", "¥0.55")
+
+
+@pytest.mark.parametrize(("title", "url", "want"), [
+    ("大枣红枣新疆原产 - 阿里巴巴", "https://detail.1688.com/offer/1.html", "大枣红枣新疆原产"),
+    ("Nike Kobe 884445-500-tmall.com天猫", "https://detail.tmall.com/item.htm?id=1",
+     "Nike Kobe 884445-500"),
+    ("Lumara Bag - Lumara Shop", "https://shop.example.com/p/1", "Lumara Bag - Lumara Shop"),
+])
+def test_page_title_without_the_marketplace_local_name(title: str, url: str, want: str) -> None:
+    page = f"<html><head><title>{title}</title></head><body><p>x</p></body></html>"
+    assert extract_listing(_Empty(url, page)).listing.title == want

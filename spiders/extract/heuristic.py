@@ -73,7 +73,10 @@ def _short(text: str | None, limit: int = MAX_TEXT) -> str | None:
 
 
 _TITLEISH = re.compile(r"title|name|heading", re.IGNORECASE)
-_TITLE_SEP = re.compile(r"\s*\|\s*|\s+[-\u2013\u2014]\s+|\s*_\s+")
+_TITLE_SEP = re.compile(r"\s*\|\s*|\s+[-\u2013\u2014]\s+|\s*_\s+|-(?=tmall\.com)")
+_LOCAL_NAMES = {"1688": ("阿里巴巴",), "alibaba": ("阿里巴巴",), "taobao": ("淘宝网", "淘宝搜索"),
+                "tmall": ("tmall.com", "天猫")}
+"""Other names a marketplace gives itself in page titles (`... - 阿里巴巴` on 1688)."""
 
 
 def clean_title(title: str | None, site: str) -> str | None:
@@ -85,7 +88,8 @@ def clean_title(title: str | None, site: str) -> str | None:
         return None
     parts = [p.strip(" -|") for p in _TITLE_SEP.split(title)]
     parts = [p for p in parts if p]
-    noise = [p for p in parts if (site and site.lower() in p.lower().replace(" ", ""))
+    names = (site.lower(), *_LOCAL_NAMES.get(site.lower(), ())) if site else ()
+    noise = [p for p in parts if any(n in p.lower().replace(" ", "") for n in names)
              or _price_text(p, None) is not None]
     if not noise or len(parts) < 2:
         return title
@@ -117,20 +121,24 @@ def _title(selector: Selector, site: str) -> str | None:
     return clean_title(selector.xpath("string(//title[1])").get(), site)
 
 
-def _closeness(node: Selector, anchor: set[int], depth: dict[int, int]) -> int:
+def _closeness(node: Selector, anchor: set[Any], depth: dict[Any, int]) -> int:
     """Depth of the deepest ancestor `node` shares with the title heading (higher: nearer)."""
     element = node.root
     for _ in range(64):
         if element is None:
             return 0
-        if id(element) in anchor:
-            return depth[id(element)]
+        if element in anchor:
+            return depth[element]
         element = element.getparent()
     return 0
 
 
-def _anchor(selector: Selector) -> tuple[set[int], dict[int, int]]:
-    """The title heading's ancestors, for `_closeness` (empty without a heading)."""
+def _anchor(selector: Selector) -> tuple[set[Any], dict[Any, int]]:
+    """The title heading's ancestors, for `_closeness` (empty without a heading).
+
+    The lxml elements themselves are kept (not their `id()`): lxml returns the same proxy
+    for a node only while one is alive, so ids of freed proxies would be reused by others
+    and the closeness would change from run to run."""
     node = title_node(selector)
     if node is None:
         return set(), {}
@@ -140,7 +148,7 @@ def _anchor(selector: Selector) -> tuple[set[int], dict[int, int]]:
         chain.append(element)
         element = element.getparent()
     chain.reverse()
-    return {id(e) for e in chain}, {id(e): n for n, e in enumerate(chain)}
+    return set(chain), {e: n for n, e in enumerate(chain)}
 
 
 def _price_text(text: str | None, hint: str | None) -> tuple[str, object] | None:
@@ -154,9 +162,18 @@ def _price_text(text: str | None, hint: str | None) -> tuple[str, object] | None
     return (text, money) if money is not None else None
 
 
+def _inner_same(element: Any, got: tuple[str, object], outer: Any,
+                best: tuple[int, str, object]) -> bool:
+    """`element` lies inside `outer` and its text is part of the outer's: a price container
+    whose text runs on into the next figure (`¥0.55` + `10粒起批` read as 0.5510) gives way."""
+    return (len(got[0]) < len(best[1]) and got[0] in best[1]
+            and any(parent is outer for parent in element.iterancestors()))
+
+
 def _price(selector: Selector, found: Found, hint: str | None) -> None:
     anchor, depth = _anchor(selector)
     best: tuple[int, str, object] | None = None
+    best_node: Any = None
     for node in selector.xpath(_PRICE_NODES)[:MAX_ELEMENTS]:
         marks = " ".join(node.xpath("ancestor-or-self::*/@class").getall()[-3:])
         if _NOT_CURRENT.search(marks) or node.xpath("ancestor-or-self::del or "
@@ -166,8 +183,9 @@ def _price(selector: Selector, found: Found, hint: str | None) -> None:
         if got is None:
             continue
         near = _closeness(node, anchor, depth)
-        if best is None or near > best[0]:
-            best = (near, *got)
+        if best is None or near > best[0] or (near == best[0] and _inner_same(
+                node.root, got, best_node, best)):
+            best, best_node = (near, *got), node.root
     if best is None:
         for raw in selector.xpath("//body//text()[not(ancestor::script or ancestor::style"
                                   " or ancestor::del or ancestor::s)]")[:MAX_ELEMENTS * 10]:

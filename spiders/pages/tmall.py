@@ -2,6 +2,10 @@
 
 Search: Tmall's own search (list.tmall.com) now sends visitors to Taobao's search with the
 `tab=mall` filter, so the search page is Taobao's (`TmallSearchPage`), restricted to Tmall shops.
+A list.tmall.com page as it was served until about 2020 (`search_product.htm`, server-rendered)
+is read too: `#J_ItemList div.product[data-id]` cards with `.productPrice em[title]`,
+`.productTitle a[title]`, `.productShop-name`, the image in `src` or `data-ks-lazyload`, the
+next page in `a.ui-page-next`. Its P4P adverts are loaded by script, not in the HTML.
 
 Item (2020): `TShop.Setup({...})` JSON → `itemDO` (itemId, title, brand, prov, quantity,
 isOnline, URL-encoded sellerNickName) and `propertyPics.default` (images); the shown price
@@ -15,8 +19,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from crawler.items import Listing
-from crawler.prices import parse_price_range
+from parsel import Selector
+
+from crawler.items import Listing, SearchResult
+from crawler.prices import parse_price, parse_price_range
 from spiders.pages._util import abs_url, clean, count, dig, embedded_json, full_image, unique
 from spiders.pages.base import ListingPage
 from spiders.pages.taobao import TaobaoSearchPage, currency_hint, item_id_from_url
@@ -31,9 +37,47 @@ def search_url(term: str, page: int = 1, site: str | None = None) -> str:
 
 
 class TmallSearchPage(TaobaoSearchPage):
-    """Taobao search results with `tab=mall` (Tmall shops only)."""
+    """Taobao search results with `tab=mall` (Tmall shops only), or a list.tmall.com page."""
 
     marketplace = MARKETPLACE
+
+    def _list_cards(self) -> list[Selector]:
+        return list(self.selector.css("#J_ItemList div.product[data-id]"))
+
+    def results(self) -> list[SearchResult]:
+        cards = self._list_cards()
+        if not cards:
+            return super().results()
+        hint = currency_hint(self.selector) or "CNY"
+        return [self._list_result(card, i, hint) for i, card in enumerate(cards, start=1)]
+
+    def _list_result(self, card: Selector, position: int, hint: str) -> SearchResult:
+        item_id = card.attrib.get("data-id", "")
+        item_id = item_id if item_id.isdigit() else ""
+        link = card.css(".productTitle a")
+        price = card.css(".productPrice em::attr(title)").get() or clean(
+            card.css(".productPrice").xpath("string()").get())
+        money = parse_price(price or "", hint)
+        image = card.css(".productImg img::attr(src)").get() or card.css(
+            ".productImg img::attr(data-ks-lazyload)").get()
+        return SearchResult(
+            url=f"https://detail.tmall.com/item.htm?id={item_id}" if item_id
+            else abs_url(link.attrib.get("href") if link else None, self.url) or self.url,
+            listing_id=item_id or None,
+            title=clean(link.attrib.get("title") if link else None)
+            or clean(link.xpath("string()").get() if link else None),
+            price=money.amount if money else None,
+            currency=money.currency if money else None,
+            seller_name=clean(card.css(".productShop-name").xpath("string()").get()),
+            image_url=abs_url(image, self.url),
+            placeholder=not item_id,
+            position=position,
+        )
+
+    def next_page_url(self) -> str | None:
+        if self._list_cards():
+            return abs_url(self.selector.css("a.ui-page-next::attr(href)").get(), self.url)
+        return super().next_page_url()
 
 
 class TmallListingPage(ListingPage):
