@@ -7,7 +7,8 @@ a link to `/<slug>-i.<shopid>.<itemid>` (the listing id is `<shopid>.<itemid>`),
 or the image's `alt`, a price with the site's currency sign, and an "Ad" label on promoted
 cards. Item pages carry a JSON-LD `Product` for search engines, read by the generic layers.
 Outside a logged-in session Shopee often answers with its login page, recognised as a
-`login-wall` block (`tests/pages/shopee/blocked-1`).
+`login-wall` block (`tests/pages/shopee/blocked-1`). Tested on a 2025 shopee.sg search page
+and item page saved from a browser (`search-1`, `item-1`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from urllib.parse import quote_plus, urlsplit
 
 from crawler.items import SearchResult
-from crawler.prices import Money, parse_price
+from spiders.pages._cardprice import card_price
 from spiders.pages._generic import GenericListingPage
 from spiders.pages._util import abs_url, clean
 from spiders.pages.base import SearchPage
@@ -27,8 +28,6 @@ _CURRENCY_BY_TLD = {"sg": "SGD", "vn": "VND", "co.th": "THB", "com.my": "MYR", "
                     "tw": "TWD", "co.id": "IDR", "com.br": "BRL", "cl": "CLP", "com.co": "COP",
                     "com.mx": "MXN"}
 """The one currency each country site sells in (Shopee shows a bare `$` or `₫` sign)."""
-_SIGN = re.compile(r"[$₫฿₱¥€£]|RM|Rp|NT\$?")
-_MAX_CARD_TEXTS = 80
 _AD = re.compile(r"^(?:ad|ads|quảng cáo|iklan|โฆษณา|廣告)$", re.IGNORECASE)
 
 
@@ -53,19 +52,6 @@ def site_currency(url: str) -> str | None:
     return _CURRENCY_BY_TLD.get(host.split("shopee.", 1)[-1])
 
 
-def _card_price(texts: list[str], hint: str | None) -> Money | None:
-    """The first price in a card's texts; a sign drawn in its own element (`$` then
-    `58.32`, the 2025 cards) is joined to the number after it."""
-    for i, text in enumerate(texts[:_MAX_CARD_TEXTS]):
-        if _SIGN.fullmatch(text) and i + 1 < len(texts) and re.match(r"\d", texts[i + 1]):
-            text = f"{text}{texts[i + 1]}"
-        if re.search(r"\d", text) and _SIGN.search(text):
-            money = parse_price(text, hint)
-            if money is not None:
-                return money
-    return None
-
-
 class ShopeeSearchPage(SearchPage):
     """`/search?keyword=` as rendered."""
 
@@ -83,7 +69,7 @@ class ShopeeSearchPage(SearchPage):
             title = clean(card.css("[data-sqe=name]").xpath("string()").get()) or clean(
                 card.css("img::attr(alt)").get())
             labels = [clean(t) or "" for t in card.xpath(".//text()").getall()]
-            money = _card_price([t for t in labels if t], hint)
+            money = card_price([t for t in labels if t], hint)
             out.append(SearchResult(
                 url=url.split("?")[0], listing_id=listing_id(url), title=title,
                 price=money.amount if money else None,
