@@ -242,3 +242,33 @@ def test_decompression_bomb_refused(tmp_path: Path) -> None:
         document(store, _capture(store, warc, url))
     why = read_page(store, _capture(store, warc, url), "auto", lambda: None)
     assert isinstance(why, str) and "cannot be decoded" in why
+
+
+def test_plain_fetch_recorded_without_proxy_credentials(tmp_path: Path) -> None:
+    """A page fetched by plain Scrapy goes into its WARC as a request/response pair; the
+    operator's proxy credentials do not."""
+    import datetime as dt
+
+    from scrapy.http import HtmlResponse, Request
+
+    from crawler.evidence.plain_fetch import response_exchange
+    from crawler.evidence.warc_decoded import write_warc
+    from crawler.middlewares.timing import STARTED_META
+
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    request = Request("https://shop.test/item/4", meta={STARTED_META: at}, headers={
+        "Proxy-Authorization": "Basic c2VjcmV0OnNlY3JldA==", "Accept-Language": "en"})
+    body = PAGE.encode("euc-jp")
+    response = HtmlResponse(request.url, status=200, body=body, request=request, headers={
+        "Content-Type": "text/html; charset=EUC-JP"})
+    out = io.BytesIO()
+    write_warc(out, [response_exchange(response)], {"software": "test"}, capture_id="C4", at=at)
+    raw = out.getvalue()
+    assert b"c2VjcmV0" not in gzip.decompress(raw) and b"Proxy-Authorization" not in \
+        gzip.decompress(raw)
+    records = list(ArchiveIterator(io.BytesIO(raw)))
+    assert [r.rec_type for r in records] == ["warcinfo", "response", "request"]
+    assert records[1].rec_headers.get_header("WARC-Date") == "2026-01-02T03:04:05.000000Z"
+    store = local_store(tmp_path)
+    doc = document(store, _capture(store, raw, request.url))
+    assert doc is not None and "ルマラ バッグ" in doc.text  # EUC-JP declared, decoded
