@@ -1,7 +1,9 @@
 """Re-parsing from WARC response records (`crawler.fields.warc_source`): a real crawl of a
 local marketplace fetched without a browser, whose markup then changes, is re-parsed from the
 response records of its WARCs and gets its fields back without one stored byte changing; the
-record names the WARC record it read. Then the reading itself on WARCs written by warcio:
+record names the WARC record it read. A real Chromium crawl of the demo marketplace, recorded
+byte-exact, re-parses from its gzip-encoded WARC responses to the very fields it captured.
+Then the reading itself on WARCs written by warcio:
 chunked gzip and brotli bodies, a declared non-UTF-8 charset, a deduplicated (revisit)
 payload, a redirect before the page, and what is refused (altered WARC or blob, bombs)."""
 
@@ -272,3 +274,39 @@ def test_plain_fetch_recorded_without_proxy_credentials(tmp_path: Path) -> None:
     store = local_store(tmp_path)
     doc = document(store, _capture(store, raw, request.url))
     assert doc is not None and "ルマラ バッグ" in doc.text  # EUC-JP declared, decoded
+
+
+def test_rendered_capture_reparsed_from_its_byte_exact_warc(tmp_path: Path) -> None:
+    """A capture rendered in Chromium and recorded byte-exact by the recording proxy: the
+    document's response (gzip-encoded by the demo marketplace) read back from the WARC gives
+    the same fields as the capture, so `--source warc` writes nothing and skips nothing."""
+    from crawler.demo.server import DemoMarketplace
+    from tests.helpers import env_for, write_watchlist
+
+    write_watchlist(tmp_path, max_listings=2)
+    store = tmp_path / "store"
+    with DemoMarketplace() as market:
+        env = env_for(market)
+        crawl = run_markwatch(["crawl", "-w", "watchlist.yaml", "--store", f"file://{store}",
+                               "-s", "MAX_PAGES=1"], cwd=tmp_path, env=env)
+    assert crawl.code == 0, crawl.err[-3000:]
+    encodings = []
+    for path in sorted(store.glob("captures/**/*.json")):
+        manifest = json.loads(path.read_text("utf-8"))
+        if manifest.get("kind") != "listing":
+            continue
+        assert manifest["browser"]["name"] == "chromium"
+        warc = next(a for a in manifest["artifacts"] if a["name"] == "page.warc.gz")
+        with (store / blob_key(warc["sha256"])).open("rb") as fh:
+            encodings += [r.http_headers.get_header("Content-Encoding")
+                          for r in ArchiveIterator(fh) if r.rec_type == "response"
+                          and r.rec_headers.get_header("WARC-Target-URI")
+                          == manifest["final_url"]]
+    assert encodings and set(encodings) == {"gzip"}
+    before = _digests(store)
+    out = _cli(tmp_path, "reparse", "--source", "warc", "--format", "json")
+    assert out.code == 0, out.err
+    summary = json.loads(out.out)
+    assert summary["examined"] == len(encodings) and summary["skipped"] == {}
+    assert summary["unchanged"] == summary["examined"] and summary["written"] == 0
+    assert _digests(store) == before
