@@ -1,6 +1,6 @@
 """Shopee and Temu page objects: URLs, listing ids, and result cards of the rendered DOM as
-their public pages draw them (no real result page could be found: both answer a login wall,
-tested as saved real pages under tests/pages/<site>/blocked-1)."""
+their public pages draw them (the real saved pages, results and login walls, are cases under
+tests/pages/shopee/ and tests/pages/temu/)."""
 
 from __future__ import annotations
 

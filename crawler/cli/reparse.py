@@ -11,6 +11,7 @@ from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import safe
 from crawler.clock import SystemClock, isoformat, parse_utc
 from crawler.fields.reparse import PageFactory, dedicated_page, reparse
+from crawler.fields.warc_source import SOURCES
 from spiders.pages import ListingPage
 
 
@@ -23,7 +24,8 @@ def _recipe_pages(watchlist: Path) -> PageFactory:
 
     recipes = load_watchlist(watchlist, known_marketplaces(project_settings())).recipes
 
-    def page_for(marketplace: str, url: str, html: bytes, status: int) -> ListingPage | None:
+    def page_for(marketplace: str, url: str, html: str | bytes, status: int
+                 ) -> ListingPage | None:
         recipe = recipes.get(marketplace)
         if recipe is not None:
             return RecipeListingPage(recipe, url, html, status)
@@ -38,12 +40,15 @@ def _recipe_pages(watchlist: Path) -> PageFactory:
 @click.option("--run", "run_id", help="Only captures of this run.")
 @click.option("-w", "--watchlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Watchlist whose recipes read recipe marketplaces' captures.")
+@click.option("--source", type=click.Choice(SOURCES), default="auto", show_default=True,
+              help="What to parse: auto (a rendered capture's DOM, an unrendered one's WARC "
+                   "response), dom, or warc (the response the server sent).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--store", help="Evidence store URI.")
 @click.option("--catalog", "catalog_uri", help="Catalog URI.")
 def reparse_cmd(marketplace: str | None, since: str | None, run_id: str | None,
-                watchlist: Path | None, fmt: str, store: str | None,
+                watchlist: Path | None, source: str, fmt: str, store: str | None,
                 catalog_uri: str | None) -> None:
     """Re-parse stored listing captures with the current page objects and extraction layers.
 
@@ -63,7 +68,7 @@ def reparse_cmd(marketplace: str | None, since: str | None, run_id: str | None,
     try:
         with Catalog(sqlite_path(resolve_catalog(catalog_uri, store_uri))) as cat:
             report = reparse(the_store, cat, SystemClock(), marketplace=marketplace,
-                             since=since, run_id=run_id, page_for=page_for)
+                             since=since, run_id=run_id, page_for=page_for, source=source)
     finally:
         the_store.close()
     if fmt == "json":

@@ -21,6 +21,7 @@ from scrapy.http import Response
 from crawler.browser.capture import RenderedPage
 from crawler.config import MarkwatchConfig
 from crawler.evidence.manifest import Artifact, CaptureItem, WatchRef, canonical_json
+from crawler.evidence.plain_fetch import response_exchange
 from crawler.evidence.warc_artifact import decoded_warc, recorded_warc
 from crawler.ids import new_ulid
 from crawler.items import Block, Listing, SearchResult
@@ -162,7 +163,7 @@ def unrendered(response: Response) -> RenderedPage:
         final_url=response.url,
         dom=response.body,
         screenshot=b"",
-        exchanges=[],
+        exchanges=[response_exchange(response)],  # the WARC holds the response
         images=[],
         user_agent=(response.request.headers.get("User-Agent") or b"").decode("latin-1")
         if response.request else "",

@@ -8,7 +8,8 @@ newest re-parse) has, a re-parse record is written to the store under
 manifest key and digest, the DOM's digest, the parser version, the time, and the fields with
 each one's strategy. The catalog indexes it (`crawler.fields.index`): the capture's row shows
 the newest fields, every version is kept. The capture, its artifacts and its seal are never
-touched.
+touched. A capture with no rendered DOM is read from its WARC's response record instead
+(`crawler.fields.warc_source`, which the record names as its `source`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from crawler import __version__
@@ -25,6 +27,7 @@ from crawler.clock import Clock, isoformat
 from crawler.evidence.manifest import canonical_json
 from crawler.fields.index import index_reparse
 from crawler.fields.keys import REPARSE_PREFIX, reparse_key
+from crawler.fields.warc_source import read_page
 from spiders.extract import PARSER_VERSION, extract_listing
 from spiders.pages import ListingPage, page_class
 from storage.base import Store
@@ -32,7 +35,7 @@ from storage.catalog import CaptureQuery, Catalog
 
 logger = logging.getLogger(__name__)
 
-PageFactory = Callable[[str, str, bytes, int], ListingPage | None]
+PageFactory = Callable[[str, str, str | bytes, int], ListingPage | None]
 """(marketplace, url, html, status) -> the listing page object, or None when there is none."""
 
 MAX_DOM_BYTES = 50 * 1024 * 1024
@@ -55,7 +58,8 @@ class ReparseReport:
                 "parser_version": PARSER_VERSION}
 
 
-def dedicated_page(marketplace: str, url: str, html: bytes, status: int) -> ListingPage | None:
+def dedicated_page(marketplace: str, url: str, html: str | bytes, status: int
+                   ) -> ListingPage | None:
     """The dedicated marketplace's listing page object, or None for a recipe marketplace."""
     try:
         cls = page_class(marketplace, "listing")
@@ -98,7 +102,7 @@ def _newest(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def reparse(store: Store, catalog: Catalog, clock: Clock, *, marketplace: str | None = None,
             since: str | None = None, run_id: str | None = None,
-            page_for: PageFactory = dedicated_page) -> ReparseReport:
+            page_for: PageFactory = dedicated_page, source: str = "auto") -> ReparseReport:
     """Re-parse the chosen listing captures (see the module doc)."""
     report = ReparseReport()
     rows = [r for r in catalog.find(CaptureQuery(marketplace=marketplace, since=since,
@@ -109,12 +113,12 @@ def reparse(store: Store, catalog: Catalog, clock: Clock, *, marketplace: str | 
         capture_id = row["capture_id"]
         manifest_bytes = store.read_document(row["manifest_key"])
         manifest = json.loads(manifest_bytes)
-        dom = _dom(store, manifest)
-        if dom is None:
-            report.skipped[capture_id] = "no stored DOM within the size cap"
+        got = read_page(store, manifest, source, partial(_dom, store, manifest))
+        if isinstance(got, str):  # why neither the DOM nor the WARC response could be read
+            report.skipped[capture_id] = got
             continue
         url = manifest.get("final_url") or manifest["request_url"]
-        page = page_for(row["marketplace"], url, dom, int(manifest.get("status") or 200))
+        page = page_for(row["marketplace"], url, got.html, int(manifest.get("status") or 200))
         if page is None:
             report.skipped[capture_id] = f"no listing page object for {row['marketplace']!r}"
             continue
@@ -131,7 +135,8 @@ def reparse(store: Store, catalog: Catalog, clock: Clock, *, marketplace: str | 
             "marketplace": row["marketplace"],
             "manifest_key": row["manifest_key"],
             "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-            "dom_sha256": hashlib.sha256(dom).hexdigest(),
+            "dom_sha256": got.source.get("sha256") if got.source["kind"] == "dom" else None,
+            "source": got.source,  # the DOM, or the WARC response record with its digest
             "parser_version": PARSER_VERSION,
             "software": {"markwatch": __version__},
             "parsed_at": isoformat(clock.now()),

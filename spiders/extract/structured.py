@@ -182,13 +182,14 @@ def _prop_value(node: Selector | None) -> str | None:
 def from_microdata(selector: Selector, base: str) -> Found:
     """Fields of the page's first microdata `Product` item."""
     found = Found(MICRODATA)
-    scopes = selector.xpath("//*[@itemscope][contains(@itemtype, 'schema.org/Product')]")
+    scopes = selector.xpath("//*[@itemscope][contains(@itemtype, 'schema.org/Product') or "
+                            "contains(@itemtype, 'data-vocabulary.org/Product')]")  # older Google
     for scope in scopes[:1]:
         found.put("title", _prop_value(_prop(scope, "name", direct=True)))
         price = _prop(scope, "price")
         raw = _prop_value(price)
         amount = to_decimal(raw)
-        currency = _prop_value(_prop(scope, "priceCurrency"))
+        currency = _prop_value(_prop(scope, "priceCurrency") or _prop(scope, "currency"))
         if amount is None and raw:
             from crawler.prices import parse_price
 

@@ -59,6 +59,9 @@ class GenericListingPage(ListingPage):
         listing.images = unique(abs_url(u, self.url) for u in images if isinstance(u, str))
         seller = dig(offer, "seller", "name")
         listing.seller_name = clean(seller) if isinstance(seller, str) else None
+        seller_url = dig(offer, "seller", "url")
+        if listing.seller_name and isinstance(seller_url, str):
+            listing.seller_url = abs_url(seller_url, self.url)
         brand = product.get("brand")
         listing.brand = clean(brand.get("name") if isinstance(brand, dict) else brand) \
             if isinstance(brand, dict | str) else None

@@ -19,6 +19,7 @@ __all__ = ["LISTING_PAGE", "SEARCH_PAGE", "JdListingPage", "JdSearchPage", "sear
 
 MARKETPLACE = "jd"
 _SKU = re.compile(r"item\.jd\.[a-z.]+/(\d+)\.html")
+_TITLE = re.compile(r"^(?:【[^】]{1,200}】)?(.+?)【[^】]{1,40}】\s*-\s*京东$")
 
 
 def search_url(term: str, page: int = 1, site: str | None = None) -> str:
@@ -60,6 +61,13 @@ class JdSearchPage(SearchPage):
         return abs_url(self.selector.css("a.pn-next::attr(href)").get(), self.url)
 
 
+def _title_name(title: str | None) -> str | None:
+    """The product name in an item page's `<title>`, `【model】name【行情 报价 价格 评测】-京东`
+    (the 2025 page draws its name client-side; the title is what the server sends)."""
+    match = _TITLE.match(title or "")
+    return clean(match.group(1)) if match else None
+
+
 class JdListingPage(ListingPage):
     """A JD item page (`item.jd.com/<sku>.html`); the price loads by XHR, so often None."""
 
@@ -76,7 +84,8 @@ class JdListingPage(ListingPage):
             marketplace=MARKETPLACE,
             url=f"https://item.jd.com/{match.group(1)}.html" if match else url,
             listing_id=match.group(1) if match else None,
-            title=clean(sel.css(".sku-name").xpath("string()").get()) or meta(sel, "og:title"),
+            title=clean(sel.css(".sku-name").xpath("string()").get()) or meta(sel, "og:title")
+            or _title_name(clean(sel.css("title::text").get())),
             price=money.amount if money else None,
             currency=money.currency if money else None,
             price_text=text if money else None,

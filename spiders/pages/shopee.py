@@ -3,11 +3,13 @@
 Shopee's web pages are a client-side shell: results and item data arrive from its JSON API
 after load, so both page kinds are rendered and read from the rendered DOM. A result card is
 a link to `/<slug>-i.<shopid>.<itemid>` (the listing id is `<shopid>.<itemid>`), inside
-`li.shopee-search-item-result__item` or `[data-sqe=item]`, with the name in `[data-sqe=name]`
+`li.shopee-search-item-result__item`, `[data-sqe=item]` or a shop page's
+`.shop-search-result-view__item`, with the name in `[data-sqe=name]`
 or the image's `alt`, a price with the site's currency sign, and an "Ad" label on promoted
 cards. Item pages carry a JSON-LD `Product` for search engines, read by the generic layers.
 Outside a logged-in session Shopee often answers with its login page, recognised as a
-`login-wall` block (`tests/pages/shopee/blocked-1`).
+`login-wall` block (`tests/pages/shopee/blocked-1`). Tested on a 2025 shopee.sg search page
+shop page and item page saved from a browser (`search-1`, `shop-1`, `item-1`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 from urllib.parse import quote_plus, urlsplit
 
 from crawler.items import SearchResult
-from crawler.prices import parse_price
+from spiders.pages._cardprice import card_price
 from spiders.pages._generic import GenericListingPage
 from spiders.pages._util import abs_url, clean
 from spiders.pages.base import SearchPage
@@ -58,7 +60,8 @@ class ShopeeSearchPage(SearchPage):
 
     def results(self) -> list[SearchResult]:
         hint = site_currency(self.url)
-        cards = self.selector.css("li.shopee-search-item-result__item, [data-sqe=item]")
+        cards = self.selector.css("li.shopee-search-item-result__item, [data-sqe=item], "
+                                  ".shop-search-result-view__item")
         out: list[SearchResult] = []
         for card in cards:
             href = card.xpath(".//a[contains(@href, '-i.')]/@href").get()
@@ -67,13 +70,8 @@ class ShopeeSearchPage(SearchPage):
                 continue
             title = clean(card.css("[data-sqe=name]").xpath("string()").get()) or clean(
                 card.css("img::attr(alt)").get())
-            money = None
-            for text in card.xpath(".//text()").getall():
-                money = parse_price(clean(text) or "", hint) if re.search(r"\d", text) and \
-                    re.search(r"[$₫฿₱¥€£]|RM|Rp|NT", text) else None
-                if money is not None:
-                    break
             labels = [clean(t) or "" for t in card.xpath(".//text()").getall()]
+            money = card_price([t for t in labels if t], hint)
             out.append(SearchResult(
                 url=url.split("?")[0], listing_id=listing_id(url), title=title,
                 price=money.amount if money else None,

@@ -4,8 +4,11 @@ Temu draws its search results and item pages client-side and serves a login wall
 visitors (recognised as a `login-wall` block, `tests/pages/temu/blocked-1`). A listing is
 `/<slug>-g-<goods_id>.html` (the listing id is the goods id). Search results are read from
 the rendered DOM: each result is a link to such a page, with its title in the link's text
-or `title`/`aria-label`, the image's `alt`, and a price-shaped text in the card; anything
-else falls to the generic search layers (`spiders.extract.search`). Item pages are read by
+or `title`/`aria-label`, the image's `alt`, and a price-shaped text in the card (the largest
+ancestor of the link that links to no other goods; the sign may be its own element, `₩`
+then `16,592`); anything else falls to the generic search layers (`spiders.extract.search`).
+Tested on the 2024 Korean best-sellers grid as the desktop and the mobile web front ends
+draw it (`tests/pages/temu/search-1`, `search-2`). Item pages are read by
 the generic layers (JSON-LD `Product`, `og:` meta, DOM heuristics).
 """
 
@@ -14,14 +17,17 @@ from __future__ import annotations
 import re
 from urllib.parse import quote_plus
 
+from parsel import Selector
+
 from crawler.items import SearchResult
-from crawler.prices import parse_price
+from spiders.pages._cardprice import card_price
 from spiders.pages._generic import GenericListingPage
 from spiders.pages._util import abs_url, clean
 from spiders.pages.base import SearchPage
 
 MARKETPLACE = "temu"
 GOODS_ID = re.compile(r"-g-(\d{6,})\.html")
+_CARD_DEPTH = 8
 
 
 def search_url(term: str, page: int = 1, site: str | None = None) -> str:
@@ -31,6 +37,19 @@ def search_url(term: str, page: int = 1, site: str | None = None) -> str:
     more = f"&page={page}" if page > 1 else ""
     return (f"https://www.temu.com{prefix}/search_result.html?"
             f"search_key={quote_plus(term)}{more}")
+
+
+def _card(link: Selector, goods_id: str) -> Selector:
+    """The largest ancestor of a result link (up to `_CARD_DEPTH` levels) that links to no
+    other goods: the card holding the link's title, price and image."""
+    card = link
+    for parent in reversed(link.xpath(f"ancestor::*[position() <= {_CARD_DEPTH}]")):
+        ids = {m.group(1) for m in map(GOODS_ID.search, parent.xpath(".//a/@href").getall())
+               if m}
+        if ids - {goods_id}:
+            break
+        card = parent
+    return card
 
 
 class TemuSearchPage(SearchPage):
@@ -47,16 +66,12 @@ class TemuSearchPage(SearchPage):
             if not url or not match or match.group(1) in seen:
                 continue
             seen.add(match.group(1))
-            card = link.xpath("ancestor-or-self::*[position() <= 4]")[0]
+            card = _card(link, match.group(1))
             title = (clean(link.attrib.get("title")) or clean(link.attrib.get("aria-label"))
                      or clean(link.xpath("string()").get())
                      or clean(card.css("img::attr(alt)").get()))
-            money = None
-            for text in card.xpath(".//text()").getall():
-                if re.search(r"\d", text):
-                    money = parse_price(clean(text) or "")
-                    if money is not None:
-                        break
+            texts = [t for t in (clean(x) for x in card.xpath(".//text()").getall()) if t]
+            money = card_price(texts)
             out.append(SearchResult(
                 url=url.split("?")[0], listing_id=match.group(1), title=title,
                 price=money.amount if money else None,
