@@ -185,6 +185,14 @@ class Tx:
         names = [c.name for c in table.columns]
         values = [r if isinstance(r, dict) else dict(zip(names, r, strict=True))
                   for r in rows]
+        if len(values) > 1:  # one statement may not touch a row twice (PostgreSQL refuses)
+            keys = [c.name for c in table.primary_key.columns]
+            unique: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for value in values:
+                pk = tuple(value[k] for k in keys)
+                if replace or pk not in unique:
+                    unique[pk] = value
+            values = list(unique.values())
         stmt = _upsert_statement(self.dialect, table, replace, unless_newer)
         self.conn.execute(stmt, values)
 
