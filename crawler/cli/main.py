@@ -58,7 +58,7 @@ def _log_setup(level: str) -> dict[str, Any]:
 @click.option("-w", "--watchlist", "watchlist_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Watchlist YAML file.")
 @click.option("--store", help="Evidence store URI (file://PATH or s3://BUCKET/PREFIX).")
-@click.option("--catalog", help="Catalog URI (sqlite:///PATH).")
+@click.option("--catalog", help="Catalog URI (sqlite:///PATH or postgresql://...).")
 @click.option("--marketplace", "marketplaces", multiple=True, help="Only these marketplaces.")
 @click.option("--brand", "brands", multiple=True, help="Only these brands.")
 @click.option("--max-listings", type=click.IntRange(min=1),
@@ -131,6 +131,7 @@ def _finish(report: CrawlReport, report_json: Path | None) -> None:
 def _print_summary(report: CrawlReport) -> None:
     from crawler.cli.text import safe
     from crawler.fields.coverage import describe as describe_coverage
+    from storage.db import redact
 
     totals = report.totals()
     click.echo(
@@ -140,7 +141,7 @@ def _print_summary(report: CrawlReport) -> None:
         f"{totals.get('failures', 0)} failures"
     )
     click.echo(f"  store:   {report.store}")
-    click.echo(f"  catalog: {report.catalog}")
+    click.echo(f"  catalog: {redact(report.catalog)}")
     for record in report.runs:
         for failure in record["failures"][:20]:
             click.echo(f"  failed: {safe(failure['url'])}: {safe(failure['reason'])}")
@@ -217,13 +218,18 @@ def catalog() -> None:
 def catalog_rebuild(store: str | None, catalog_uri: str | None) -> None:
     """Re-index every manifest and run record in the store."""
     from storage.catalog import Catalog
-    from storage.uri import open_store, sqlite_path
+    from storage.uri import open_store
 
     store_uri = resolve_store(store)
     cat_uri = resolve_catalog(catalog_uri, store_uri)
-    with Catalog(sqlite_path(cat_uri)) as cat:
+    with Catalog(cat_uri) as cat:
         captures, runs = cat.rebuild(open_store(store_uri))
     click.echo(f"catalog rebuilt from {store_uri}: {captures} captures, {runs} run records")
+
+
+from crawler.cli.catalog_migrate import catalog_migrate  # noqa: E402 - beside its group
+
+catalog.add_command(catalog_migrate)
 
 
 @cli.command()
