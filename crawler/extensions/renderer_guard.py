@@ -26,27 +26,71 @@ logger = logging.getLogger(__name__)
 INTERVAL = 0.25
 
 
-def renderers(root: str = "/proc", ancestor: int | None = None) -> dict[int, int]:
-    """Renderer processes started under `ancestor` (this process): pid -> resident KiB."""
-    me = os.getpid() if ancestor is None else ancestor
+def _children(root: str, pid: int) -> list[int] | None:
+    """Child pids of `pid` from /proc/<pid>/task/*/children (None where the kernel lacks it)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"{root}/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"{root}/{pid}/task/{task}/children", encoding="ascii") as fh:
+                out.extend(int(c) for c in fh.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"{root}/{pid}/task/{task}"):
+                continue  # the thread ended
+            return None  # no CONFIG_PROC_CHILDREN
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _descendants(root: str, me: int) -> list[int] | None:
+    """Every live descendant of `me`, walking children files: a crawl's few dozen processes,
+    rather than every process of the machine (None where children files are missing)."""
+    seen: list[int] = []
+    todo = [me]
+    while todo and len(seen) < 4096:
+        kids = _children(root, todo.pop())
+        if kids is None:
+            return None
+        seen.extend(kids)
+        todo.extend(kids)
+    return seen
+
+
+def _all_descendants(root: str, me: int) -> list[int]:
+    """Every descendant of `me` from the parent pid of every process (the slow way)."""
     parents: dict[int, int] = {}
     try:
         names = [e.name for e in os.scandir(root) if e.name.isdigit()]
     except OSError:
-        return {}
+        return []
     for name in names:
         try:
             with open(f"{root}/{name}/stat", encoding="ascii", errors="replace") as stat:
                 parents[int(name)] = int(stat.read().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-    out: dict[int, int] = {}
+    out = []
     for pid in parents:
         up, steps = parents.get(pid), 0
         while up not in (None, 0, 1, me) and steps < 64:
             up, steps = parents.get(up), steps + 1
-        if up != me:
-            continue
+        if up == me:
+            out.append(pid)
+    return out
+
+
+def renderers(root: str = "/proc", ancestor: int | None = None) -> dict[int, int]:
+    """Renderer processes started under `ancestor` (this process): pid -> resident KiB."""
+    me = os.getpid() if ancestor is None else ancestor
+    pids = _descendants(root, me)
+    if pids is None:
+        pids = _all_descendants(root, me)
+    out: dict[int, int] = {}
+    for pid in pids:
         try:
             with open(f"{root}/{pid}/cmdline", "rb") as cmdline:
                 if b"--type=renderer" not in cmdline.read():
