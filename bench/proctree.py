@@ -108,7 +108,7 @@ def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
             pss = sum(pss_kib(p) for p in pids) / 1024
             for p in pids:
                 cpu_by_pid[p] = max(cpu_by_pid.get(p, 0.0), cpu_seconds(p))
-                if p not in kind_by_pid:
+                if kind_by_pid.get(p) in (None, "sh", "gone"):  # a launcher script execs
                     kind_by_pid[p] = kind_of(p)
             count = progress() if progress else 0
             stats.samples.append((time.monotonic() - start, pss, count))

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from scrapy import signals
@@ -24,6 +25,9 @@ from scrapy.exceptions import NotConfigured
 
 logger = logging.getLogger(__name__)
 INTERVAL = 0.25
+RESCAN = 1.0
+"""Seconds between walks of the crawl's process tree for new renderers; in between, only the
+renderers already found are looked at (a walk reads every thread of every Chromium process)."""
 
 
 def _children(root: str, pid: int) -> list[int] | None:
@@ -89,6 +93,11 @@ def renderers(root: str = "/proc", ancestor: int | None = None) -> dict[int, int
     pids = _descendants(root, me)
     if pids is None:
         pids = _all_descendants(root, me)
+    return resident(pids, root)
+
+
+def resident(pids: list[int], root: str = "/proc") -> dict[int, int]:
+    """Those of `pids` that are renderers (checked again: a pid can be reused): resident KiB."""
     out: dict[int, int] = {}
     for pid in pids:
         try:
@@ -116,6 +125,8 @@ class RendererGuard:
         """(pid, resident KiB when killed)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._known: list[int] = []
+        self._scanned = -RESCAN
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RendererGuard:
@@ -140,7 +151,13 @@ class RendererGuard:
 
     def check(self) -> None:
         """One look at the renderers; kills those over the limit."""
-        for pid, kib in renderers().items():
+        now = time.monotonic()
+        if now - self._scanned >= RESCAN:
+            found = renderers()
+            self._known, self._scanned = list(found), now
+        else:
+            found = resident(self._known)
+        for pid, kib in found.items():
             if kib <= self.limit_kib:
                 continue
             try:
