@@ -108,8 +108,9 @@ def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
             pss = sum(pss_kib(p) for p in pids) / 1024
             for p in pids:
                 cpu_by_pid[p] = max(cpu_by_pid.get(p, 0.0), cpu_seconds(p))
-                if kind_by_pid.get(p) in (None, "sh", "gone"):  # a launcher script execs
-                    kind_by_pid[p] = kind_of(p)
+                kind = kind_of(p)  # read again: a child is its parent until it execs
+                if kind != "gone":
+                    kind_by_pid[p] = kind
             count = progress() if progress else 0
             stats.samples.append((time.monotonic() - start, pss, count))
             stats.peak_pss_mib = max(stats.peak_pss_mib, pss)
