@@ -109,7 +109,7 @@ def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
             for p in pids:
                 cpu_by_pid[p] = max(cpu_by_pid.get(p, 0.0), cpu_seconds(p))
                 kind = kind_of(p)  # read again: a child is its parent until it execs
-                if kind != "gone":
+                if kind not in ("gone", "?"):
                     kind_by_pid[p] = kind
             count = progress() if progress else 0
             stats.samples.append((time.monotonic() - start, pss, count))
