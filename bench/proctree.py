@@ -45,6 +45,29 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
+def kind_of(pid: int) -> str:
+    """What a process of the tree is: `python`, `driver` (Playwright's node), `chromium-<type>`
+    (renderer, gpu-process, utility, zygote; `chromium-browser` for the main process) or its
+    command's name."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return "gone"
+    # Chromium's children rewrite their command line as one space-separated string
+    argv = raw.replace(b"\0", b" ").split()
+    name = Path(argv[0].decode("utf-8", "replace")).name if argv else "?"
+    if "chrom" in name or "headless_shell" in name or name == "exe":
+        for arg in argv[1:]:
+            if arg.startswith(b"--type="):
+                return "chromium-" + arg[7:].decode("ascii", "replace")
+        return "chromium-browser"
+    if name == "node":
+        return "driver"
+    if name.startswith("python") or name in ("markwatch", "scrapy"):
+        return "python"
+    return name
+
+
 def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -63,6 +86,8 @@ class TreeStats:
     samples: list[tuple[float, float, int]] = field(default_factory=list)
     """(seconds since start, PSS MiB, progress counter) per sample."""
     returncode: int = 0
+    cpu_by_kind: dict[str, float] = field(default_factory=dict)
+    """CPU seconds by kind of process (`kind_of`), summed over the run."""
 
 
 def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
@@ -71,6 +96,7 @@ def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
     """Run a command to the end while sampling its tree's PSS and CPU."""
     stats = TreeStats()
     cpu_by_pid: dict[int, float] = {}
+    kind_by_pid: dict[int, str] = {}
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
     start = time.monotonic()
     proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
@@ -82,6 +108,9 @@ def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
             pss = sum(pss_kib(p) for p in pids) / 1024
             for p in pids:
                 cpu_by_pid[p] = max(cpu_by_pid.get(p, 0.0), cpu_seconds(p))
+                kind = kind_of(p)  # read again: a child is its parent until it execs
+                if kind not in ("gone", "?"):
+                    kind_by_pid[p] = kind
             count = progress() if progress else 0
             stats.samples.append((time.monotonic() - start, pss, count))
             stats.peak_pss_mib = max(stats.peak_pss_mib, pss)
@@ -99,5 +128,8 @@ def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
     stats.wall_s = time.monotonic() - start
     children = os.times()
     stats.cpu_s = max(sum(cpu_by_pid.values()), 0.0)
+    for p, cpu in cpu_by_pid.items():
+        kind = kind_by_pid.get(p, "gone")
+        stats.cpu_by_kind[kind] = stats.cpu_by_kind.get(kind, 0.0) + cpu
     del children
     return stats

@@ -63,6 +63,8 @@ class Row:
     """markwatch against the scrapy-webarchive row at the same concurrency."""
     stored_by_kind: dict[str, float] | None = None
     """Stored bytes per capture by artifact kind (`bench/stored.py`)."""
+    cpu_by_kind: dict[str, float] | None = None
+    """CPU seconds per capture by kind of process (`bench.proctree.kind_of`)."""
 
 
 def watchlist(target: int, page_size: int) -> str:
@@ -131,7 +133,8 @@ def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency:
     stored = dir_bytes(local) / captures if local.exists() and captures else None
     row = Row(concurrency, label, captures, stats.wall_s, captures / stats.wall_s,
               stats.cpu_s / max(captures, 1), stats.peak_pss_mib, stored,
-              stored_by_kind=per_capture(local) if local.exists() and captures else None)
+              stored_by_kind=per_capture(local) if local.exists() and captures else None,
+              cpu_by_kind=_per_capture(stats, captures))
     return row, urls, stats
 
 
@@ -174,7 +177,8 @@ def run_peer(urls: list[str], concurrency: int, work: Path, chromium: str | None
     n = len(urls)
     stored = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return Row(concurrency, "scrapy-webarchive", n, stats.wall_s, n / stats.wall_s,
-               stats.cpu_s / n, stats.peak_pss_mib, stored / n)
+               stats.cpu_s / n, stats.peak_pss_mib, stored / n,
+               cpu_by_kind=_per_capture(stats, n))
 
 
 def run_script(script: str, urls: list[str], concurrency: int, label: str, work: Path,
@@ -192,7 +196,12 @@ def run_script(script: str, urls: list[str], concurrency: int, label: str, work:
         raise SystemExit(f"{script} failed; see {work / (label + '.log')}")
     n = len(urls)
     return Row(concurrency, label, n, stats.wall_s, n / stats.wall_s, stats.cpu_s / n,
-               stats.peak_pss_mib)
+               stats.peak_pss_mib, cpu_by_kind=_per_capture(stats, n))
+
+
+def _per_capture(stats: TreeStats, captures: int) -> dict[str, float]:
+    return {k: v / max(captures, 1) for k, v in sorted(stats.cpu_by_kind.items(),
+                                                         key=lambda kv: -kv[1])}
 
 
 def print_table(rows: list[Row]) -> None:
@@ -217,6 +226,14 @@ def print_kinds(rows: list[Row]) -> None:
         if r.stored_by_kind:
             parts = ", ".join(f"{k} {v:,.0f}" for k, v in r.stored_by_kind.items())
             print(f"stored B/capture at concurrency {r.concurrency} ({r.row}): {parts}")
+
+
+def print_cpu(rows: list[Row]) -> None:
+    """CPU seconds per capture by kind of process, one line per row."""
+    for r in rows:
+        if r.cpu_by_kind:
+            parts = ", ".join(f"{k} {v:.3f}" for k, v in r.cpu_by_kind.items() if v >= 0.0005)
+            print(f"CPU s/capture at concurrency {r.concurrency} ({r.row}): {parts}")
 
 
 def long_run(work: Path, market: DemoMarketplace, captures: int, concurrency: int) -> dict[str,
@@ -301,6 +318,7 @@ def main() -> None:
                 summary += f"; best {label} {top:.2f} {unit}; ratio {best.rate / top:.2f}"
         print(summary)
         print_kinds(rows)
+        print_cpu(rows)
         results["rows"] = [asdict(r) for r in rows]
         if opts.long:
             work = work_root / "long"

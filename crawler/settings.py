@@ -105,6 +105,9 @@ ITEM_PIPELINES = {
 DOWNLOADER_MIDDLEWARES = {
     # first: every request, redirect and robots.txt fetch checked against the egress policy
     "crawler.middlewares.egress.EgressMiddleware": 50,
+    # a request waits here while captures not yet stored hold EVIDENCE_INFLIGHT_MB
+    # (crawler.evidence.budget); before the capture clock, so the wait is not capture time
+    "crawler.evidence.budget.EvidenceBudgetMiddleware": 940,
     # last before the download handler, so the time is when the page is really fetched
     "crawler.middlewares.timing.CaptureClockMiddleware": 950,
     # only when resuming a run: answer pages the run already stored from the store
@@ -157,6 +160,8 @@ EVIDENCE_CLOCK = "crawler.clock.SystemClock"
 # page slot's tab to serve EVIDENCE_TAB_CAPTURES captures (crawler.config.context_pages)
 EVIDENCE_CONTEXT_PAGES = "auto"
 EVIDENCE_RENDERER_MAX_MB = 1536  # resident memory of one renderer; past it, killed (0: off)
+EVIDENCE_INFLIGHT_MB = 256  # bytes of captures not yet stored; past it new requests wait (0: off)
+EVIDENCE_STORE_WORKERS = 4  # threads storing captures (hashing, writes, uploads) beside rendering
 EVIDENCE_TAB_CAPTURES = 20  # captures one browser tab serves before a fresh tab (1: one each)
 
 STORAGE_URI = "file://./markwatch-data"

@@ -52,8 +52,13 @@ class LocalStore(Store):
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def _write_new(self, key: str, source: bytes | Path) -> tuple[bool, str, int]:
-        """Write `source` under `key` unless the key exists. Returns (created, sha256, size)."""
+    def _write_new(self, key: str, source: bytes | Path,
+                   sha256: str | None = None) -> tuple[bool, str, int]:
+        """Write `source` under `key` unless the key exists. Returns (created, sha256, size).
+
+        `sha256`: the digest of `source` when it is bytes the caller has just hashed (bytes
+        cannot change, so they are not hashed again); a file is always hashed as it is copied.
+        """
         target = self._path(key)
         if target.exists():
             return False, *sha256_of(target)
@@ -66,7 +71,8 @@ class LocalStore(Store):
             with os.fdopen(fd, "wb") as out:
                 if isinstance(source, bytes):
                     out.write(source)
-                    digest.update(source)
+                    if sha256 is None:
+                        digest.update(source)
                     size = len(source)
                 else:
                     with source.open("rb") as src:
@@ -82,14 +88,15 @@ class LocalStore(Store):
             except FileExistsError:
                 return False, *sha256_of(target)
             _fsync_dir(target.parent)
-            return True, digest.hexdigest(), size
+            return True, sha256 or digest.hexdigest(), size
         finally:
             tmp.unlink(missing_ok=True)
 
     def put_blob(self, source: bytes | Path, media_type: str) -> StoredObject:
         sha, size = sha256_of(source)
         key = blob_key(sha)
-        created, held_sha, _ = self._write_new(key, source)
+        created, held_sha, _ = self._write_new(
+            key, source, sha if isinstance(source, bytes) else None)
         if held_sha != sha:
             raise IntegrityError(f"blob {key} holds bytes with SHA-256 {held_sha}")
         return StoredObject(key=key, sha256=sha, size=size, created=created)
@@ -104,8 +111,8 @@ class LocalStore(Store):
         return self._path(blob_key(sha256)).is_file()
 
     def put_document(self, key: str, data: bytes, media_type: str) -> StoredObject:
-        created, held_sha, _ = self._write_new(key, data)
         sha = hashlib.sha256(data).hexdigest()
+        created, held_sha, _ = self._write_new(key, data, sha)
         if held_sha != sha:
             raise ArtifactConflict(f"{key} already holds other bytes; nothing was overwritten")
         return StoredObject(key=key, sha256=sha, size=len(data), created=created)

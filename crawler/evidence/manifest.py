@@ -7,6 +7,7 @@ artifacts, then writes the manifest built here, then indexes it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,17 @@ def canonical_json(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
+@functools.cache
+def _software_info() -> tuple[tuple[str, str], ...]:
+    return tuple(_read_software_info().items())
+
+
 def software_info() -> dict[str, str]:
-    """Names and versions of the software making the capture."""
+    """Names and versions of the software making the capture (read once per process)."""
+    return dict(_software_info())
+
+
+def _read_software_info() -> dict[str, str]:
     import playwright
     import scrapy
     import scrapy_playwright

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from scrapy import signals
@@ -24,29 +25,81 @@ from scrapy.exceptions import NotConfigured
 
 logger = logging.getLogger(__name__)
 INTERVAL = 0.25
+RESCAN = 1.0
+"""Seconds between walks of the crawl's process tree for new renderers; in between, only the
+renderers already found are looked at (a walk reads every thread of every Chromium process)."""
 
 
-def renderers(root: str = "/proc", ancestor: int | None = None) -> dict[int, int]:
-    """Renderer processes started under `ancestor` (this process): pid -> resident KiB."""
-    me = os.getpid() if ancestor is None else ancestor
+def _children(root: str, pid: int) -> list[int] | None:
+    """Child pids of `pid` from /proc/<pid>/task/*/children (None where the kernel lacks it)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"{root}/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"{root}/{pid}/task/{task}/children", encoding="ascii") as fh:
+                out.extend(int(c) for c in fh.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"{root}/{pid}/task/{task}"):
+                continue  # the thread ended
+            return None  # no CONFIG_PROC_CHILDREN
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _descendants(root: str, me: int) -> list[int] | None:
+    """Every live descendant of `me`, walking children files: a crawl's few dozen processes,
+    rather than every process of the machine (None where children files are missing)."""
+    seen: list[int] = []
+    todo = [me]
+    while todo and len(seen) < 4096:
+        kids = _children(root, todo.pop())
+        if kids is None:
+            return None
+        seen.extend(kids)
+        todo.extend(kids)
+    return seen
+
+
+def _all_descendants(root: str, me: int) -> list[int]:
+    """Every descendant of `me` from the parent pid of every process (the slow way)."""
     parents: dict[int, int] = {}
     try:
         names = [e.name for e in os.scandir(root) if e.name.isdigit()]
     except OSError:
-        return {}
+        return []
     for name in names:
         try:
             with open(f"{root}/{name}/stat", encoding="ascii", errors="replace") as stat:
                 parents[int(name)] = int(stat.read().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-    out: dict[int, int] = {}
+    out = []
     for pid in parents:
         up, steps = parents.get(pid), 0
         while up not in (None, 0, 1, me) and steps < 64:
             up, steps = parents.get(up), steps + 1
-        if up != me:
-            continue
+        if up == me:
+            out.append(pid)
+    return out
+
+
+def renderers(root: str = "/proc", ancestor: int | None = None) -> dict[int, int]:
+    """Renderer processes started under `ancestor` (this process): pid -> resident KiB."""
+    me = os.getpid() if ancestor is None else ancestor
+    pids = _descendants(root, me)
+    if pids is None:
+        pids = _all_descendants(root, me)
+    return resident(pids, root)
+
+
+def resident(pids: list[int], root: str = "/proc") -> dict[int, int]:
+    """Those of `pids` that are renderers (checked again: a pid can be reused): resident KiB."""
+    out: dict[int, int] = {}
+    for pid in pids:
         try:
             with open(f"{root}/{pid}/cmdline", "rb") as cmdline:
                 if b"--type=renderer" not in cmdline.read():
@@ -72,6 +125,8 @@ class RendererGuard:
         """(pid, resident KiB when killed)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._known: list[int] = []
+        self._scanned = -RESCAN
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RendererGuard:
@@ -96,7 +151,13 @@ class RendererGuard:
 
     def check(self) -> None:
         """One look at the renderers; kills those over the limit."""
-        for pid, kib in renderers().items():
+        now = time.monotonic()
+        if now - self._scanned >= RESCAN:
+            found = renderers()
+            self._known, self._scanned = list(found), now
+        else:
+            found = resident(self._known)
+        for pid, kib in found.items():
             if kib <= self.limit_kib:
                 continue
             try:

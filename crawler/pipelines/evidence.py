@@ -2,15 +2,20 @@
 
 Order per capture: every artifact first (content-addressed, write-once), then the manifest that
 names them (write-once), then the catalog row. A crash leaves at worst unreferenced blobs, never
-a manifest naming a missing artifact. Blocking I/O runs in threads, off the crawl's event loop.
+a manifest naming a missing artifact. Blocking I/O runs in threads, off the crawl's event loop:
+a bounded pool of its own (`EVIDENCE_STORE_WORKERS`), with the bytes of captures not yet
+stored counted against `EVIDENCE_INFLIGHT_MB` (`crawler.evidence.budget`: back-pressure on new
+requests, never a dropped capture).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
@@ -18,6 +23,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
 from crawler.config import MarkwatchConfig
+from crawler.evidence.budget import EvidenceBudget, item_bytes
 from crawler.evidence.manifest import (
     CaptureItem,
     FailureItem,
@@ -39,6 +45,7 @@ from storage.layout import manifest_key, run_record_key
 from storage.uri import open_store
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class EvidencePipeline:
@@ -59,6 +66,7 @@ class EvidencePipeline:
         self.triage_config = triage_config
         self.triage: Any = None  # crawler.triage.engine.Triage, made when the spider opens
         self.payloads = StoredDigests()  # payload blobs known stored: skip putting them again
+        self.budget: EvidenceBudget | None = None  # the crawl's (from_crawler): pool and bytes
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
@@ -80,6 +88,7 @@ class EvidencePipeline:
 
         pipeline = cls(store, catalog, config, crawler.stats, crawler, seal_config,
                        TriageConfig.from_settings(crawler.settings))
+        pipeline.budget = EvidenceBudget.for_crawler(crawler)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
@@ -114,8 +123,11 @@ class EvidencePipeline:
             return {"failure": item.reason, "url": item.url}
         if not isinstance(item, CaptureItem):
             return item
+        budget = self.budget
+        if budget is not None:  # released below once stored or failed, whatever happens
+            budget.hold(item.capture_id, item_bytes(item.artifacts, item.payloads))
         try:
-            entry = await asyncio.to_thread(self._store_capture, item)
+            entry = await self._in_pool(self._store_capture, item)
         except StoreError as exc:
             logger.error("could not store capture %s of %s: %s", item.capture_id,
                          item.request_url, exc)
@@ -125,11 +137,23 @@ class EvidencePipeline:
             self.stats.inc_value("evidence/failed")
             self.stats.inc_value("evidence/failed/store")
             return {"failure": str(exc), "url": item.request_url}
+        finally:
+            if budget is not None:
+                budget.release(item.capture_id)
+                self.stats.max_value("evidence/inflight_bytes_peak", budget.peak)
         self.ledger.captures.append(entry)
         self.stats.inc_value("evidence/captured")
         self.stats.inc_value(f"evidence/captured/{item.kind}")
         return {"capture_id": entry.capture_id, "kind": entry.kind, "url": entry.url,
                 "manifest_sha256": entry.manifest_sha256}
+
+    async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the store pool (`EVIDENCE_STORE_WORKERS`), else a default thread."""
+        if self.budget is None:
+            return await asyncio.to_thread(fn, *args)
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self.budget.executor, context.run, fn, *args)
 
     def _store_capture(self, item: CaptureItem) -> CaptureEntry:
         assert self.ledger is not None
@@ -212,6 +236,9 @@ class EvidencePipeline:
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         """Write the run record once the close reason is known (Scrapy gives it to this signal,
         after pipelines' `close_spider`), then seal it."""
+        if self.budget is not None:  # every item is through the pipeline by now
+            self.stats.set_value("evidence/budget_waits_total", self.budget.waits)
+            self.budget.close()
         if self.ledger is None:  # the spider never opened
             return
         # Stopped by a signal: the run resumes under the same id and writes its record then

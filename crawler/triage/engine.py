@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ from crawler.triage.vocabulary import Vocabulary
 from storage.base import Store
 
 logger = logging.getLogger(__name__)
+PHASH_CACHE = 4096
+"""Photos whose perceptual hash is remembered by SHA-256 (64 hex digits each: about 0.6 MiB)."""
 
 _NAME_NOISE = re.compile(
     r"\b(official|store|shop|outlet|trading|trade|co|ltd|inc|llc|direct|supply|global|"
@@ -69,6 +73,8 @@ class Triage:
         self.rates = rates or RateBook.load(store)
         self.vocabulary = vocabulary or Vocabulary.load(self.config.vocabulary_dir)
         self.clock = clock or SystemClock()
+        self._phashes: OrderedDict[str, str | None] = OrderedDict()
+        self._phash_lock = threading.Lock()
 
     @classmethod
     def from_watchlist(cls, watchlist: Any, store: Store, catalog: Any,
@@ -83,7 +89,7 @@ class Triage:
         images, text = [], ""
         for artifact, stored in artifacts:
             if artifact.name.startswith("image-"):
-                digest = phash(artifact.data)
+                digest = self._phash(stored.sha256, artifact.data)
                 if digest is not None:
                     images.append({"name": artifact.name, "sha256": stored.sha256,
                                    "phash": digest, "source_url": artifact.source_url})
@@ -91,6 +97,20 @@ class Triage:
                 data = artifact.data
                 text = page_text(data if isinstance(data, bytes) else Path(data).read_bytes())
         return Pending(capture_id, images, text)
+
+    def _phash(self, sha256: str, data: Any) -> str | None:
+        """`phash` of a photo, remembered by its SHA-256: a seller's photo shown again on
+        other listings and re-checks is decoded once (at most `PHASH_CACHE` remembered)."""
+        with self._phash_lock:  # captures are stored by several threads
+            if sha256 in self._phashes:
+                self._phashes.move_to_end(sha256)
+                return self._phashes[sha256]
+        digest = phash(data)
+        with self._phash_lock:
+            self._phashes[sha256] = digest
+            while len(self._phashes) > PHASH_CACHE:
+                self._phashes.popitem(last=False)
+        return digest
 
     def after_store(self, manifest: dict[str, Any], pending: Pending) -> int | None:
         """Write the page record and the score of a stored listing capture; its score."""

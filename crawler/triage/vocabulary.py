@@ -102,6 +102,13 @@ class Vocabulary:
         if len(terms) > MAX_TERMS:
             raise ConfigError(f"vocabulary: more than {MAX_TERMS} terms")
         self.terms = terms
+        # folded once here, not for every text searched; a term's pattern can match only where
+        # its first folded word is a substring, so that cheap test runs before the regex
+        self._by_kind: dict[str, list[tuple[str, str, Term]]] = {}
+        for term in terms:
+            key = fold(term.text)
+            first = key.split()[0] if key.split() else key
+            self._by_kind.setdefault(term.kind, []).append((key, first, term))
 
     @classmethod
     def load(cls, user_dir: str | Path | None = None) -> Vocabulary:
@@ -124,8 +131,7 @@ class Vocabulary:
         """The terms of `kind` in `text` (one hit per distinct term text)."""
         folded = fold(text)
         hits: dict[str, Hit] = {}
-        for term in self.terms:
-            key = fold(term.text)
-            if term.kind == kind and key not in hits and term.pattern.search(folded):
+        for key, first, term in self._by_kind.get(kind, ()):
+            if first in folded and key not in hits and term.pattern.search(folded):
                 hits[key] = Hit(term.text, kind, term.language)
         return list(hits.values())
