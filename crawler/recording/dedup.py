@@ -20,6 +20,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crawler.recording.conditional import StaticIndex
 
 MIN_PAYLOAD = 512
 """Smaller payloads stay in the WARC: a revisit record and a blob would cost more than them."""
@@ -54,8 +58,10 @@ class Original:
 class DedupIndex:
     """Payload SHA-256 -> its first record in this run; an LRU bounded by `max_entries`."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, static: StaticIndex | None = None) -> None:
         self.max_entries = max_entries
+        self.static = static
+        """Static assets whose payloads are stored, for the proxy to revalidate (None: off)."""
         self._seen: OrderedDict[str, Original] = OrderedDict()
         self._lock = threading.Lock()
 
