@@ -300,13 +300,14 @@ def _write_served(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
         headers.append(("WARC-Concurrent-To", not_modified))
     headers += common
     w.write(headers, stored.head, len(stored.head), "application/http; msgtype=response")
-    if not_modified:
-        _write_request(w, ex, seed, date, common, not_modified)
+    if not_modified:  # the request that asked: concurrent to what the browser got and the 304
+        _write_request(w, ex, seed, date, common, served_id, not_modified)
     return not_modified or served_id
 
 
 def _write_request(w: WarcRecordWriter, ex: RecordedExchange, seed: str, date: str,
-                   common: list[tuple[str, str]], response_id: str | None) -> None:
+                   common: list[tuple[str, str]], response_id: str | None,
+                   also: str | None = None) -> None:
     req = ex.request
     headers = [("WARC-Type", "request"), ("WARC-Record-ID", record_id(seed + "/request")),
                ("WARC-Date", date), ("WARC-Target-URI", ex.url)]
@@ -315,6 +316,8 @@ def _write_request(w: WarcRecordWriter, ex: RecordedExchange, seed: str, date: s
     headers += [("WARC-Block-Digest", req.block_digest), *common]
     if response_id:
         headers.append(("WARC-Concurrent-To", response_id))
+    if also:
+        headers.append(("WARC-Concurrent-To", also))
     w.write(headers, req.open(), req.size, "application/http; msgtype=request")
 
 

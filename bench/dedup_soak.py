@@ -1,0 +1,323 @@
+"""Memory over many captures with deduplication on: the real recording path, no browser.
+
+Drives what a crawl's recording does for each capture, with the real parts: the recording proxy
+(`crawler.recording.proxy`, its shared listener and tagged sessions), the WARC writer
+(`crawler.evidence.warc_artifact.recorded_warc`, deduplicating into revisit records), the
+deduplication index with its static-asset index (`crawler.recording.dedup`,
+`crawler.recording.conditional`, conditional requests and immutable skips included), payload
+storing (`crawler.pipelines.payloads.store_payloads`) and a local store. The pages come from a
+local HTTP/1.1 server in a child process: each capture loads a page and eight sub-resources
+(a shared script, style sheet, font and logo; a script, two photos and an XHR of its own), so
+every capture brings new payload digests and a new static URL and every index reaches its
+bound. Chromium is left out: a plain HTTP client sends the requests through the proxy with
+the headers Chromium would (`Sec-Fetch-Dest`, the capture's tag), one capture at a time.
+
+Every `--every` captures it samples this process's RSS and PSS (the server is another
+process) and the sizes of the indexes, and at the end prints the PSS slope (MiB per 1,000
+captures, least squares over the samples after the first) and the last sample against the
+first (the baseline of the same run).
+
+    python bench/dedup_soak.py [--captures 10000] [--every 500] [--revalidate immutable]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import http.client
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from crawler.clock import SystemClock  # noqa: E402
+from crawler.config import CaptureLimits  # noqa: E402
+from crawler.egress import EgressPolicy, parse_allow  # noqa: E402
+from crawler.evidence.manifest import Artifact, CaptureItem, WatchRef  # noqa: E402
+from crawler.evidence.warc_artifact import recorded_warc  # noqa: E402
+from crawler.pipelines.payloads import StoredDigests, store_payloads  # noqa: E402
+from crawler.recording.conditional import StaticIndex  # noqa: E402
+from crawler.recording.crawl_dedup import BlobReader  # noqa: E402
+from crawler.recording.dedup import DedupIndex  # noqa: E402
+from crawler.recording.proxy import CAPTURE_HEADER, RecordingProxy, tag_value  # noqa: E402
+from storage.local import LocalStore  # noqa: E402
+
+MODIFIED = "Tue, 01 Dec 2026 10:00:00 GMT"
+
+
+def _bytes(seed: str, size: int) -> bytes:
+    out = b""
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}/{counter}".encode()).digest()
+        counter += 1
+    return out[:size]
+
+
+SHARED = {
+    "/static/app.js": (b"/* app */" + b"var a=1;" * 500, "text/javascript",
+                       {"Cache-Control": "no-cache", "ETag": '"app-1"'}),
+    "/static/site.css": (b".c{margin:0}" * 300, "text/css",
+                         {"Cache-Control": "no-cache", "Last-Modified": MODIFIED}),
+    "/static/font.woff2": (_bytes("font", 8192), "font/woff2",
+                           {"Cache-Control": "public, max-age=31536000, immutable",
+                            "ETag": '"font-1"'}),
+    "/img/logo.png": (_bytes("logo", 2048), "image/png", {"Cache-Control": "no-cache"}),
+}
+
+
+def _resource(path: str) -> tuple[bytes, str, dict[str, str]] | None:
+    """What the server answers for `path` (None: 404)."""
+    if path in SHARED:
+        return SHARED[path]
+    kind, _, rest = path.lstrip("/").partition("/")
+    if kind == "page":
+        n = rest
+        body = (f"<!DOCTYPE html><html><head><title>listing {n}</title>"
+                '<link rel="stylesheet" href="/static/site.css">'
+                f'<script src="/static/app.js"></script><script src="/static/chunk-{n}.js">'
+                f"</script></head><body><h1>listing {n}</h1>"
+                f'<img src="/img/logo.png"><img src="/img/p-{n}-1.png">'
+                f'<img src="/img/p-{n}-2.png">' + "<p>text</p>" * 200 + "</body></html>")
+        return body.encode(), "text/html; charset=utf-8", {"Cache-Control": "no-store"}
+    if kind == "static" and rest.startswith("chunk-"):
+        return (b"/*" + rest.encode() + b"*/" + _bytes(rest, 1024).hex().encode(),
+                "text/javascript", {"Cache-Control": "no-cache", "ETag": f'"{rest}"'})
+    if kind == "img":
+        return _bytes(rest, 3072), "image/png", {"Cache-Control": "no-cache"}
+    if kind == "api":
+        return (json.dumps({"item": rest, "pad": _bytes(rest, 600).hex()}).encode(),
+                "application/json", {"Cache-Control": "no-store"})
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # head and body are written apart: without this each kept-alive answer waits 40 ms
+        # for the client's delayed acknowledgement (the demo marketplace's trap, see
+        # docs/performance.md)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        found = _resource(self.path)
+        if found is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body, media_type, headers = found
+        etag, since = headers.get("ETag"), headers.get("Last-Modified")
+        if (etag and self.headers.get("If-None-Match") == etag) or \
+                (since and self.headers.get("If-Modified-Since") == since):
+            self.send_response(304)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", media_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve() -> None:
+    """The page server (run in a child process: its memory is not the recorder's)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+# -- the recorder ---------------------------------------------------------------------------
+
+SUBRESOURCES = (
+    ("/static/site.css", "style"), ("/static/app.js", "script"), ("/static/chunk-{n}.js", "script"),
+    ("/static/font.woff2", "font"), ("/img/logo.png", "image"), ("/img/p-{n}-1.png", "image"),
+    ("/img/p-{n}-2.png", "image"), ("/api/item/{n}", "empty"),
+)
+
+
+def fetch_capture(conn: http.client.HTTPConnection, base: str, n: int, tag: str) -> int:
+    """One page and its sub-resources through the proxy, as the browser would ask; bytes read."""
+    got = 0
+    for path, dest in (("/page/{n}", "document"), *SUBRESOURCES):
+        conn.request("GET", base + path.format(n=n), headers={
+            "Sec-Fetch-Dest": dest, "Accept-Encoding": "identity",
+            CAPTURE_HEADER.decode(): tag})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path.format(n=n)}: HTTP {response.status}")
+        got += len(body)
+    return got
+
+
+def memory_kib() -> tuple[int, int]:
+    """(RSS, PSS) of this process in KiB."""
+    rss = pss = 0
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
+            rss = int(line.split()[1])
+        elif line.startswith("Pss:"):
+            pss = int(line.split()[1])
+    return rss, pss
+
+
+class _Stats:
+    """Scrapy's stats interface, counting in a dict."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def inc_value(self, key: str, count: int = 1) -> None:
+        self.values[key] = self.values.get(key, 0) + count
+
+
+async def soak(args: argparse.Namespace, base: str, store_dir: Path) -> dict[str, Any]:
+    store = LocalStore(store_dir)
+    static = None if args.revalidate == "off" else StaticIndex(args.revalidate,
+                                                               reader=BlobReader(store=store))
+    index = DedupIndex(static=static)
+    known = StoredDigests()
+    stats = _Stats()
+    limits = CaptureLimits()
+    proxy = RecordingProxy(clock=SystemClock(), egress=EgressPolicy(parse_allow(["127.0.0.1"])),
+                           static=static).start()
+    watch = WatchRef("Soak", "soak", "soak")
+    samples: list[dict[str, Any]] = []
+    revalidated: dict[str, int] = {}
+    t0 = time.monotonic()
+    cpu0 = time.process_time()
+    try:
+        port = await proxy.open_shared()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for n in range(args.captures):
+            token = f"soak{n}-{secrets.token_hex(6)}"
+            session = await proxy.open_tagged_session(token, limits)
+            started = dt.datetime.now(dt.UTC)
+            fetch_capture(conn, base, n, tag_value(token))
+            await proxy.close_session(session)
+            for what, count in session.revalidation.items():
+                revalidated[what] = revalidated.get(what, 0) + count
+            payloads: list[tuple[str, bytes]] = []
+            capture_id = f"soak-{n:06d}"
+            warc = recorded_warc(session, {"software": "markwatch dedup soak"},
+                                 capture_id=capture_id, started=started,
+                                 page_url=f"{base}/page/{n}", artifacts=[], limits_hit=[],
+                                 dedup_index=index, payloads=payloads)
+            item = CaptureItem(capture_id, "listing", watch, f"{base}/page/{n}",
+                               f"{base}/page/{n}", 200, started, started, [warc], {},
+                               payloads=[Artifact(f"payload-{sha[:12]}",
+                                                  "application/octet-stream", body, sha256=sha)
+                                         for sha, body in dict(payloads).items()])
+            store_payloads(store, item, known, stats)
+            store.put_blob(warc.data, "application/warc")
+            del item, warc, payloads, session
+            if (n + 1) % args.every == 0:
+                rss, pss = memory_kib()
+                samples.append({
+                    "captures": n + 1, "rss_mib": rss / 1024, "pss_mib": pss / 1024,
+                    "dedup_index": len(index), "stored_digests": len(known),
+                    "static_index": len(static) if static is not None else 0,
+                    "seconds": time.monotonic() - t0})
+                if args.progress:
+                    print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
+                if args.max_seconds and time.monotonic() - t0 > args.max_seconds:
+                    break
+        conn.close()
+    finally:
+        proxy.stop()
+    done = samples[-1]["captures"] if samples else 0
+    return {"samples": samples, "captures": done, "wall_s": time.monotonic() - t0,
+            "cpu_s": time.process_time() - cpu0, "revalidation": revalidated,
+            "stats": stats.values}
+
+
+def slope(samples: list[dict[str, Any]], key: str) -> float:
+    """Least-squares slope of `key` in MiB per 1,000 captures (samples after the first)."""
+    points = [(s["captures"] / 1000, s[key]) for s in samples[1:]]
+    if len(points) < 2:
+        return 0.0
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
+
+
+def report(result: dict[str, Any], args: argparse.Namespace) -> None:
+    samples = result["samples"]
+    print(f"dedup soak: {result['captures']} captures in {result['wall_s']:.1f} s "
+          f"({result['captures'] / max(result['wall_s'], 1e-9):.1f}/s, "
+          f"{1000 * result['cpu_s'] / max(result['captures'], 1):.1f} ms CPU per capture), "
+          f"static revalidation: {args.revalidate}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("| captures | RSS MiB | PSS MiB | dedup index | stored digests | static index |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for s in samples:
+        print(f"| {s['captures']:,} | {s['rss_mib']:.1f} | {s['pss_mib']:.1f} | "
+              f"{s['dedup_index']:,} | {s['stored_digests']:,} | {s['static_index']:,} |")
+    if samples:
+        first, last = samples[0], samples[-1]
+        print(f"PSS slope after the first sample: {slope(samples, 'pss_mib'):+.3f} MiB per "
+              f"1,000 captures (RSS {slope(samples, 'rss_mib'):+.3f}); last / first sample: "
+              f"PSS {last['pss_mib'] / first['pss_mib']:.3f}, RSS "
+              f"{last['rss_mib'] / first['rss_mib']:.3f}")
+    print("revalidation per run:", json.dumps(result["revalidation"], sort_keys=True))
+    print("payload stats:", json.dumps(result["stats"], sort_keys=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--captures", type=int, default=10_000)
+    parser.add_argument("--every", type=int, default=500, help="captures between samples")
+    parser.add_argument("--revalidate", choices=("immutable", "conditional", "off"),
+                        default="immutable", help="EVIDENCE_STATIC_REVALIDATE for the run")
+    parser.add_argument("--max-seconds", type=float, default=0,
+                        help="stop at the first sample after this many seconds (0: never)")
+    parser.add_argument("--json", type=Path, help="write the samples here too")
+    parser.add_argument("--progress", action="store_true", help="print each sample as it comes")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve()
+        return 0
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert server.stdout is not None
+        base = f"http://127.0.0.1:{int(server.stdout.readline())}"
+        with tempfile.TemporaryDirectory(prefix="markwatch-soak-") as tmp:
+            result = asyncio.run(soak(args, base, Path(tmp) / "store"))
+    finally:
+        server.terminate()
+        server.wait(10)
+    report(result, args)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
