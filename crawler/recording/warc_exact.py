@@ -287,7 +287,10 @@ def _write_served(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
     why = served.not_fetched or (f"from the store: the site answered {ex.status} Not Modified "
                                  "to a conditional request")
     headers = [("WARC-Type", "revisit"), ("WARC-Record-ID", served_id), ("WARC-Date", date),
-               ("WARC-Target-URI", ex.url), ("WARC-Profile", dedup.PROFILE), *refers,
+               ("WARC-Target-URI", ex.url)]
+    if ex.remote_ip:  # the site that answered 304 (none when it was not asked)
+        headers.append(("WARC-IP-Address", ex.remote_ip))
+    headers += [("WARC-Profile", dedup.PROFILE), *refers,
                ("WARC-Payload-Digest", stored.payload_digest),
                ("WARC-Block-Digest", _sha(stored.head)),
                (dedup.PAYLOAD_SHA256, stored.sha256),
