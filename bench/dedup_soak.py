@@ -9,8 +9,9 @@ storing (`crawler.pipelines.payloads.store_payloads`) and a local store. The pag
 local HTTP/1.1 server in a child process: each capture loads a page and eight sub-resources
 (a shared script, style sheet, font and logo; a script, two photos and an XHR of its own), so
 every capture brings new payload digests and a new static URL and every index reaches its
-bound. Chromium is left out: a plain HTTP client sends the requests through the proxy with
-the headers Chromium would (`Sec-Fetch-Dest`, the capture's tag), one capture at a time.
+bound (`--scripts` and `--photos` set how many of its own). Chromium is left out: a plain HTTP
+client sends the requests through the proxy with the headers Chromium would
+(`Sec-Fetch-Dest`, the capture's tag), one capture at a time.
 
 Every `--every` captures it samples this process's RSS and PSS (the server is another
 process) and the sizes of the indexes, and at the end prints the PSS slope (MiB per 1,000
@@ -152,17 +153,24 @@ def serve() -> None:
 
 # -- the recorder ---------------------------------------------------------------------------
 
-SUBRESOURCES = (
-    ("/static/site.css", "style"), ("/static/app.js", "script"), ("/static/chunk-{n}.js", "script"),
-    ("/static/font.woff2", "font"), ("/img/logo.png", "image"), ("/img/p-{n}-1.png", "image"),
-    ("/img/p-{n}-2.png", "image"), ("/api/item/{n}", "empty"),
-)
+SHARED_LOADS = (("/static/site.css", "style"), ("/static/app.js", "script"),
+                ("/static/font.woff2", "font"), ("/img/logo.png", "image"))
 
 
-def fetch_capture(conn: http.client.HTTPConnection, base: str, n: int, tag: str) -> int:
+def loads(scripts: int, photos: int) -> list[tuple[str, str]]:
+    """What each capture asks for, in order: the page, the shared assets, then its own scripts,
+    photos and XHR (`{n}` is the capture's number)."""
+    return [("/page/{n}", "document"), *SHARED_LOADS,
+            *((f"/static/chunk-{{n}}-{k}.js", "script") for k in range(scripts)),
+            *((f"/img/p-{{n}}-{k}.png", "image") for k in range(photos)),
+            ("/api/item/{n}", "empty")]
+
+
+def fetch_capture(conn: http.client.HTTPConnection, base: str, n: int, tag: str,
+                  plan: list[tuple[str, str]]) -> int:
     """One page and its sub-resources through the proxy, as the browser would ask; bytes read."""
     got = 0
-    for path, dest in (("/page/{n}", "document"), *SUBRESOURCES):
+    for path, dest in plan:
         conn.request("GET", base + path.format(n=n), headers={
             "Sec-Fetch-Dest": dest, "Accept-Encoding": "identity",
             CAPTURE_HEADER.decode(): tag})
@@ -206,6 +214,7 @@ async def soak(args: argparse.Namespace, base: str, store_dir: Path) -> dict[str
     proxy = RecordingProxy(clock=SystemClock(), egress=EgressPolicy(parse_allow(["127.0.0.1"])),
                            static=static).start()
     watch = WatchRef("Soak", "soak", "soak")
+    plan = loads(args.scripts, args.photos)
     samples: list[dict[str, Any]] = []
     revalidated: dict[str, int] = {}
     t0 = time.monotonic()
@@ -217,7 +226,7 @@ async def soak(args: argparse.Namespace, base: str, store_dir: Path) -> dict[str
             token = f"soak{n}-{secrets.token_hex(6)}"
             session = await proxy.open_tagged_session(token, limits)
             started = dt.datetime.now(dt.UTC)
-            fetch_capture(conn, base, n, tag_value(token))
+            fetch_capture(conn, base, n, tag_value(token), plan)
             await proxy.close_session(session)
             for what, count in session.revalidation.items():
                 revalidated[what] = revalidated.get(what, 0) + count
@@ -271,7 +280,9 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"dedup soak: {result['captures']} captures in {result['wall_s']:.1f} s "
           f"({result['captures'] / max(result['wall_s'], 1e-9):.1f}/s, "
           f"{1000 * result['cpu_s'] / max(result['captures'], 1):.1f} ms CPU per capture), "
-          f"static revalidation: {args.revalidate}; load average "
+          f"static revalidation: {args.revalidate}; per capture "
+          f"{len(loads(args.scripts, args.photos))} requests ({args.scripts} script(s), "
+          f"{args.photos} photo(s) of its own); load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| captures | RSS MiB | PSS MiB | dedup index | stored digests | static index |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -292,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--captures", type=int, default=10_000)
     parser.add_argument("--every", type=int, default=500, help="captures between samples")
+    parser.add_argument("--scripts", type=int, default=1,
+                        help="scripts of its own per capture (new static URLs and payloads)")
+    parser.add_argument("--photos", type=int, default=2,
+                        help="photos of its own per capture (new payloads)")
     parser.add_argument("--revalidate", choices=("immutable", "conditional", "off"),
                         default="immutable", help="EVIDENCE_STATIC_REVALIDATE for the run")
     parser.add_argument("--max-seconds", type=float, default=0,
