@@ -14,9 +14,11 @@ client sends the requests through the proxy with the headers Chromium would
 (`Sec-Fetch-Dest`, the capture's tag), one capture at a time.
 
 Every `--every` captures it samples this process's RSS and PSS (the server is another
-process) and the sizes of the indexes, and at the end prints the PSS slope (MiB per 1,000
-captures, least squares over the samples after the first) and the last sample against the
-first (the baseline of the same run).
+process), the sizes of the indexes and the number of memory blocks Python has allocated (live
+objects: flat when nothing accumulates, whatever the allocator keeps), and at the end prints
+the PSS slope (MiB per 1,000 captures, least squares), over the whole run, once every index is
+full and over its last half, and the last sample against the first (the baseline of the same
+run), then what each index holds at its bound (tracemalloc).
 
     python bench/dedup_soak.py [--captures 10000] [--every 500] [--revalidate immutable]
 """
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -52,7 +55,7 @@ from crawler.evidence.warc_artifact import recorded_warc  # noqa: E402
 from crawler.pipelines.payloads import StoredDigests, store_payloads  # noqa: E402
 from crawler.recording.conditional import StaticIndex  # noqa: E402
 from crawler.recording.crawl_dedup import BlobReader  # noqa: E402
-from crawler.recording.dedup import DedupIndex  # noqa: E402
+from crawler.recording.dedup import DedupIndex, Original  # noqa: E402
 from crawler.recording.proxy import CAPTURE_HEADER, RecordingProxy, tag_value  # noqa: E402
 from storage.local import LocalStore  # noqa: E402
 
@@ -250,6 +253,7 @@ async def soak(args: argparse.Namespace, base: str, store_dir: Path) -> dict[str
                     "captures": n + 1, "rss_mib": rss / 1024, "pss_mib": pss / 1024,
                     "dedup_index": len(index), "stored_digests": len(known),
                     "static_index": len(static) if static is not None else 0,
+                    "py_blocks": sys.getallocatedblocks(),
                     "seconds": time.monotonic() - t0})
                 if args.progress:
                     print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
@@ -264,9 +268,59 @@ async def soak(args: argparse.Namespace, base: str, store_dir: Path) -> dict[str
             "stats": stats.values}
 
 
-def slope(samples: list[dict[str, Any]], key: str) -> float:
-    """Least-squares slope of `key` in MiB per 1,000 captures (samples after the first)."""
-    points = [(s["captures"] / 1000, s[key]) for s in samples[1:]]
+def index_footprint() -> dict[str, dict[str, float]]:
+    """Memory of each index filled past its bound with entries of realistic size (tracemalloc):
+    what the indexes can hold at most, whatever the number of captures."""
+    at = dt.datetime.now(dt.UTC)
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nContent-Length: 4012\r\n"
+            b"Cache-Control: no-cache\r\nETag: \"app-1\"\r\nDate: Sat, 05 Dec 2026 02:00:00 "
+            b"GMT\r\nServer: soak\r\n\r\n")
+    out: dict[str, dict[str, float]] = {}
+
+    def sha(i: int) -> str:
+        return hashlib.sha256(str(i).encode()).hexdigest()
+
+    def original(i: int) -> Original:
+        return Original(f"https://shop.example/static/chunk-{i:08d}.js",
+                        "2026-12-05T02:00:00.000000Z", f"<urn:uuid:{i:036d}>", f"01JD{i:022d}")
+
+    def measure(name: str, fill: Any, bound: int) -> None:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        index = fill()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        out[name] = {"entries": len(index), "bound": bound, "mib": (after - before) / 2**20}
+
+    def dedup_full() -> DedupIndex:
+        index = DedupIndex()
+        for i in range(index.max_entries + 1000):
+            index.first(sha(i), original(i))
+        return index
+
+    def stored_full() -> StoredDigests:
+        known = StoredDigests()
+        for i in range(known.max_entries + 1000):
+            known.add(sha(i))
+        return known
+
+    def static_full() -> StaticIndex:
+        index = StaticIndex("immutable")
+        for i in range(index.max_entries + 1000):
+            url = f"https://shop.example/static/chunk-{i:08d}.js"
+            index.remember(url, None, "script", 200, head, sha(i), 4012, "sha256:" + "A" * 52,
+                           "sha256:" + "B" * 52, at, original(i))
+        return index
+
+    measure("dedup index", dedup_full, DedupIndex().max_entries)
+    measure("stored digests", stored_full, StoredDigests().max_entries)
+    measure("static index", static_full, StaticIndex().max_entries)
+    return out
+
+
+def slope(samples: list[dict[str, Any]], key: str, skip: int = 1) -> float:
+    """Least-squares slope of `key` in MiB per 1,000 captures (the samples after `skip`)."""
+    points = [(s["captures"] / 1000, s[key]) for s in samples[skip:]]
     if len(points) < 2:
         return 0.0
     mx = sum(x for x, _ in points) / len(points)
@@ -284,17 +338,40 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
           f"{len(loads(args.scripts, args.photos))} requests ({args.scripts} script(s), "
           f"{args.photos} photo(s) of its own); load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("| captures | RSS MiB | PSS MiB | dedup index | stored digests | static index |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| captures | RSS MiB | PSS MiB | dedup index | stored digests | static index | "
+          "Python blocks |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in samples:
         print(f"| {s['captures']:,} | {s['rss_mib']:.1f} | {s['pss_mib']:.1f} | "
-              f"{s['dedup_index']:,} | {s['stored_digests']:,} | {s['static_index']:,} |")
+              f"{s['dedup_index']:,} | {s['stored_digests']:,} | {s['static_index']:,} | "
+              f"{s.get('py_blocks', 0):,} |")
     if samples:
         first, last = samples[0], samples[-1]
         print(f"PSS slope after the first sample: {slope(samples, 'pss_mib'):+.3f} MiB per "
               f"1,000 captures (RSS {slope(samples, 'rss_mib'):+.3f}); last / first sample: "
               f"PSS {last['pss_mib'] / first['pss_mib']:.3f}, RSS "
               f"{last['rss_mib'] / first['rss_mib']:.3f}")
+        bounds = {"dedup_index": DedupIndex().max_entries,
+                  "stored_digests": StoredDigests().max_entries,
+                  "static_index": StaticIndex().max_entries if args.revalidate != "off" else 0}
+        full = next((i for i, x in enumerate(samples)
+                     if all(x[k] >= v for k, v in bounds.items())), None)
+        if full is not None and len(samples) - full >= 3:
+            print(f"once every index is at its bound ({samples[full]['captures']:,} captures on):"
+                  f" PSS slope {slope(samples, 'pss_mib', full):+.3f}, RSS "
+                  f"{slope(samples, 'rss_mib', full):+.3f} MiB per 1,000 captures; "
+                  f"PSS {samples[full]['pss_mib']:.1f} -> {last['pss_mib']:.1f} MiB")
+        elif full is None:
+            print("not every index reached its bound in this run: the slopes include their "
+                  "filling")
+        half = len(samples) // 2
+        if len(samples) - half >= 3:
+            print(f"last half of the run ({samples[half]['captures']:,} captures on): PSS slope "
+                  f"{slope(samples, 'pss_mib', half):+.3f}, RSS "
+                  f"{slope(samples, 'rss_mib', half):+.3f} MiB per 1,000 captures")
+    for name, size in result.get("bounds", {}).items():
+        print(f"{name} at its bound: {size['entries']:,} entries (bound {size['bound']:,}), "
+              f"{size['mib']:.2f} MiB (tracemalloc, entries of realistic size)")
     print("revalidation per run:", json.dumps(result["revalidation"], sort_keys=True))
     print("payload stats:", json.dumps(result["stats"], sort_keys=True))
 
@@ -312,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=0,
                         help="stop at the first sample after this many seconds (0: never)")
     parser.add_argument("--json", type=Path, help="write the samples here too")
+    parser.add_argument("--tmp", type=Path, default=None,
+                        help="where the run's store goes (default: the system's temporary "
+                             "folder; /dev/shm takes the disk's fsync time out of the run)")
     parser.add_argument("--progress", action="store_true", help="print each sample as it comes")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -323,11 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         assert server.stdout is not None
         base = f"http://127.0.0.1:{int(server.stdout.readline())}"
-        with tempfile.TemporaryDirectory(prefix="markwatch-soak-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="markwatch-soak-", dir=args.tmp) as tmp:
             result = asyncio.run(soak(args, base, Path(tmp) / "store"))
     finally:
         server.terminate()
         server.wait(10)
+    result["bounds"] = index_footprint()
     report(result, args)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
