@@ -257,3 +257,30 @@ def test_only_static_destinations_without_their_own_validators_are_looked_up() -
         small.remember(f"https://s.example/{n}.js", None, "script", 200, head, str(n) * 64, 600,
                        "sha256:X", "sha256:Y", at, original)
     assert len(small) == 2
+
+
+def test_the_setting_is_parsed_once_and_checked() -> None:
+    from types import SimpleNamespace
+
+    from scrapy.settings import Settings
+
+    from crawler.exceptions import ConfigError
+    from crawler.recording.crawl_dedup import crawl_dedup
+    from tests.helpers import project_config as config
+
+    def crawler(**values: Any) -> Any:
+        settings = Settings()
+        settings.setmodule("crawler.settings")
+        settings.setdict(values)
+        return SimpleNamespace(settings=settings)
+
+    assert config().static_revalidate == "immutable"
+    assert config(EVIDENCE_STATIC_REVALIDATE="Conditional").static_revalidate == "conditional"
+    with pytest.raises(ConfigError, match="EVIDENCE_STATIC_REVALIDATE must be one of"):
+        config(EVIDENCE_STATIC_REVALIDATE="sometimes")
+    off = crawler(EVIDENCE_STATIC_REVALIDATE="off")
+    index = crawl_dedup(off)
+    assert index is not None and index.static is None and crawl_dedup(off) is index
+    both = crawl_dedup(crawler())
+    assert both is not None and both.static is not None and both.static.mode == "immutable"
+    assert crawl_dedup(crawler(EVIDENCE_DEDUP=False)) is None
