@@ -13,7 +13,11 @@ This file is the one implementation of markwatch's evidence checks: the package 
 For each capture it gives three verdicts:
 
 * integrity: every artifact's SHA-256 and size match the manifest, and the manifest's SHA-256
-  is a leaf of the run seal's Merkle tree (RFC 9162 audit path up to the sealed root);
+  is a leaf of the run seal's Merkle tree (RFC 9162 audit path up to the sealed root); the
+  capture's WARC, read record by record (a bounded gzip and WARC reader of its own): each
+  record's stated digests, each payload blob a revisit record names (carried in `artifacts/`)
+  against the digest and length it states, and the restored `warc/<capture_id>.warc.gz`
+  against the sealed WARC, record for record;
 * origin: the run seal carries a valid Ed25519 signature by key F, and F is one you pinned
   with --trust-key (a key merely found in the bundle proves nothing about who sealed it);
 * time: an RFC 3161 token over the seal's root, whose TSA certificate chains (basic
