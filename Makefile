@@ -58,6 +58,10 @@ test: $(STAMP) chromium ceph testtools redis postgres lint typecheck
 bench: $(STAMP) chromium
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+.PHONY: dedup-soak
+dedup-soak: $(STAMP)  # memory over N captures with deduplication on; no browser (DEDUP_SOAK_ARGS)
+	$(BIN)/python bench/dedup_soak.py $(DEDUP_SOAK_ARGS)
+
 .PHONY: triage-eval
 triage-eval: $(STAMP)  # offline, no browser: precision@50, recall, AUC, cluster purity
 	$(BIN)/python bench/triage_eval.py $(TRIAGE_EVAL_ARGS)

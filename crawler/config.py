@@ -59,6 +59,11 @@ class MarkwatchConfig:
     """Rendered pages a browser context serves before a fresh one (0: never); see
     `context_pages`."""
     clock: Clock = field(default_factory=SystemClock)
+    static_revalidate: str = "immutable"
+    """`EVIDENCE_STATIC_REVALIDATE`: scripts, styles and fonts the store holds are asked for
+    with a conditional request (`conditional`), and not at all while `Cache-Control:
+    immutable` keeps them fresh (`immutable`); `off` fetches them in full every time
+    (`crawler.recording.conditional`). Needs `EVIDENCE_DEDUP`."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> MarkwatchConfig:
@@ -94,10 +99,13 @@ class MarkwatchConfig:
             tab_captures=_positive(settings, "EVIDENCE_TAB_CAPTURES", settings.getint),
             context_pages=context_pages(settings),
             clock=clock,
+            static_revalidate=_choice(settings, "EVIDENCE_STATIC_REVALIDATE",
+                                      STATIC_REVALIDATE_MODES),
         )
 
 
 LAZY_LOAD_METHODS = ("expand", "scroll", "off")
+STATIC_REVALIDATE_MODES = ("immutable", "conditional", "off")
 
 
 def _choice(settings: BaseSettings, name: str, choices: tuple[str, ...]) -> str:

@@ -150,6 +150,10 @@ EVIDENCE_RECORDING_PROXY = True
 # Each payload stored once: shared assets and artifacts kept as blobs are revisit records in
 # the WARC, resolved on export, replay and verify (crawler/recording/dedup.py)
 EVIDENCE_DEDUP = True
+# Scripts, styles and fonts the store holds: asked for with If-None-Match/If-Modified-Since,
+# served from the store on 304; "immutable" also skips the fetch while Cache-Control:
+# immutable keeps them fresh; "conditional"; "off" (crawler/recording/conditional.py)
+EVIDENCE_STATIC_REVALIDATE = "immutable"
 EVIDENCE_RECORDING_CONTEXTS = "shared"  # or "per-capture" (see crawler/middlewares/recording.py)
 EVIDENCE_TLS_VERIFY = True  # the proxy checks upstream certificates (the browser cannot)
 EVIDENCE_TLS_CA_FILE = ""  # extra trusted CA certificates (PEM) for upstream TLS

@@ -40,7 +40,7 @@ from crawler.evidence.manifest import CaptureItem, FailureItem, WatchRef
 from crawler.exceptions import CaptureError, ConfigError
 from crawler.items import Block, SearchResult
 from crawler.recording import release_page
-from crawler.recording.dedup import DedupIndex
+from crawler.recording.crawl_dedup import crawl_dedup
 from crawler.sandbox import browser_sandbox
 from spiders.backoff import BackoffMixin
 from spiders.extract import extract_listing
@@ -129,8 +129,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         spider.assembler = CaptureAssembler(spider.name, spider.config,
                                             crawler.settings.getbool("ROBOTSTXT_OBEY"),
                                             lambda: browser_sandbox(crawler.settings),
-                                            DedupIndex() if crawler.settings.getbool(
-                                                "EVIDENCE_DEDUP", True) else None)
+                                            crawl_dedup(crawler))
         spider._load_watches(crawler)
         return spider
 

@@ -78,6 +78,9 @@ class CaptureAssembler:
             notes["triage"] = triage
         if rendered.recording is not None and rendered.recording.refused:
             notes["egress_refused"] = list(rendered.recording.refused)
+        if rendered.recording is not None and rendered.recording.revalidation:
+            # static assets answered from the store (crawler.recording.conditional)
+            notes["static_revalidation"] = dict(rendered.recording.revalidation)
         return CaptureItem(
             capture_id=capture_id,
             kind=kind,

@@ -29,6 +29,7 @@ from crawler.evidence.verify import Verifier
 from crawler.evidence.warc_refs import materialised_file
 from crawler.exceptions import ConfigError, MarkwatchError
 from crawler.export.bundle import ExportResult
+from crawler.recording.conditional import NOT_MODIFIED
 from crawler.seal import custody
 from crawler.seal.config import SealConfig
 from storage.base import Store
@@ -136,7 +137,10 @@ def cdxj_lines(warc: Path, filename: str) -> list[str]:
     with warc.open("rb") as stream:
         records = ArchiveIterator(stream)
         for record in records:
-            if record.rec_type not in _INDEXED:
+            if record.rec_type not in _INDEXED or record.rec_headers.get_header(
+                    "WARC-Profile") == NOT_MODIFIED:
+                # a site's 304 stays in the WARC as evidence; replay serves the response the
+                # browser was given (crawler/recording/conditional.py)
                 continue
             url = record.rec_headers.get_header("WARC-Target-URI")
             date = record.rec_headers.get_header("WARC-Date") or ""

@@ -29,6 +29,7 @@ from crawler.egress import EgressPolicy
 from crawler.exceptions import ConfigError
 from crawler.middlewares.contexts import ContextRecycler
 from crawler.recording import RECORDING_META, CaptureRecording, RecordingProxy
+from crawler.recording.crawl_dedup import crawl_dedup
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class RecordingProxyMiddleware:
                               f"not {mode!r}")
         middleware = cls(config.limits, proxy, crawler.stats, shared=mode == "shared",
                          pages_per_context=config.context_pages)
+        dedup = crawl_dedup(crawler)  # the WARC writer's: static assets revalidated by it
+        proxy.static = dedup.static if dedup is not None else None
         crawler.markwatch_contexts = middleware.recycler  # type: ignore[attr-defined]
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware

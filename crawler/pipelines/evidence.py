@@ -144,6 +144,8 @@ class EvidencePipeline:
         self.ledger.captures.append(entry)
         self.stats.inc_value("evidence/captured")
         self.stats.inc_value(f"evidence/captured/{item.kind}")
+        for what, count in (item.notes.get("static_revalidation") or {}).items():
+            self.stats.inc_value(f"recording/{what}", count)  # e.g. recording/conditional_304
         return {"capture_id": entry.capture_id, "kind": entry.kind, "url": entry.url,
                 "manifest_sha256": entry.manifest_sha256}
 

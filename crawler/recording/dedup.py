@@ -10,9 +10,10 @@ when the first record of that payload was another capture's) say where it was fi
 Exports, replay and verification resolve the blob (`crawler.evidence.warc_refs`).
 
 `DedupIndex` remembers, per run, where each payload was first recorded: an LRU of at most
-`max_entries` digests (about 300 bytes each: 4,096 entries, ~1.2 MiB), so memory stays flat
-over any number of captures; a payload that fell out of it refers to its own record, and the
-store's blob (put again, a no-op when present) stays the truth.
+`max_entries` digests (about 550 bytes each: 4,096 entries, 2.2 MiB measured by
+`bench/dedup_soak.py`), so memory stays flat over any number of captures; a payload that fell
+out of it refers to its own record, and the store's blob (put again, a no-op when present)
+stays the truth.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crawler.recording.conditional import StaticIndex
 
 MIN_PAYLOAD = 512
 """Smaller payloads stay in the WARC: a revisit record and a blob would cost more than them."""
@@ -54,8 +59,10 @@ class Original:
 class DedupIndex:
     """Payload SHA-256 -> its first record in this run; an LRU bounded by `max_entries`."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, static: StaticIndex | None = None) -> None:
         self.max_entries = max_entries
+        self.static = static
+        """Static assets whose payloads are stored, for the proxy to revalidate (None: off)."""
         self._seen: OrderedDict[str, Original] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import tempfile
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 SPOOL_THRESHOLD = 1024 * 1024
 """Bytes of one recorded message kept in memory before it moves to a temporary file."""
@@ -105,6 +105,13 @@ class RecordedExchange:
     truncated: str | None = None
     """WARC-Truncated reason (`length`, `time`, `disconnect`) when the body was cut."""
     complete: bool = False
+    fetch_dest: str | None = None
+    """The request's `Sec-Fetch-Dest` (what the page wants it for: script, style, image...)."""
+    origin: str | None = None
+    """The request's `Origin` header, if any."""
+    served: Any = None
+    """A `crawler.recording.conditional.Served` when the browser was served the stored
+    response (after a 304, or without asking the site): the WARC records it as a revisit."""
 
     def header(self, name: str) -> str | None:
         name = name.lower()

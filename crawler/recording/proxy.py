@@ -30,6 +30,7 @@ from crawler.clock import Clock, SystemClock
 from crawler.config import CaptureLimits
 from crawler.egress import EgressPolicy, EgressRefused
 from crawler.recording.ca import RecordingCA
+from crawler.recording.conditional import Served, StaticIndex, conditional_lines
 from crawler.recording.exchanges import SPOOL_THRESHOLD, HashingSpool, RecordedExchange, TlsSession
 from crawler.recording.http1 import (
     HOP_TO_PROXY,
@@ -64,6 +65,9 @@ class CaptureSession:
         nothing of them is recorded as content."""
 
         self.recorded_bytes = 0
+        self.revalidation: dict[str, int] = {}
+        """Static assets answered from the store (`crawler.recording.conditional`), by what
+        was done: conditional_sent, conditional_304, conditional_changed, immutable_skipped."""
         self.closed = False
         self.tagged = False
         """True when the capture's requests share a listener and are told apart by a tag."""
@@ -88,6 +92,9 @@ class CaptureSession:
     def hit(self, message: str) -> None:
         if message not in self.limits_hit:
             self.limits_hit.append(message)
+
+    def count(self, what: str) -> None:
+        self.revalidation[what] = self.revalidation.get(what, 0) + 1
 
     def note(self, message: str) -> None:
         if len(self.notes) < 100 and message not in self.notes:
@@ -184,7 +191,8 @@ class RecordingProxy:
     def __init__(self, ca: RecordingCA | None = None, *, verify_tls: bool = True,
                  ca_file: str | None = None, clock: Clock | None = None,
                  spool_threshold: int = SPOOL_THRESHOLD,
-                 egress: EgressPolicy | None = None) -> None:
+                 egress: EgressPolicy | None = None,
+                 static: StaticIndex | None = None) -> None:
         self.ca = ca or RecordingCA()
         self.egress = egress if egress is not None else EgressPolicy()
         """Where the proxy may connect (`crawler.egress`): the public internet by default."""
@@ -196,6 +204,8 @@ class RecordingProxy:
         self.refused_unclaimed: list[dict[str, str]] = []
         """Egress refusals of requests no capture claimed (CORS preflights)."""
         self.clock = clock or SystemClock()
+        self.static = static
+        """Static assets the store holds, revalidated rather than fetched again (None: off)."""
         self.verify_tls = verify_tls
         self.spool_threshold = spool_threshold
         self._verifying = ssl.create_default_context()
@@ -475,9 +485,19 @@ class RecordingProxy:
 
         request = HashingSpool(self.spool_threshold)
         exchange = RecordedExchange(url, method, self.clock.now(), request)
-        request.write_head(head.to_bytes(f"{method} {path} HTTP/1.1".encode("latin-1"),
-                                         drop=_DROP_TAGGED))
+        exchange.fetch_dest = head.value(b"sec-fetch-dest")
+        exchange.origin = head.value(b"origin")
+        request_head = head.to_bytes(f"{method} {path} HTTP/1.1".encode("latin-1"),
+                                     drop=_DROP_TAGGED)
         framing, length = body_framing(head, request=True)
+        served = await self._stored(url, head, framing)
+        if served is not None and served.not_fetched:
+            request.write_head(request_head)  # what the browser asked; not sent to the site
+            return await self._serve_stored(session, conn, exchange, served, "immutable_skipped")
+        if served is not None:  # ask the site whether it changed
+            request_head = request_head[:-2] + conditional_lines(served.stored) + b"\r\n"
+            session.count("conditional_sent")
+        request.write_head(request_head)
         if framing == "length" and length > limits.max_exchange_bytes - session.recorded_bytes:
             session.hit("byte cap: a request body was larger than the bytes left")
             await _refuse(conn, 413, "markwatch byte cap reached")
@@ -507,10 +527,40 @@ class RecordingProxy:
         while chunk := stream.read(65536):
             writer.write(chunk)
         await writer.drain()
-        return await self._response(session, conn, exchange, head)
+        return await self._response(session, conn, exchange, head, served)
+
+    async def _stored(self, url: str, head: Head, framing: str) -> Served | None:
+        """The stored response a static asset's request may be answered with, or None."""
+        static = self.static
+        if static is None or framing != "none":
+            return None
+        stored = static.lookup(url, head)
+        if stored is None:
+            return None
+        note = static.skip_network(stored, self.clock.now())
+        if note is None and stored.etag is None and stored.last_modified is None:
+            return None  # nothing to ask the site with
+        payload = await asyncio.to_thread(static.payload, stored)
+        if payload is None:
+            return None  # not in the store (yet), or altered: fetched in full
+        return Served(stored, payload, note)
+
+    async def _serve_stored(self, session: CaptureSession, conn: _Conn,
+                            exchange: RecordedExchange, served: Served, what: str) -> bool:
+        """Give the browser the stored response (head and payload as first received)."""
+        exchange.served = served
+        exchange.complete = True
+        if exchange.response is None:  # the site was not asked: not recorded yet
+            session.exchanges.append(exchange)
+            session.recorded_bytes += exchange.request.size
+        session.count(what)
+        conn.writer.write(served.stored.head)
+        conn.writer.write(served.payload)
+        await conn.writer.drain()
+        return True
 
     async def _response(self, session: CaptureSession, conn: _Conn, exchange: RecordedExchange,
-                        request_head: Head) -> bool:
+                        request_head: Head, served: Served | None = None) -> bool:
         assert conn.up is not None
         reader = conn.up[0]
         limits = session.limits
@@ -532,8 +582,14 @@ class RecordingProxy:
         exchange.response, exchange.status = response, status
         exchange.response_headers = head.headers()
         response.write_head(raw_head)
-        conn.writer.write(raw_head)
         session.recorded_bytes += len(raw_head)
+        if served is not None and status == 304:  # not modified: the browser gets the stored
+            if ("close" in head.tokens(b"connection") or parts[0] == b"HTTP/1.0"):
+                conn.close_upstream()
+            return await self._serve_stored(session, conn, exchange, served, "conditional_304")
+        if served is not None:
+            session.count("conditional_changed")
+        conn.writer.write(raw_head)
         framing, length = body_framing(head, request=False, method=exchange.method,
                                        status=status)
         decoded = DecodedSize(head.value(b"content-encoding"), limits.max_decoded_bytes)

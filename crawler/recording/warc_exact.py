@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from crawler.clock import isoformat
-from crawler.recording import dedup
+from crawler.recording import conditional, dedup
 from crawler.recording.exchanges import RecordedExchange, TlsSession, digest_label
 from crawler.recording.proxy import CaptureSession
 
@@ -159,7 +159,9 @@ def write_capture_warc(
             headers.append(("WARC-Refers-To", page_response))
         w.write(headers, res.data, len(res.data), res.media_type,
                 level=PACKED_LEVEL if packed(res.media_type) else None)
-    meta = {"limits_hit": session.limits_hit, "proxy_notes": session.notes,
+    revalidated = {"static_revalidation": dict(session.revalidation)} \
+        if session.revalidation else {}
+    meta = {"limits_hit": session.limits_hit, "proxy_notes": session.notes, **revalidated,
             "egress_refused": session.refused,
             "exchanges": len(session.exchanges), "recorded_bytes": session.recorded_bytes,
             **(capture_metadata or {})}
@@ -196,6 +198,8 @@ def _write_exchange(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
                     payloads: list[tuple[str, bytes]] | None = None) -> str | None:
     date = isoformat(ex.started_at)
     response_id: str | None = None
+    if ex.served is not None:
+        return _write_served(w, ex, seed, common, capture_id)
     if (ex.response is not None and dedup_index is not None and payloads is not None
             and dedup.eligible(ex.status, ex.response.payload_size, ex.truncated, is_page)
             and sum(len(body) for _, body in payloads) + ex.response.payload_size
@@ -233,6 +237,10 @@ def _write_revisit(w: WarcRecordWriter, ex: RecordedExchange, response_id: str, 
     payloads.append((sha, payload))
     first = dedup_index.first(sha, dedup.Original(ex.url, date, response_id, capture_id))
     head = spool.read_head()
+    if dedup_index.static is not None:
+        dedup_index.static.remember(ex.url, ex.origin, ex.fetch_dest, ex.status, head, sha,
+                                    spool.payload_size, spool.payload_digest,
+                                    spool.block_digest, ex.started_at, first)
     headers = [("WARC-Type", "revisit"), ("WARC-Record-ID", response_id),
                ("WARC-Date", date), ("WARC-Target-URI", ex.url)]
     if ex.remote_ip:
@@ -249,8 +257,60 @@ def _write_revisit(w: WarcRecordWriter, ex: RecordedExchange, response_id: str, 
     w.write(headers, head, len(head), "application/http; msgtype=response")
 
 
+def _write_served(w: WarcRecordWriter, ex: RecordedExchange, seed: str,
+                  common: list[tuple[str, str]], capture_id: str) -> str:
+    """A static asset the browser was served from the store: the site's 304 as a
+    server-not-modified revisit (with the request that asked), then what the browser got as an
+    identical-payload-digest revisit naming the payload blob; without a 304 (immutable and
+    fresh: the site was not asked) only the latter, saying so."""
+    served = ex.served
+    stored: conditional.StoredResponse = served.stored
+    original = stored.original
+    date = isoformat(ex.started_at)
+    refers = [("WARC-Refers-To-Target-URI", original.uri), ("WARC-Refers-To-Date", original.date),
+              ("WARC-Refers-To", original.record_id)]
+    if original.capture_id != capture_id:
+        refers.append((dedup.ORIGINAL_CAPTURE, original.capture_id))
+    not_modified: str | None = None
+    if ex.response is not None:
+        not_modified = record_id(seed + "/response")
+        spool = ex.response
+        headers = [("WARC-Type", "revisit"), ("WARC-Record-ID", not_modified),
+                   ("WARC-Date", date), ("WARC-Target-URI", ex.url)]
+        if ex.remote_ip:
+            headers.append(("WARC-IP-Address", ex.remote_ip))
+        headers += [("WARC-Profile", conditional.NOT_MODIFIED), *refers,
+                    ("WARC-Payload-Digest", stored.payload_digest),
+                    ("WARC-Block-Digest", spool.block_digest), *common]
+        w.write(headers, spool.open(), spool.size, "application/http; msgtype=response")
+    served_id = record_id(seed + "/served")
+    why = served.not_fetched or (f"from the store: the site answered {ex.status} Not Modified "
+                                 "to a conditional request")
+    headers = [("WARC-Type", "revisit"), ("WARC-Record-ID", served_id), ("WARC-Date", date),
+               ("WARC-Target-URI", ex.url)]
+    if ex.remote_ip:  # the site that answered 304 (none when it was not asked)
+        headers.append(("WARC-IP-Address", ex.remote_ip))
+    headers += [("WARC-Profile", dedup.PROFILE), *refers,
+               ("WARC-Payload-Digest", stored.payload_digest),
+               ("WARC-Block-Digest", _sha(stored.head)),
+               (dedup.PAYLOAD_SHA256, stored.sha256),
+               (dedup.PAYLOAD_LENGTH, str(stored.payload_size)),
+               (dedup.ORIGINAL_BLOCK, stored.block_digest), (dedup.MATERIALISE_AS, "response"),
+               (conditional.SERVED, why)]
+    if served.not_fetched:
+        headers.append((conditional.FETCH, served.not_fetched))
+    if not_modified:
+        headers.append(("WARC-Concurrent-To", not_modified))
+    headers += common
+    w.write(headers, stored.head, len(stored.head), "application/http; msgtype=response")
+    if not_modified:  # the request that asked: concurrent to what the browser got and the 304
+        _write_request(w, ex, seed, date, common, served_id, not_modified)
+    return not_modified or served_id
+
+
 def _write_request(w: WarcRecordWriter, ex: RecordedExchange, seed: str, date: str,
-                   common: list[tuple[str, str]], response_id: str | None) -> None:
+                   common: list[tuple[str, str]], response_id: str | None,
+                   also: str | None = None) -> None:
     req = ex.request
     headers = [("WARC-Type", "request"), ("WARC-Record-ID", record_id(seed + "/request")),
                ("WARC-Date", date), ("WARC-Target-URI", ex.url)]
@@ -259,6 +319,8 @@ def _write_request(w: WarcRecordWriter, ex: RecordedExchange, seed: str, date: s
     headers += [("WARC-Block-Digest", req.block_digest), *common]
     if response_id:
         headers.append(("WARC-Concurrent-To", response_id))
+    if also:
+        headers.append(("WARC-Concurrent-To", also))
     w.write(headers, req.open(), req.size, "application/http; msgtype=request")
 
 

@@ -13,7 +13,11 @@ This file is the one implementation of markwatch's evidence checks: the package 
 For each capture it gives three verdicts:
 
 * integrity: every artifact's SHA-256 and size match the manifest, and the manifest's SHA-256
-  is a leaf of the run seal's Merkle tree (RFC 9162 audit path up to the sealed root);
+  is a leaf of the run seal's Merkle tree (RFC 9162 audit path up to the sealed root); the
+  capture's WARC, read record by record (a bounded gzip and WARC reader of its own): each
+  record's stated digests, each payload blob a revisit record names (carried in `artifacts/`)
+  against the digest and length it states, and the restored `warc/<capture_id>.warc.gz`
+  against the sealed WARC, record for record;
 * origin: the run seal carries a valid Ed25519 signature by key F, and F is one you pinned
   with --trust-key (a key merely found in the bundle proves nothing about who sealed it);
 * time: an RFC 3161 token over the seal's root, whose TSA certificate chains (basic
@@ -43,7 +47,8 @@ import json
 import os
 import sys
 import zipfile
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +82,12 @@ MAX_RATIO = 400
 """Largest compression ratio of a zip member over 1 MiB (a zip bomb has thousands)."""
 MAX_TEXT = 300
 """Characters of any bundle string shown."""
+MAX_WARC_BYTES = 4 * 1024 * 1024 * 1024
+"""Largest decompressed size of one WARC read (a gzip bomb stops here; memory stays flat)."""
+MAX_WARC_RECORDS = 200_000
+"""Most records read from one WARC."""
+MAX_WARC_HEAD = 64 * 1024
+"""Largest WARC record header, and largest HTTP head at the start of a response record."""
 
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 OID_TSTINFO = "1.2.840.113549.1.9.16.1.4"
@@ -882,6 +893,218 @@ def _check_zip(infos: list[zipfile.ZipInfo]) -> None:
         raise Refused(f"zip would unpack to {total} bytes, over the limit of {MAX_TOTAL}")
 
 
+# --- WARC records, streamed and bounded (the standard library only) -------------------------
+
+PAYLOAD_SHA256 = "warc-markwatch-payload-sha256"
+"""A markwatch revisit record's payload blob (hex SHA-256): `crawler.recording.dedup`."""
+PAYLOAD_LENGTH = "warc-markwatch-payload-length"
+ORIGINAL_BLOCK = "warc-markwatch-original-block-digest"
+MATERIALISE_AS = "warc-markwatch-materialise-as"
+_DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+class GzipStream:
+    """The decompressed bytes of a multi-member gzip file, read on demand; VerifyError past
+    `limit` decompressed bytes or on a damaged stream. Memory: about 128 KiB plus what the
+    caller asks for at once."""
+
+    def __init__(self, fh: Any, limit: int = MAX_WARC_BYTES) -> None:
+        self._fh = fh
+        self._limit = limit
+        self._d: Any = None
+        self._input = b""
+        self._buf = bytearray()
+        self._pos = 0
+        self.total = 0
+
+    def _more(self) -> bool:
+        """Decompress some more into the buffer; False at the clean end of the file."""
+        while True:
+            if not self._input:
+                self._input = self._fh.read(1 << 16)
+                if not self._input:
+                    if self._d is not None and not self._d.eof:
+                        raise VerifyError("gzip stream cut short")
+                    return False
+            if self._d is None or self._d.eof:
+                self._d = zlib.decompressobj(31)
+            try:
+                out = self._d.decompress(self._input, 1 << 16)
+            except zlib.error as exc:
+                raise VerifyError("not a valid gzip stream: " + safe(exc)) from exc
+            self._input = self._d.unused_data if self._d.eof else self._d.unconsumed_tail
+            if out:
+                self.total += len(out)
+                if self.total > self._limit:
+                    raise VerifyError(f"decompresses to more than {self._limit} bytes")
+                if self._pos > 1 << 20:
+                    del self._buf[: self._pos]
+                    self._pos = 0
+                self._buf += out
+                return True
+
+    def read(self, n: int) -> bytes:
+        """Up to `n` bytes (fewer only at the end of the file)."""
+        while len(self._buf) - self._pos < n and self._more():
+            pass
+        out = bytes(self._buf[self._pos : self._pos + n])
+        self._pos += len(out)
+        return out
+
+    def read_until(self, marker: bytes, limit: int) -> bytes | None:
+        """Bytes up to and including `marker`; None at a clean end; VerifyError past `limit`."""
+        start = 0
+        while True:
+            found = self._buf.find(marker, self._pos + start)
+            if found >= 0 and found + len(marker) - self._pos <= limit:
+                out = bytes(self._buf[self._pos : found + len(marker)])
+                self._pos = found + len(marker)
+                return out
+            if len(self._buf) - self._pos > limit:
+                raise VerifyError(f"a record header longer than {limit} bytes")
+            start = max(0, len(self._buf) - self._pos - len(marker))
+            if not self._more():
+                if len(self._buf) == self._pos:
+                    return None
+                raise VerifyError("the file ends inside a record header")
+
+
+@dataclass
+class WarcRecord:
+    """One record's header fields (lower-case names, first value) and what its bytes hash to."""
+
+    number: int
+    fields: dict[str, str]
+    length: int
+    block_sha256: str
+    payload_sha256: str
+    """Of the block after its HTTP head for `application/http` records, else of the block."""
+    head_sha256: str | None
+    """Of the HTTP head (with its blank line) of an `application/http` record."""
+    problems: list[str]
+
+    @property
+    def type(self) -> str:
+        return self.fields.get("warc-type", "")
+
+    @property
+    def label(self) -> str:
+        uri = self.fields.get("warc-target-uri", "")
+        return f"record {self.number} ({safe(self.type, 20)} {safe(uri, 120)})"
+
+
+def _parse_digest(label: str) -> tuple[str, bytes] | None:
+    """`algorithm:value` (base32 or hex) as (algorithm, digest bytes); None if unreadable."""
+    algorithm, sep, value = label.strip().partition(":")
+    algorithm = algorithm.lower()
+    if not sep or algorithm not in _DIGESTS:
+        return None
+    size = _DIGESTS[algorithm]().digest_size
+    try:
+        if len(value) == size * 2 and set(value.lower()) <= HEX:
+            return algorithm, bytes.fromhex(value)
+        raw = base64.b32decode(value.upper() + "=" * (-len(value) % 8))
+    except (ValueError, TypeError):
+        return None
+    return (algorithm, raw) if len(raw) == size else None
+
+
+def warc_records(stream: GzipStream) -> Iterator[WarcRecord]:
+    """Every record of a gzipped WARC, its block streamed through its digests (stated digests
+    checked: `WarcRecord.problems`); VerifyError if the file is not a readable WARC."""
+    number = 0
+    while True:
+        head = stream.read_until(b"\r\n\r\n", MAX_WARC_HEAD)
+        if head is None:
+            return
+        number += 1
+        if number > MAX_WARC_RECORDS:
+            raise VerifyError(f"more than {MAX_WARC_RECORDS} records")
+        lines = head[:-4].decode("utf-8", "replace").split("\r\n")
+        if not lines[0].startswith("WARC/"):
+            raise VerifyError(f"record {number}: not a WARC record")
+        fields: dict[str, str] = {}
+        name = ""
+        for line in lines[1:]:
+            if line[:1] in (" ", "\t") and name:
+                fields[name] += " " + line.strip()
+                continue
+            key, sep, value = line.partition(":")
+            if not sep:
+                raise VerifyError(f"record {number}: a malformed header line")
+            name = key.strip().lower()
+            if name in fields:
+                name = ""  # a repeated field: the first one counts
+                continue
+            fields[name] = value.strip()
+        try:
+            length = int(fields.get("content-length", ""))
+        except ValueError:
+            raise VerifyError(f"record {number}: no Content-Length") from None
+        if length < 0:
+            raise VerifyError(f"record {number}: a negative Content-Length")
+        yield _hash_block(stream, number, fields, length)
+        if stream.read(4) != b"\r\n\r\n":
+            raise VerifyError(f"record {number}: its block does not end where its "
+                              "Content-Length says")
+
+
+def _hash_block(stream: GzipStream, number: int, fields: dict[str, str],
+                length: int) -> WarcRecord:
+    problems: list[str] = []
+    stated = {}
+    for name in ("warc-block-digest", "warc-payload-digest"):
+        if name in fields:
+            parsed = _parse_digest(fields[name])
+            if parsed is None:
+                problems.append(f"{name}: {safe(fields[name], 80)} is not a digest this "
+                                "verifier can check")
+            else:
+                stated[name] = parsed
+    block = {a: _DIGESTS[a]() for a in {"sha256", *(d[0] for d in stated.values())}}
+    payload = {a: _DIGESTS[a]() for a in {"sha256", stated.get("warc-payload-digest",
+                                                                  ("sha256", b""))[0]}}
+    is_http = fields.get("content-type", "").lower().startswith("application/http")
+    first = stream.read(min(length, MAX_WARC_HEAD))
+    if len(first) < min(length, MAX_WARC_HEAD):
+        raise VerifyError(f"record {number}: the file ends inside its block")
+    head_sha = None
+    body_start = 0
+    if is_http:
+        end = first.find(b"\r\n\r\n")
+        if end < 0 and length > len(first):
+            raise VerifyError(f"record {number}: an HTTP head longer than {MAX_WARC_HEAD} bytes")
+        body_start = len(first) if end < 0 else end + 4
+        head_sha = hashlib.sha256(first[:body_start]).hexdigest()
+    for h in block.values():
+        h.update(first)
+    for h in payload.values():
+        h.update(first[body_start:])
+    left = length - len(first)
+    while left > 0:
+        chunk = stream.read(min(left, 1 << 20))
+        if not chunk:
+            raise VerifyError(f"record {number}: the file ends inside its block")
+        left -= len(chunk)
+        for h in block.values():
+            h.update(chunk)
+        for h in payload.values():
+            h.update(chunk)
+    kind = fields.get("warc-type", "")
+    if "warc-block-digest" in stated:
+        algorithm, want = stated["warc-block-digest"]
+        if block[algorithm].digest() != want:
+            problems.append(f"its block does not match its WARC-Block-Digest "
+                            f"{safe(fields['warc-block-digest'], 80)}")
+    if "warc-payload-digest" in stated and kind in ("response", "resource", "request"):
+        algorithm, want = stated["warc-payload-digest"]
+        if payload[algorithm].digest() != want:
+            problems.append(f"its payload does not match its WARC-Payload-Digest "
+                            f"{safe(fields['warc-payload-digest'], 80)}")
+    return WarcRecord(number, fields, length, block["sha256"].hexdigest(),
+                      payload["sha256"].hexdigest(), head_sha, problems)
+
+
 # --- verdicts -------------------------------------------------------------------------------
 
 PROVEN, NOT_PROVEN, FAILED = "PROVEN", "NOT PROVEN", "FAILED"
@@ -997,8 +1220,10 @@ def _pem_certs(text: str) -> list[x509.Certificate]:
         return []
 
 
-def check_artifacts(bundle: Bundle, manifest: dict[str, Any], finding: Finding) -> int:
-    """Hash every artifact the manifest lists; the number that matched."""
+def check_artifacts(bundle: Bundle, manifest: dict[str, Any], finding: Finding,
+                    matched: dict[str, tuple[str, int]] | None = None) -> int:
+    """Hash every artifact the manifest lists; the number that matched (each one's member
+    name, digest and size added to `matched`)."""
     artifacts = manifest.get("artifacts")
     if not isinstance(artifacts, list):
         finding.fail("manifest lists no artifacts")
@@ -1024,7 +1249,164 @@ def check_artifacts(bundle: Bundle, manifest: dict[str, Any], finding: Finding) 
             finding.fail(f"artifact {label}: {actual_size} bytes, manifest says {safe(size)}")
         else:
             good += 1
+            if matched is not None:
+                matched[name] = (actual, actual_size)
     return good
+
+
+@dataclass
+class _Blobs:
+    """SHA-256 and size of bundle members hashed so far (each blob read once)."""
+
+    bundle: Bundle
+    known: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def hash(self, name: str) -> tuple[str, int]:
+        if name not in self.known:
+            self.known[name] = self.bundle.sha256(name)
+        return self.known[name]
+
+
+def check_warc(bundle: Bundle, manifest: dict[str, Any], finding: Finding,
+               blobs: _Blobs | None = None) -> str | None:
+    """The capture's WARC, record by record: each record's stated digests; each payload blob a
+    revisit record names, carried in the bundle, against the digest and length it states (and,
+    for a capture artifact, the manifest's); the restored `warc/<capture_id>.warc.gz` against
+    the sealed WARC, every record the same or the full record its revisit stands for.
+    Returns a line saying what was checked (None: the manifest lists no WARC)."""
+    blobs = blobs or _Blobs(bundle)
+    artifacts = [a for a in manifest.get("artifacts") or [] if isinstance(a, dict)]
+    entry = next((a for a in artifacts if a.get("name") == "page.warc.gz"), None)
+    if entry is None or not is_hex_digest(entry.get("sha256")):
+        return None
+    stored_name = "artifacts/" + entry["sha256"]
+    if not bundle.exists(stored_name) or blobs.hash(stored_name)[0] != entry["sha256"]:
+        return None  # the artifact check names it
+    capture_id = str(manifest.get("capture_id"))
+    by_name = {str(a.get("name")): a.get("sha256") for a in artifacts}
+    restored_name = f"warc/{capture_id}.warc.gz"
+    counts = {"records": 0, "references": 0, "restored": 0}
+    with bundle.open(stored_name) as stored_fh:
+        restored_fh = bundle.open(restored_name) if bundle.exists(restored_name) else None
+        try:
+            _walk_warc(bundle, stored_fh, restored_fh, restored_name, capture_id, by_name,
+                       finding, blobs, counts)
+        finally:
+            if restored_fh is not None:
+                restored_fh.close()
+    if counts["references"] and restored_fh is None:
+        finding.fail(f"{restored_name} missing: the bundle does not carry the capture's "
+                     "complete WARC")
+    line = (f"page.warc.gz: {counts['records']} record(s), their stated digests match; "
+            f"{counts['references']} payload reference(s) match the blobs carried")
+    if counts["restored"]:
+        line += f"; {restored_name} matches it record for record"
+    return line
+
+
+def _walk_warc(bundle: Bundle, stored_fh: Any, restored_fh: Any, restored_name: str,
+               capture_id: str, by_name: dict[str, Any], finding: Finding, blobs: _Blobs,
+               counts: dict[str, int]) -> None:
+    stored = warc_records(GzipStream(stored_fh))
+    restored = warc_records(GzipStream(restored_fh)) if restored_fh is not None else None
+    while True:
+        try:
+            record = next(stored, None)
+        except VerifyError as exc:
+            finding.fail(f"page.warc.gz: unreadable: {exc}")
+            return
+        full: WarcRecord | None = None
+        if restored is not None:
+            try:
+                full = next(restored, None)
+            except VerifyError as exc:
+                finding.fail(f"{restored_name}: unreadable: {exc}")
+                restored = None
+        if record is None:
+            if full is not None:
+                finding.fail(f"{restored_name}: {full.label} is not in the sealed WARC")
+            return
+        counts["records"] += 1
+        for problem in record.problems:
+            finding.fail(f"page.warc.gz {record.label}: {problem}")
+        sha = record.fields.get(PAYLOAD_SHA256)
+        if record.type == "revisit" and sha is not None:
+            counts["references"] += 1
+            _check_reference(bundle, record, capture_id, by_name, finding, blobs)
+        if restored is None:
+            continue
+        if full is None:
+            finding.fail(f"{restored_name}: ends before the sealed WARC's {record.label}")
+            restored = None
+            continue
+        counts["restored"] += 1
+        for problem in full.problems:
+            finding.fail(f"{restored_name} {full.label}: {problem}")
+        differs = _restored_differs(record, full)
+        if differs:
+            finding.fail(f"{restored_name} {full.label}: {differs}")
+
+
+def _check_reference(bundle: Bundle, record: WarcRecord, capture_id: str,
+                     by_name: dict[str, Any], finding: Finding, blobs: _Blobs) -> None:
+    """A revisit record's payload blob: carried, and hashing to what the record states."""
+    sha = record.fields[PAYLOAD_SHA256].lower()
+    original = record.fields.get("warc-markwatch-original-capture")
+    first = (f", first recorded by capture {safe(original, 80)}"
+             if original and original != capture_id else "")
+    what = f"payload blob {safe(sha, 80)} named by page.warc.gz {record.label}{first}"
+    if not is_hex_digest(sha):
+        finding.fail(f"{what}: not a SHA-256 hex digest")
+        return
+    stated = _parse_digest(record.fields.get("warc-payload-digest", ""))
+    if stated is None or stated != ("sha256", bytes.fromhex(sha)):
+        finding.fail(f"{what}: its WARC-Payload-Digest does not state this blob")
+    uri = record.fields.get("warc-target-uri", "")
+    prefix = f"urn:markwatch:{capture_id}:"
+    if uri.startswith(prefix) and uri[len(prefix):] in by_name \
+            and by_name[uri[len(prefix):]] != sha:
+        finding.fail(f"{what}: the manifest lists {safe(uri[len(prefix):], 80)} as "
+                     f"{safe(by_name[uri[len(prefix):]], 80)}")
+    name = "artifacts/" + sha
+    if not bundle.exists(name):
+        finding.fail(f"{what}: missing from the bundle ({name})")
+        return
+    actual, size = blobs.hash(name)
+    if actual != sha:
+        finding.fail(f"{what}: altered (its SHA-256 is {actual})")
+        return
+    try:
+        length = int(record.fields.get(PAYLOAD_LENGTH, str(size)))
+    except ValueError:
+        length = -1
+    if length != size:
+        finding.fail(f"{what}: {size} bytes, the record says "
+                     f"{safe(record.fields.get(PAYLOAD_LENGTH), 20)}")
+
+
+def _restored_differs(record: WarcRecord, full: WarcRecord) -> str | None:
+    """Why a restored record is not the sealed record (or the full record its revisit
+    stands for), or None."""
+    if full.fields.get("warc-record-id") != record.fields.get("warc-record-id"):
+        return (f"is {safe(full.fields.get('warc-record-id'), 80)}, the sealed WARC has "
+                f"{safe(record.fields.get('warc-record-id'), 80)} here")
+    if full.fields.get("warc-target-uri") != record.fields.get("warc-target-uri"):
+        return "its target URI is not the sealed record's"
+    sha = record.fields.get(PAYLOAD_SHA256)
+    if record.type != "revisit" or sha is None:
+        if full.type != record.type or full.block_sha256 != record.block_sha256:
+            return "differs from the sealed WARC's record"
+        return None
+    kind = record.fields.get(MATERIALISE_AS, "response")
+    if full.type != kind:
+        return (f"is a {safe(full.type, 20)} record, the sealed revisit stands for a "
+                f"{safe(kind, 20)}")
+    if full.payload_sha256 != sha.lower():
+        return (f"its payload's SHA-256 is {full.payload_sha256}, the sealed revisit names "
+                f"{safe(sha, 80)}")
+    if kind == "response" and full.head_sha256 != record.block_sha256:
+        return "its HTTP head is not the one the sealed revisit recorded"
+    return None
 
 
 def load_proof(bundle: Bundle, capture_id: str) -> dict[str, Any]:
@@ -1057,7 +1439,9 @@ def integrity_verdict(
     if not isinstance(manifest, dict) or manifest.get("capture_id") != capture_id:
         finding.fail(f"the manifest does not name capture {safe(capture_id)}")
         return None
-    good = check_artifacts(bundle, manifest, finding)
+    blobs = _Blobs(bundle)
+    good = check_artifacts(bundle, manifest, finding, blobs.known)
+    warc_line = check_warc(bundle, manifest, finding, blobs)
     try:
         proof = load_proof(bundle, capture_id)
         seal = seals.get(str(proof.get("seal")))
@@ -1082,6 +1466,8 @@ def integrity_verdict(
         finding.lines.append(
             f"{good} artifact(s) match manifest sha256:{digest}, which is leaf {index} of "
             f"{size} under root {seal.root.hex()} ({seal.name})")
+        if warc_line:
+            finding.lines.append(warc_line)
     return seal
 
 
