@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck chromium ceph testtools redis bench clean
+.PHONY: demo test lint typecheck chromium ceph testtools redis postgres bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -36,6 +36,10 @@ testtools:
 redis:
 	@scripts/apt-ensure.sh redis-server redis-server || echo "markwatch: Redis frontier tests will be skipped"
 
+# The PostgreSQL catalog tests run a real PostgreSQL (Debian's postgresql), installed when missing.
+postgres:
+	@scripts/apt-ensure.sh pg_ctlcluster postgresql || echo "markwatch: PostgreSQL catalog tests will be skipped"
+
 # The demo's time-stamping authority signs with the openssl command (without it the demo runs,
 # and says its time is not attested).
 demo: $(STAMP) chromium
@@ -48,7 +52,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) chromium ceph testtools redis lint typecheck
+test: $(STAMP) chromium ceph testtools redis postgres lint typecheck
 	$(BIN)/pytest
 
 bench: $(STAMP) chromium

@@ -28,12 +28,14 @@ from storage.retrying import botocore_config
 from .ceph import CephRGW, missing_binaries
 from .faultproxy import FaultProxy
 from .moto import MotoS3
+from .postgres import PostgresServer, ensure_postgres
 from .redis import RedisServer, ensure_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ("moto", "ceph")
 
-__all__ = ["SERVERS", "FaultProxy", "S3Server", "redis_server", "s3_proxy", "s3_server"]
+__all__ = ["SERVERS", "FaultProxy", "S3Server", "pg_database", "postgres_server", "redis_server",
+           "s3_proxy", "s3_server"]
 
 
 @dataclass
@@ -140,3 +142,24 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.skip(f"REDIS TESTS SKIPPED: {why}")
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL (Debian's postgresql, installed when missing) on 127.0.0.1."""
+    why = ensure_postgres()
+    if why is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and PostgreSQL cannot run: {why}")
+        _loud(f"SKIPPING every PostgreSQL test: {why}")
+        warnings.warn(f"POSTGRESQL TESTS SKIPPED: {why}", stacklevel=1)
+        pytest.skip(f"POSTGRESQL TESTS SKIPPED: {why}")
+    with PostgresServer() as server:
+        sys.stderr.write(f"\n[postgres] started in {server.start_seconds:.1f} s\n")
+        yield server
+
+
+@pytest.fixture
+def pg_database(postgres_server: PostgresServer) -> str:
+    """The URI of a fresh, empty PostgreSQL database for one test."""
+    return postgres_server.new_database()
