@@ -54,14 +54,15 @@ from bench.catalog_synth import (  # noqa: E402
 
 def open_catalog(uri: str) -> Any:
     """The product's catalog for `uri`, as the CLI opens it."""
-    import storage.catalog as catalog_module
+    from storage.catalog import Catalog
 
-    opener = getattr(catalog_module, "open_catalog", None)
-    if opener is not None:  # the catalog behind a URI (SQLite or PostgreSQL)
-        return opener(uri)
-    from storage.uri import sqlite_path
+    try:
+        import storage.db  # noqa: F401 - the catalog takes URIs (SQLite or PostgreSQL)
+    except ImportError:  # the SQLite-only catalog takes a path
+        from storage.uri import sqlite_path
 
-    return catalog_module.Catalog(sqlite_path(uri))
+        return Catalog(sqlite_path(uri))
+    return Catalog(uri)
 
 
 def redact(uri: str) -> str:
@@ -80,7 +81,7 @@ def catalog_uri(spec: str, tmp: Path, index: int) -> Iterator[str]:
         from tests.servers.postgres import PostgresServer
 
         with PostgresServer() as server:
-            yield server.uri
+            yield server.new_database("markwatch_bench")
     elif spec.startswith(("postgresql://", "postgresql+psycopg://")):
         yield spec
     else:
