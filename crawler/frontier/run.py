@@ -114,8 +114,12 @@ def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
     finally:
         store.close()
     frontier.close_run()
-    return CrawlReport(frontier.run_id, meta["store"], meta["catalog"], started, clock.now(),
-                       records, errors, seals=seals)
+    report = CrawlReport(frontier.run_id, meta["store"], meta["catalog"], started, clock.now(),
+                         records, errors, seals=seals)
+    from crawler.takedown.observe import observe_run
+
+    observe_run(report, clock)  # as after a single-process run: changes, removals, relistings
+    return report
 
 
 def _record(frontier: Frontier, meta: dict[str, Any], marketplace: str,

@@ -1,0 +1,90 @@
+"""Distributed runs on PostgreSQL: three `markwatch worker` processes share one Redis frontier
+(a real redis-server) and write one PostgreSQL catalog (a real PostgreSQL, Debian's), crawling
+the demo marketplace in real Chromium; one of them is killed with SIGKILL in the second test.
+
+The seeder alone is given the catalog (MARKWATCH_CATALOG, the URI holding a password); it
+reaches every worker through the run's description in Redis. The catalog they wrote must equal
+one rebuilt from the store into a fresh PostgreSQL database, table by table, and neither
+password may reach a log, a report or the store.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from crawler.demo import DemoMarketplace
+from tests.helpers import run_markwatch
+from tests.servers.postgres import PASSWORD as PG_PASSWORD
+from tests.servers.postgres import PostgresServer
+from tests.servers.redis import RedisServer
+from tests.test_frontier import Cluster, _check_run, market
+
+pytestmark = pytest.mark.browser
+
+__all__ = ["market"]  # the demo marketplace fixture of tests/test_frontier.py
+
+
+def _cluster(root: Path, redis: RedisServer, demo: DemoMarketplace,
+             postgres: PostgresServer) -> Cluster:
+    return Cluster(root, redis, demo, catalog_uri=postgres.new_database(),
+                   rebuilt_uri=postgres.new_database())
+
+
+def _no_password_anywhere(cluster: Cluster, *texts: str) -> None:
+    """Neither the catalog's nor Redis's password in the logs, the report or the store."""
+    shown = "\n".join(texts) + cluster.logs() + (cluster.root / "report.json").read_text()
+    assert PG_PASSWORD not in shown
+    for path in cluster.store.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".txt", ".log"):
+            assert PG_PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_three_workers_on_postgresql(tmp_path: Path, redis_server: RedisServer,
+                                     postgres_server: PostgresServer, market: DemoMarketplace,
+                                     chromium: str, request: pytest.FixtureRequest) -> None:
+    cluster = _cluster(tmp_path, redis_server, market, postgres_server)
+    request.addfinalizer(cluster.close)
+    cluster.start_workers()
+    seeder = cluster.seed()
+    request.addfinalizer(lambda: seeder.poll() is None and seeder.kill())
+    report = _check_run(cluster, seeder)  # exactly once, verify --all, rebuilt equal, politeness
+    assert report["catalog"] == cluster.catalog_uri.replace(PG_PASSWORD, "***")
+    assert cluster.wait_workers() == [0, 0, 0], cluster.logs()[-4000:]
+    with cluster.catalog() as cat:
+        assert cat.dialect == "postgresql"
+        rows = cat.query("SELECT marketplace, captures FROM runs WHERE run_id = ?",
+                         [report["run_id"]])
+    assert rows == [{"marketplace": "demo", "captures": report["counts"]["captures"]}]
+    # by hand, with the catalog named on the command line: refused, the run is finalized once
+    again = run_markwatch(["runs", "finalize", str(report["run_id"]), "--catalog",
+                           str(cluster.catalog_uri)], cwd=cluster.root,
+                          env={"MARKWATCH_FRONTIER": cluster.redis.uri})
+    assert again.code == 2 and "already finalized" in again.err, again.out + again.err
+    _no_password_anywhere(cluster, again.out, again.err)
+
+
+def test_a_worker_killed_mid_run_on_postgresql(tmp_path: Path, redis_server: RedisServer,
+                                               postgres_server: PostgresServer,
+                                               market: DemoMarketplace, chromium: str,
+                                               request: pytest.FixtureRequest) -> None:
+    cluster = _cluster(tmp_path, redis_server, market, postgres_server)
+    request.addfinalizer(cluster.close)
+    cluster.start_workers()
+    seeder = cluster.seed()
+    request.addfinalizer(lambda: seeder.poll() is None and seeder.kill())
+    victim = cluster.workers[0]
+    for _ in range(1200):  # kill it as soon as it has fetched a page (mid-capture)
+        if len([p for _, p in market.request_log if p.startswith("/item/")]) >= 1:
+            break
+        time.sleep(0.1)
+    victim.send_signal(signal.SIGKILL)
+    report = _check_run(cluster, seeder)
+    codes = cluster.wait_workers()
+    assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], cluster.logs()[-4000:]
+    _no_password_anywhere(cluster)
+    assert json.loads((cluster.root / "report.json").read_text())["run_id"] == report["run_id"]
