@@ -1,7 +1,10 @@
-"""The SQLite catalog: an index of captures and runs, rebuildable from the store alone.
+"""The catalog: an index of captures and runs, rebuildable from the store alone.
 
 Nothing lives only here. `rebuild` drops every row and re-reads the store's manifests and run
-records, so the catalog can always be thrown away and made again.
+records, so the catalog can always be thrown away and made again. It runs on SQLite (the
+embedded default, `sqlite:///PATH` or a plain path) or PostgreSQL (`postgresql://...`), one
+code path through SQLAlchemy Core (`storage.db`); its schema is made and changed by the
+Alembic history in `storage/migrations` (`storage.migrate`).
 """
 
 from __future__ import annotations
@@ -9,88 +12,18 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.alerts.records import ALERTS_SCHEMA, rebuild_alert_index
-from crawler.fields.index import SCHEMA as FIELDS_SCHEMA
+import crawler.portal.catalog_schema  # noqa: F401 - declares the portal's indexes
+from crawler.alerts.records import rebuild_alert_index
 from crawler.fields.index import index_capture_fields, rebuild_fields
-from crawler.portal.catalog_schema import PORTAL_INDEXES
-from crawler.takedown.schema import SCHEMA as TAKEDOWN_SCHEMA
-from crawler.triage.schema import SCHEMA as TRIAGE_SCHEMA
 from storage.base import Store
+from storage.db import Tx, catalog_url, engine_for, is_postgres, redact, transaction
 from storage.layout import CAPTURES, RUNS
-from storage.sqlite import open_db
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS captures (
-    capture_id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    marketplace TEXT NOT NULL,
-    brand TEXT NOT NULL,
-    term TEXT NOT NULL,
-    case_ref TEXT,
-    listing_id TEXT,
-    title TEXT,
-    price TEXT,
-    currency TEXT,
-    seller_name TEXT,
-    seller_url TEXT,
-    url TEXT NOT NULL,
-    final_url TEXT,
-    status INTEGER,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    suspicious INTEGER NOT NULL DEFAULT 0,
-    block_kind TEXT,
-    manifest_key TEXT NOT NULL,
-    manifest_sha256 TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS captures_brand ON captures (brand, started_at);
-CREATE INDEX IF NOT EXISTS captures_term ON captures (term, started_at);
-CREATE INDEX IF NOT EXISTS captures_marketplace ON captures (marketplace, started_at);
-CREATE INDEX IF NOT EXISTS captures_listing ON captures (marketplace, listing_id, started_at);
-CREATE INDEX IF NOT EXISTS captures_seller ON captures (seller_name, started_at);
-CREATE INDEX IF NOT EXISTS captures_time ON captures (started_at);
-CREATE INDEX IF NOT EXISTS captures_run ON captures (run_id);
-CREATE TABLE IF NOT EXISTS artifacts (
-    capture_id TEXT NOT NULL REFERENCES captures (capture_id),
-    name TEXT NOT NULL,
-    media_type TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    key TEXT NOT NULL,
-    version_id TEXT,
-    PRIMARY KEY (capture_id, name)
-);
-CREATE INDEX IF NOT EXISTS artifacts_sha ON artifacts (sha256);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT NOT NULL,
-    marketplace TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    captures INTEGER NOT NULL,
-    failures INTEGER NOT NULL,
-    record_key TEXT NOT NULL,
-    record_sha256 TEXT NOT NULL,
-    PRIMARY KEY (run_id, marketplace)
-);
-"""
-
-_FILTERS = {
-    "brand": "brand = ? COLLATE NOCASE",
-    "term": "term = ? COLLATE NOCASE",
-    "marketplace": "marketplace = ?",
-    "seller": "seller_name = ? COLLATE NOCASE",
-    "listing_id": "listing_id = ?",
-    "kind": "kind = ?",
-    "run_id": "run_id = ?",
-    "since": "started_at >= ?",
-    "until": "started_at < ?",
-}
+from storage.tables import TRIAGE_SCORE, artifacts, capture_where, captures, runs
 
 
 @dataclass(frozen=True)
@@ -115,24 +48,54 @@ class CaptureQuery:
 
 
 class Catalog:
-    """An SQLite index of the store. Thread-safe: one connection behind a lock."""
+    """An index of the store on SQLite or PostgreSQL. Thread-safe: every call takes a pooled
+    connection; calls made inside `transaction()` on the same thread join its transaction."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._db = open_db(self.path, SCHEMA + ALERTS_SCHEMA + PORTAL_INDEXES + TRIAGE_SCHEMA
-                           + TAKEDOWN_SCHEMA)
-        self._db.executescript(FIELDS_SCHEMA)  # listing fields and re-parses (crawler.fields)
+    def __init__(self, target: str | Path, *, migrate: bool | None = None) -> None:
+        from storage.migrate import ensure_schema
+        from storage.schema import load_metadata
+
+        load_metadata()
+        self.uri = str(target) if isinstance(target, str) else f"sqlite:///{target}"
+        self.url = catalog_url(target)
+        self.path: Path | None = (None if is_postgres(self.uri)
+                                  else Path(self.url[len("sqlite:///"):]))
+        self.engine = engine_for(target)
+        self._local = threading.local()
+        ensure_schema(self.engine, migrate=migrate)
+
+    def __repr__(self) -> str:
+        return f"Catalog({redact(self.uri)!r})"
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return str(self.engine.dialect.name)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Close a SQLite catalog's connections (PostgreSQL's pool is the process's)."""
+        if self.path is not None:
+            self.engine.dispose()
 
     def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        """One transaction; catalog calls on this thread inside it join it."""
+        current: Tx | None = getattr(self._local, "tx", None)
+        if current is not None:
+            yield current
+            return
+        with transaction(self.engine, write=write) as tx:
+            self._local.tx = tx
+            try:
+                yield tx
+            finally:
+                self._local.tx = None
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -150,103 +113,81 @@ class Catalog:
             manifest["finished_at"], 1 if triage.get("below_msrp") else 0,
             (manifest.get("block") or {}).get("kind"), key, sha256,
         )
-        artifacts = [
+        rows = [
             (manifest["capture_id"], a["name"], a["media_type"], a["size"], a["sha256"],
              a["key"], a.get("version_id"))
             for a in manifest["artifacts"]
         ]
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.execute(
-                    f"INSERT OR REPLACE INTO captures VALUES ({','.join('?' * len(row))})",  # noqa: S608 - placeholders only
-                    row
-                )
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?)", artifacts
-                )
-                index_capture_fields(self._db, manifest)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self.transaction() as tx:
+            tx.upsert(captures, [row])
+            tx.upsert(artifacts, rows)
+            index_capture_fields(tx, manifest)
 
     def index_run(self, record: dict[str, Any], key: str, sha256: str) -> None:
         """Index one run record (idempotent)."""
         counts = record.get("counts", {})
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
-                (record["run_id"], record["marketplace"], record["started_at"],
-                 record["finished_at"], record["status"], counts.get("captures", 0),
-                 counts.get("failures", 0), key, sha256),
-            )
+        with self.transaction() as tx:
+            tx.upsert(runs, [(record["run_id"], record["marketplace"], record["started_at"],
+                              record["finished_at"], record["status"],
+                              counts.get("captures", 0), counts.get("failures", 0), key,
+                              sha256)])
 
     def rebuild(self, store: Store) -> tuple[int, int]:
-        """Forget everything and re-index the store. Returns (captures, runs) indexed."""
-        with self._lock:
-            self._db.executescript("DELETE FROM artifacts; DELETE FROM captures; DELETE FROM runs;")
-            self._db.execute("DELETE FROM listing_fields")
-        captures = runs = 0
-        for key in store.list_documents(CAPTURES):
-            data = store.read_document(key)
-            self.index_capture(json.loads(data), key, _sha256(data))
-            captures += 1
-        for key in store.list_documents(RUNS):
-            data = store.read_document(key)
-            self.index_run(json.loads(data), key, _sha256(data))
-            runs += 1
-        rebuild_alert_index(self.path, store)
+        """Forget everything and re-index the store, in one transaction (readers see the old
+        catalog until it commits). Returns (captures, runs) indexed."""
+        from crawler.takedown.records import rebuild as rebuild_takedown
         from crawler.triage.records import rebuild as rebuild_triage
 
-        rebuild_triage(self, store)
-        with self._lock:
-            rebuild_fields(self._db, store)
-        from crawler.takedown.records import rebuild as rebuild_takedown
-
-        rebuild_takedown(self, store)
-        return captures, runs
+        with self.transaction() as tx:
+            for table in ("artifacts", "listing_fields", "captures", "runs"):
+                tx.query(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+            captures_n = runs_n = 0
+            for key in store.list_documents(CAPTURES):
+                data = store.read_document(key)
+                self.index_capture(json.loads(data), key, _sha256(data))
+                captures_n += 1
+            for key in store.list_documents(RUNS):
+                data = store.read_document(key)
+                self.index_run(json.loads(data), key, _sha256(data))
+                runs_n += 1
+            rebuild_alert_index(self, store, tx)
+            rebuild_triage(self, store)
+            rebuild_fields(tx, store)
+            rebuild_takedown(self, store)
+        return captures_n, runs_n
 
     def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run one statement for each row in a transaction (for indexes other modules own)."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        """Run one statement (`?` placeholders) for each row in a transaction (for indexes
+        other modules own)."""
+        with self.transaction() as tx:
+            tx.write(sql, rows)
+
+    def upsert(self, table: Any, rows: Sequence[Sequence[Any]], *, replace: bool = True,
+               unless_newer: str | None = None) -> None:
+        """Insert rows into one of the catalog's tables, replacing (or keeping) a row with
+        the same primary key (see `storage.db.Tx.upsert`)."""
+        with self.transaction() as tx:
+            tx.upsert(table, rows, replace=replace, unless_newer=unless_newer)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of one read-only statement, as dicts (for indexes other modules own)."""
-        with self._lock:
-            return [dict(r) for r in self._db.execute(sql, params)]
+        with self.transaction(write=False) as tx:
+            return tx.query(sql, params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Rows of one SQL statement (for modules that keep their own tables here)."""
-        with self._lock:
-            rows = [dict(r) for r in self._db.execute(sql, params)]
-            self._db.commit()
-        return rows
+        """Rows of one SQL statement, committed (for modules that keep their own tables)."""
+        with self.transaction() as tx:
+            return tx.query(sql, params)
 
     # -- reading ---------------------------------------------------------------------------
 
     def find(self, query: CaptureQuery) -> list[dict[str, Any]]:
-        """Captures matching every given filter, oldest first."""
-        clauses, params = [], []
-        for name, clause in _FILTERS.items():
-            value = getattr(query, name)
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
+        """Captures matching every given filter, oldest first (or by score)."""
+        clauses, params = capture_where(asdict(query), self.dialect)
         if query.suspicious:
             clauses.append("suspicious = 1")
-        if query.min_score is not None:
-            clauses.append("triage_score >= ?")
-            params.append(query.min_score)
-        sql = ("SELECT captures.*, (SELECT score FROM triage_scores t WHERE t.capture_id = "
-               "captures.capture_id) AS triage_score FROM captures")
+        sql = ("SELECT * FROM (SELECT captures.*, "  # noqa: S608 - fixed SQL
+               f"{TRIAGE_SCORE} AS triage_score FROM captures) c")
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         if query.sort == "score":
@@ -255,35 +196,27 @@ class Catalog:
             sql += " ORDER BY started_at, capture_id"
         if query.limit:
             sql += f" LIMIT {int(query.limit)}"
-        with self._lock:
-            return [dict(r) for r in self._db.execute(sql, params)]
+        return self.query(sql, params)
 
     def get(self, capture_id: str) -> dict[str, Any] | None:
         """One capture's row with its artifacts, or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM captures WHERE capture_id = ?", (capture_id,)
-            ).fetchone()
-            if row is None:
+        with self.transaction(write=False) as tx:
+            rows = tx.query("SELECT * FROM captures WHERE capture_id = ?", (capture_id,))
+            if not rows:
                 return None
-            out = dict(row)
-            out["artifacts"] = [
-                dict(a) for a in self._db.execute(
-                    "SELECT * FROM artifacts WHERE capture_id = ? ORDER BY name", (capture_id,)
-                )
-            ]
+            out = rows[0]
+            out["artifacts"] = tx.query(
+                "SELECT * FROM artifacts WHERE capture_id = ? ORDER BY name", (capture_id,))
         return out
 
     def previous_capture(self, marketplace: str, listing_id: str, before: str) -> str | None:
         """The latest capture of the same listing started before `before`."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT capture_id FROM captures WHERE marketplace = ? AND listing_id = ? "
-                "AND kind = 'listing' AND started_at < ? "
-                "ORDER BY started_at DESC, capture_id DESC LIMIT 1",
-                (marketplace, listing_id, before),
-            ).fetchone()
-        return None if row is None else str(row[0])
+        rows = self.query(
+            "SELECT capture_id FROM captures WHERE marketplace = ? AND listing_id = ? "
+            "AND kind = 'listing' AND started_at < ? "
+            "ORDER BY started_at DESC, capture_id DESC LIMIT 1",
+            (marketplace, listing_id, before))
+        return str(rows[0]["capture_id"]) if rows else None
 
     def history(self, marketplace: str, listing_id: str) -> list[dict[str, Any]]:
         """Every capture of one listing, oldest first."""
@@ -295,9 +228,8 @@ class Catalog:
         return self.find(CaptureQuery(run_id=run_id))
 
     def capture_ids(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute(
-                "SELECT capture_id FROM captures ORDER BY capture_id")]
+        return [r["capture_id"] for r in self.query(
+            "SELECT capture_id FROM captures ORDER BY capture_id")]
 
     def runs(self, run_id: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM runs"
@@ -305,17 +237,25 @@ class Catalog:
         if run_id:
             sql += " WHERE run_id = ?"
             params = (run_id,)
-        with self._lock:
-            return [dict(r) for r in self._db.execute(sql + " ORDER BY started_at", params)]
+        return self.query(sql + " ORDER BY started_at", params)
 
     def iter_rows(self, table: str) -> Iterator[dict[str, Any]]:
-        """Every row of a table in a stable order (for comparing catalogs)."""
-        if table not in ("captures", "artifacts", "runs"):
+        """Every row of a catalog table in a stable order (for comparing catalogs)."""
+        from storage.schema import load_metadata
+
+        known = load_metadata().tables.get(table)
+        if known is None:
             raise ValueError(table)
-        with self._lock:
-            rows = [dict(r) for r in self._db.execute(
-                f"SELECT * FROM {table} ORDER BY 1, 2")]  # noqa: S608 - table name checked
-        return iter(rows)
+        order = ", ".join(c.name for c in known.primary_key.columns) or "1"
+        return iter(self.query(f"SELECT * FROM {table} ORDER BY {order}"))  # noqa: S608
+
+
+def open_catalog(target: str | Path | Catalog, *, migrate: bool | None = None) -> Catalog:
+    """A catalog from a URI (`sqlite:///PATH`, `postgresql://...`, `postgres://...`), a
+    SQLite path, or an open catalog (returned as it is)."""
+    if isinstance(target, Catalog):
+        return target
+    return Catalog(target, migrate=migrate)
 
 
 def _sha256(data: bytes) -> str:

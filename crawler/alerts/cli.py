@@ -27,7 +27,7 @@ from crawler.clock import SystemClock, isoformat
 from crawler.exceptions import ConfigError
 from crawler.ids import new_ulid
 from crawler.runs.runner import CrawlReport
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 _FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -98,7 +98,7 @@ def alerts() -> None:
 def list_alerts(store: str | None, catalog_uri: str | None, limit: int, fmt: str) -> None:
     """Alert history: events (newest first) and where each was delivered."""
     store_uri = resolve_store(store)
-    with AlertIndex(sqlite_path(resolve_catalog(catalog_uri, store_uri))) as index:
+    with AlertIndex(resolve_catalog(catalog_uri, store_uri)) as index:
         rows = index.events(limit)
     for row in rows:
         row["delivered_to"] = sorted({d["channel"] for d in row["deliveries"]
@@ -150,7 +150,7 @@ def retry(watchlist: Path, channels: tuple[str, ...], unconfirmed: bool, digest_
     store_uri = resolve_store(store)
     opened = open_store(store_uri)
     try:
-        with AlertIndex(sqlite_path(resolve_catalog(catalog_uri, store_uri))) as index:
+        with AlertIndex(resolve_catalog(catalog_uri, store_uri)) as index:
             result = Dispatcher(config, Outbox(outbox_dir(str(outbox_path) if outbox_path
                                                           else None)),
                                 store=opened, index=index).deliver(

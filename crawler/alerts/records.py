@@ -16,12 +16,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Column, Index, Integer, Table, Text
 
 from crawler.alerts.events import Event
 from crawler.evidence.manifest import canonical_json
 from crawler.exceptions import ArtifactConflict
 from storage.base import Store
+from storage.db import METADATA, Tx
 from storage.layout import (
     ALERT_DELIVERIES,
     ALERT_EVENTS,
@@ -29,7 +32,9 @@ from storage.layout import (
     alert_delivery_key,
     alert_event_key,
 )
-from storage.sqlite import open_db
+
+if TYPE_CHECKING:
+    from storage.catalog import Catalog
 
 logger = logging.getLogger(__name__)
 
@@ -39,35 +44,36 @@ DELIVERIES_PREFIX = ALERT_DELIVERIES
 event_key = alert_event_key
 delivery_key = alert_delivery_key
 
-ALERTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_events (
-    event_id TEXT PRIMARY KEY,
-    type TEXT NOT NULL,
-    occurred_at TEXT NOT NULL,
-    run_id TEXT,
-    case_ref TEXT,
-    brand TEXT,
-    marketplace TEXT,
-    listing_url TEXT,
-    capture_ids TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    record_key TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alert_events_time ON alert_events (occurred_at);
-CREATE TABLE IF NOT EXISTS alert_deliveries (
-    record_id TEXT PRIMARY KEY,
-    event_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    batch_id TEXT,
-    outcome TEXT NOT NULL,
-    at TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    status INTEGER,
-    error TEXT,
-    record_key TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alert_deliveries_event ON alert_deliveries (event_id, channel);
-"""
+alert_events = Table(
+    "alert_events", METADATA,
+    Column("event_id", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("occurred_at", Text, nullable=False),
+    Column("run_id", Text),
+    Column("case_ref", Text),
+    Column("brand", Text),
+    Column("marketplace", Text),
+    Column("listing_url", Text),
+    Column("capture_ids", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("record_key", Text, nullable=False),
+)
+Index("alert_events_time", alert_events.c.occurred_at)
+
+alert_deliveries = Table(
+    "alert_deliveries", METADATA,
+    Column("record_id", Text, primary_key=True),
+    Column("event_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("batch_id", Text),
+    Column("outcome", Text, nullable=False),
+    Column("at", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", Integer),
+    Column("error", Text),
+    Column("record_key", Text, nullable=False),
+)
+Index("alert_deliveries_event", alert_deliveries.c.event_id, alert_deliveries.c.channel)
 
 
 def write_event(store: Store, event: Event) -> str:
@@ -105,13 +111,17 @@ def delivered_before(store: Store, event_id: str, channel: str) -> bool:
 
 
 class AlertIndex:
-    """The catalog's alert tables (same SQLite file as the catalog)."""
+    """The catalog's alert tables (in the catalog's database, on either engine)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self._db = open_db(path, ALERTS_SCHEMA)
+    def __init__(self, target: str | Path | Catalog) -> None:
+        from storage.catalog import Catalog, open_catalog
+
+        self._own = not isinstance(target, Catalog)
+        self.catalog = open_catalog(target) if not isinstance(target, Catalog) else target
 
     def close(self) -> None:
-        self._db.close()
+        if self._own:
+            self.catalog.close()
 
     def __enter__(self) -> AlertIndex:
         return self
@@ -119,20 +129,26 @@ class AlertIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @staticmethod
+    def _event_row(data: dict[str, Any], key: str) -> tuple[Any, ...]:
+        return (data["event_id"], data["type"], data["occurred_at"], data.get("run_id"),
+                data.get("case"), data.get("brand"), data.get("marketplace"),
+                data.get("listing_url"), json.dumps(data.get("capture_ids") or []),
+                data["summary"], key)
+
+    @staticmethod
+    def _delivery_row(data: dict[str, Any], key: str) -> tuple[Any, ...]:
+        return (data["record_id"], data["event_id"], data["channel"], data.get("batch_id"),
+                data["outcome"], data["at"], data.get("attempts", 0), data.get("status"),
+                data.get("error"), key)
+
     def index_event(self, data: dict[str, Any], key: str) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO alert_events VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (data["event_id"], data["type"], data["occurred_at"], data.get("run_id"),
-             data.get("case"), data.get("brand"), data.get("marketplace"),
-             data.get("listing_url"), json.dumps(data.get("capture_ids") or []),
-             data["summary"], key))
+        with self.catalog.transaction() as tx:
+            tx.upsert(alert_events, [self._event_row(data, key)])
 
     def index_delivery(self, data: dict[str, Any], key: str) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO alert_deliveries VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (data["record_id"], data["event_id"], data["channel"], data.get("batch_id"),
-             data["outcome"], data["at"], data.get("attempts", 0), data.get("status"),
-             data.get("error"), key))
+        with self.catalog.transaction() as tx:
+            tx.upsert(alert_deliveries, [self._delivery_row(data, key)])
 
     def events(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Events newest first, each with its deliveries."""
@@ -140,33 +156,38 @@ class AlertIndex:
         if limit:
             sql += f" LIMIT {int(limit)}"
         out = []
-        for row in self._db.execute(sql).fetchall():
-            event = dict(row)
-            event["capture_ids"] = json.loads(event["capture_ids"])
-            event["deliveries"] = [dict(d) for d in self._db.execute(
-                "SELECT channel, outcome, at, attempts, status, error FROM alert_deliveries "
-                "WHERE event_id = ? ORDER BY at, record_id", (event["event_id"],))]
-            out.append(event)
+        with self.catalog.transaction(write=False) as tx:
+            for event in tx.query(sql):
+                event["capture_ids"] = json.loads(event["capture_ids"])
+                event["deliveries"] = tx.query(
+                    "SELECT channel, outcome, at, attempts, status, error FROM alert_deliveries "
+                    "WHERE event_id = ? ORDER BY at, record_id", (event["event_id"],))
+                out.append(event)
         return out
 
-    def rebuild(self, store: Store) -> tuple[int, int]:
-        """Forget the alert rows and re-index the store's alert records."""
-        self._db.executescript("DELETE FROM alert_events; DELETE FROM alert_deliveries;")
-        events = deliveries = 0
-        for key in store.list_documents(EVENTS_PREFIX):
-            self.index_event(json.loads(store.read_document(key)), key)
-            events += 1
-        for key in store.list_documents(DELIVERIES_PREFIX):
-            self.index_delivery(json.loads(store.read_document(key)), key)
-            deliveries += 1
-        return events, deliveries
+    def rebuild(self, store: Store, tx: Tx | None = None) -> tuple[int, int]:
+        """Forget the alert rows and re-index the store's alert records (in `tx` when given,
+        else in a transaction of its own)."""
+        if tx is None:
+            with self.catalog.transaction() as own:
+                return self.rebuild(store, own)
+        tx.query("DELETE FROM alert_events")
+        tx.query("DELETE FROM alert_deliveries")
+        events = [(json.loads(store.read_document(k)), k)
+                  for k in store.list_documents(EVENTS_PREFIX)]
+        deliveries = [(json.loads(store.read_document(k)), k)
+                      for k in store.list_documents(DELIVERIES_PREFIX)]
+        tx.upsert(alert_events, [self._event_row(d, k) for d, k in events])
+        tx.upsert(alert_deliveries, [self._delivery_row(d, k) for d, k in deliveries])
+        return len(events), len(deliveries)
 
 
-def rebuild_alert_index(catalog_path: str | Path, store: Store) -> tuple[int, int]:
-    """Re-index the alert records of `store` into the catalog at `catalog_path`."""
-    with AlertIndex(catalog_path) as index:
-        return index.rebuild(store)
+def rebuild_alert_index(catalog: str | Path | Catalog, store: Store,
+                        tx: Tx | None = None) -> tuple[int, int]:
+    """Re-index the alert records of `store` into `catalog`."""
+    with AlertIndex(catalog) as index:
+        return index.rebuild(store, tx)
 
 
-__all__ = ["ALERTS_SCHEMA", "AlertIndex", "delivered_before", "delivery_key", "event_key",
-           "rebuild_alert_index", "write_delivery", "write_event"]
+__all__ = ["AlertIndex", "alert_deliveries", "alert_events", "delivered_before", "delivery_key",
+           "event_key", "rebuild_alert_index", "write_delivery", "write_event"]

@@ -20,7 +20,7 @@ from crawler.clock import Clock, SystemClock
 from crawler.runs.runner import CrawlReport
 from storage.catalog import Catalog
 from storage.upload_spool import SpoolingStore
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def alert_after_run(config: AlertsConfig, report: CrawlReport, settings: Mapping
             pending = store.pending() if isinstance(store, SpoolingStore) else []
             run = {"run_id": report.run_id, "finished_at": report.to_json()["finished_at"],
                    "records": report.runs, "errors": report.errors, "seals": report.seals}
-            path = sqlite_path(report.catalog)
+            path = report.catalog
             with Catalog(path) as catalog:
                 events = derive_events(config, run, catalog, pending, clock.now())
             with AlertIndex(path) as index:

@@ -18,7 +18,7 @@ from crawler.demo.tsa import DEMO_TSA_NAME, DemoTSA
 from crawler.evidence.verify import Verifier
 from crawler.runs.runner import EXIT_FAILURES, CrawlOptions, run_crawl
 from storage.catalog import Catalog
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 
 def _portal_hint(store: str | None, catalog: str | None) -> None:
@@ -64,7 +64,7 @@ def run_demo(store: str | None, catalog: str | None, max_listings: int | None,
     if report_json:
         report_json.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     _print_summary(report)
-    with Catalog(sqlite_path(catalog_uri)) as cat:
+    with Catalog(catalog_uri) as cat:
         from crawler.cli.seal import project_seal_config
         from crawler.cli.verify_seals import seal_checker
 

@@ -16,7 +16,7 @@ from crawler.fields.index import field_lines, sponsored_captures
 from crawler.fields.index import history as fields_history
 from crawler.portal.queries import ListingQuery, search
 from storage.catalog import Catalog
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 LIST_COLUMNS = ("capture_id", "started_at", "kind", "marketplace", "brand", "term", "listing_id",
                 "price", "currency", "seller_name", "title", "url", "sponsored", "triage_score")
@@ -188,7 +188,7 @@ class _catalog:
 
     def __init__(self, store: str | None, catalog_uri: str | None) -> None:
         store_uri = resolve_store(store)
-        self.catalog = Catalog(sqlite_path(resolve_catalog(catalog_uri, store_uri)))
+        self.catalog = Catalog(resolve_catalog(catalog_uri, store_uri))
 
     def __enter__(self) -> Catalog:
         return self.catalog

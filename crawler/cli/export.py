@@ -27,12 +27,13 @@ def export(capture_ids: tuple[str, ...], output: Path, fmt: str, no_pdf: bool,
     from crawler.cli.verify_seals import seal_checker
     from crawler.clock import SystemClock
     from storage.catalog import Catalog
-    from storage.uri import open_store, sqlite_path
+    from storage.db import catalog_exists
+    from storage.uri import open_store
 
     config = project_seal_config()
     store_uri = resolve_store(store)
-    catalog_path = sqlite_path(resolve_catalog(catalog_uri, store_uri))
-    cat = Catalog(catalog_path) if catalog_path.exists() else None
+    catalog = resolve_catalog(catalog_uri, store_uri)
+    cat = Catalog(catalog) if catalog_exists(catalog) else None
     target = open_store(store_uri)
     try:
         seal_checker(target, config)  # unreadable trusted CA files: configuration error

@@ -217,11 +217,11 @@ def catalog() -> None:
 def catalog_rebuild(store: str | None, catalog_uri: str | None) -> None:
     """Re-index every manifest and run record in the store."""
     from storage.catalog import Catalog
-    from storage.uri import open_store, sqlite_path
+    from storage.uri import open_store
 
     store_uri = resolve_store(store)
     cat_uri = resolve_catalog(catalog_uri, store_uri)
-    with Catalog(sqlite_path(cat_uri)) as cat:
+    with Catalog(cat_uri) as cat:
         captures, runs = cat.rebuild(open_store(store_uri))
     click.echo(f"catalog rebuilt from {store_uri}: {captures} captures, {runs} run records")
 

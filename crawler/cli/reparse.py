@@ -50,7 +50,7 @@ def reparse_cmd(marketplace: str | None, since: str | None, run_id: str | None,
     New fields are written as write-once re-parse records next to the capture (the capture
     and its seal are untouched); the catalog shows the newest and keeps every version."""
     from storage.catalog import Catalog
-    from storage.uri import open_store, sqlite_path
+    from storage.uri import open_store
 
     if since:
         try:
@@ -61,7 +61,7 @@ def reparse_cmd(marketplace: str | None, since: str | None, run_id: str | None,
     page_for = _recipe_pages(watchlist) if watchlist else dedicated_page
     the_store = open_store(store_uri)
     try:
-        with Catalog(sqlite_path(resolve_catalog(catalog_uri, store_uri))) as cat:
+        with Catalog(resolve_catalog(catalog_uri, store_uri)) as cat:
             report = reparse(the_store, cat, SystemClock(), marketplace=marketplace,
                              since=since, run_id=run_id, page_for=page_for)
     finally:

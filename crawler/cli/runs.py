@@ -17,7 +17,7 @@ from crawler.cli.text import clip, safe
 from crawler.clock import parse_utc
 from crawler.schedule.records import ScheduleLog
 from storage.catalog import Catalog
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 _STATUS_RANK = {"complete": 0, "partial": 1, "failed": 2}
 
@@ -89,7 +89,7 @@ def list_runs(scheduled: bool, limit: int | None, fmt: str, store: str | None,
               catalog_uri: str | None) -> None:
     """List crawl runs, newest first (or the scheduler's firings with --scheduled)."""
     _, cat_uri = _open(store, catalog_uri)
-    path = sqlite_path(cat_uri)
+    path = cat_uri
     with ScheduleLog(path) as log:
         if scheduled:
             rows = log.rows(limit=limit)
@@ -141,7 +141,7 @@ def show_run(run_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
     from crawler.fields.coverage import describe as describe_coverage
 
     store_uri, cat_uri = _open(store, catalog_uri)
-    path = sqlite_path(cat_uri)
+    path = cat_uri
     records: list[dict[str, Any]] = []
     with Catalog(path) as cat, ScheduleLog(path) as log:
         rows = cat.runs(run_id)

@@ -88,7 +88,6 @@ def schedule(ctx: click.Context, watchlist_path: Path | None, store: str | None,
         raise click.UsageError("give the watchlist: markwatch schedule -w WATCHLIST")
     from crawler.runs.resume import state_dir
     from crawler.schedule.scheduler import Scheduler, SchedulerOptions
-    from storage.uri import sqlite_path
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -96,7 +95,7 @@ def schedule(ctx: click.Context, watchlist_path: Path | None, store: str | None,
     store_uri = resolve_store(store, watchlist)
     catalog_uri = resolve_catalog(catalog, store_uri, watchlist)
     options = SchedulerOptions(
-        watchlist=watchlist_path, schedule_db=sqlite_path(catalog_uri),
+        watchlist=watchlist_path, schedule_db=catalog_uri,
         state_dir=state_dir(store_uri).resolve(),
         crawl_args=_crawl_args(store, catalog, max_listings, crawl_log_level),
         every=every, missed=missed, max_parallel=max_parallel, on_stop=on_stop,

@@ -55,18 +55,19 @@ def serve(store: str | None, catalog_uri: str | None, users_db: Path | None, hos
     from crawler.cli.seal import project_seal_config
     from crawler.portal.app import PortalConfig, create_app
     from crawler.portal.users import portal_db_path
-    from storage.uri import sqlite_path
+    from storage.db import catalog_exists, local_state_dir, redact
 
     if bool(tls_cert) != bool(tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     tls = tls_cert is not None
     check_bind(host, tls, behind_proxy, auth_header)
     store_uri = resolve_store(store)
-    catalog_path = sqlite_path(resolve_catalog(catalog_uri, store_uri))
-    if not catalog_path.exists():
-        raise ConfigError(f"no catalog at {catalog_path}: crawl first, or "
+    catalog = resolve_catalog(catalog_uri, store_uri)
+    if not catalog_exists(catalog):
+        raise ConfigError(f"no catalog at {redact(catalog)}: crawl first, or "
                           "`markwatch catalog rebuild`")
-    config = PortalConfig(store_uri, catalog_path, users_db or portal_db_path(catalog_path),
+    users = users_db or portal_db_path(local_state_dir(catalog, store_uri) / "catalog.db")
+    config = PortalConfig(store_uri, catalog, users,
                           project_seal_config(), tls=tls, auth_header=auth_header)
     app = create_app(config)
     scheme = "https" if tls else "http"

@@ -9,7 +9,7 @@ import click
 
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.exceptions import ConfigError, StoreMisconfigured
-from storage.uri import open_store, spool_dir, sqlite_path
+from storage.uri import open_store, spool_dir
 
 EXIT_STORE = 3
 
@@ -104,7 +104,7 @@ def evidence_url(capture_id: str, artifact: str, expires: int, store: str | None
     from storage.s3_admin import presigned_url
 
     uri = resolve_store(store)
-    with Catalog(sqlite_path(resolve_catalog(catalog_uri, uri))) as cat:
+    with Catalog(resolve_catalog(catalog_uri, uri)) as cat:
         row = cat.get(capture_id)
     if row is None:
         raise click.ClickException(f"no capture {capture_id} in the catalog")

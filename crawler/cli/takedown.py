@@ -13,7 +13,7 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import safe
 from storage.catalog import Catalog
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 _STORE = click.option("--store", help="Evidence store URI.")
 _CATALOG = click.option("--catalog", "catalog_uri", help="Catalog URI.")
@@ -33,7 +33,7 @@ class _Open:
         self.store_uri = resolve_store(store, watchlist)
         self.catalog_uri = resolve_catalog(catalog_uri, self.store_uri, watchlist)
         self.store = open_store(self.store_uri)
-        self.catalog = Catalog(sqlite_path(self.catalog_uri))
+        self.catalog = Catalog(self.catalog_uri)
 
     def __enter__(self) -> _Open:
         return self

@@ -16,7 +16,7 @@ from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import SystemClock
 from storage.catalog import Catalog
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 _STORE = click.option("--store", help="Evidence store URI.")
 _CATALOG = click.option("--catalog", "catalog_uri", help="Catalog URI.")
@@ -31,7 +31,7 @@ class _Open:
     def __init__(self, store: str | None, catalog_uri: str | None) -> None:
         self.store_uri = resolve_store(store)
         self.store = open_store(self.store_uri)
-        self.catalog = Catalog(sqlite_path(resolve_catalog(catalog_uri, self.store_uri)))
+        self.catalog = Catalog(resolve_catalog(catalog_uri, self.store_uri))
 
     def __enter__(self) -> _Open:
         return self

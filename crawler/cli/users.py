@@ -13,13 +13,14 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import safe
 from crawler.portal.users import ROLES, UserDB, portal_db_path
-from storage.uri import sqlite_path
+from storage.db import local_state_dir
 
 
 @contextmanager
 def _db(store: str | None, catalog_uri: str | None, users_db: Path | None) -> Iterator[UserDB]:
-    path = users_db or portal_db_path(sqlite_path(resolve_catalog(catalog_uri,
-                                                                  resolve_store(store))))
+    store_uri = resolve_store(store)
+    path = users_db or portal_db_path(
+        local_state_dir(resolve_catalog(catalog_uri, store_uri), store_uri) / "catalog.db")
     with UserDB(path) as db:
         yield db
 

@@ -13,7 +13,8 @@ from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.evidence.verify import Verdict, Verifier
 from crawler.seal.standalone_verify import capture_digest
 from storage.catalog import Catalog
-from storage.uri import open_store, sqlite_path
+from storage.db import catalog_exists
+from storage.uri import open_store
 
 
 def run_verify(capture_ids: Sequence[str], verify_all: bool, store: str | None,
@@ -39,8 +40,8 @@ def run_verify(capture_ids: Sequence[str], verify_all: bool, store: str | None,
             raise click.UsageError("give either capture ids (or --all) or bundles, not both")
         return verify_bundles(bundles, config, integrity_only=integrity_only)
     store_uri = resolve_store(store)
-    catalog_path = sqlite_path(resolve_catalog(catalog, store_uri))
-    cat = Catalog(catalog_path) if catalog_path.exists() else None
+    catalog_uri = resolve_catalog(catalog, store_uri)
+    cat = Catalog(catalog_uri) if catalog_exists(catalog_uri) else None
     target = open_store(store_uri)
     try:
         verifier = Verifier(target, cat, seal_checker(target, config))

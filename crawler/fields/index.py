@@ -10,32 +10,31 @@ re-parse records in the order they were made, so `catalog rebuild` restores the 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from crawler.fields.keys import REPARSE_PREFIX
+from sqlalchemy import Column, Index, Integer, Table, Text
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS listing_fields (
-    capture_id TEXT NOT NULL,
-    origin TEXT NOT NULL,
-    parsed_at TEXT NOT NULL,
-    parser_version TEXT,
-    listing_id TEXT,
-    title TEXT,
-    price TEXT,
-    currency TEXT,
-    seller_name TEXT,
-    seller_url TEXT,
-    images INTEGER,
-    sponsored INTEGER NOT NULL DEFAULT 0,
-    field_sources TEXT NOT NULL,
-    results INTEGER,
-    PRIMARY KEY (capture_id, origin)
-);
-CREATE INDEX IF NOT EXISTS listing_fields_time ON listing_fields (capture_id, parsed_at);
-"""
+from crawler.fields.keys import REPARSE_PREFIX
+from storage.db import METADATA, Tx
+
+listing_fields = Table(
+    "listing_fields", METADATA,
+    Column("capture_id", Text, primary_key=True),
+    Column("origin", Text, primary_key=True),
+    Column("parsed_at", Text, nullable=False),
+    Column("parser_version", Text),
+    Column("listing_id", Text),
+    Column("title", Text),
+    Column("price", Text),
+    Column("currency", Text),
+    Column("seller_name", Text),
+    Column("seller_url", Text),
+    Column("images", Integer),
+    Column("sponsored", Integer, nullable=False, server_default="0"),
+    Column("field_sources", Text, nullable=False),
+    Column("results", Integer),
+)
+Index("listing_fields_time", listing_fields.c.capture_id, listing_fields.c.parsed_at)
 
 _ORDER = ("listing_id", "title", "price", "currency", "price_text", "seller_name", "seller_url",
           "images", "brand", "available")
@@ -54,7 +53,7 @@ def _row(capture_id: str, origin: str, parsed_at: str, version: str | None,
             json.dumps(listing.get("field_sources") or {}, sort_keys=True), results)
 
 
-def index_capture_fields(db: sqlite3.Connection, manifest: dict[str, Any]) -> None:
+def index_capture_fields(tx: Tx, manifest: dict[str, Any]) -> None:
     """The fields of a capture as captured (inside the catalog's own transaction); for a
     search page, how many organic results it had."""
     listing = manifest.get("listing")
@@ -64,41 +63,35 @@ def index_capture_fields(db: sqlite3.Connection, manifest: dict[str, Any]) -> No
         results = sum(1 for r in found if not r.get("placeholder"))
     elif not listing:
         return
-    db.execute("INSERT OR REPLACE INTO listing_fields VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-               _row(manifest["capture_id"], "capture", manifest["finished_at"],
-                    None, listing or {}, results))
+    tx.upsert(listing_fields, [_row(manifest["capture_id"], "capture", manifest["finished_at"],
+                                    None, listing or {}, results)])
 
 
-Execute = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
-
-
-def index_reparse(execute: Execute, record: dict[str, Any], key: str) -> None:
-    """One re-parse record; the capture's row shows it when it is the newest."""
+def index_reparse(tx: Tx, record: dict[str, Any], key: str) -> None:
+    """One re-parse record (inside one transaction); the capture's row shows it when it is
+    the newest."""
     capture_id = record["capture_id"]
     listing = record["listing"]
-    execute("INSERT OR REPLACE INTO listing_fields VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            _row(capture_id, key, record["parsed_at"], record["parser_version"], listing))
-    newest = execute(
+    tx.upsert(listing_fields,
+              [_row(capture_id, key, record["parsed_at"], record["parser_version"], listing)])
+    newest = tx.query(
         "SELECT origin FROM listing_fields WHERE capture_id = ? AND origin != 'capture' "
         "ORDER BY parsed_at DESC, origin DESC LIMIT 1", (capture_id,))
     if newest and newest[0]["origin"] == key:
         sets = ", ".join(f"{c} = ?" for c in NEWEST_COLUMNS)
-        execute(f"UPDATE captures SET {sets} WHERE capture_id = ?",  # noqa: S608 - fixed names
+        tx.query(f"UPDATE captures SET {sets} WHERE capture_id = ?",  # noqa: S608 - fixed names
                 (*[listing.get(c) for c in NEWEST_COLUMNS], capture_id))
 
 
-def rebuild_fields(db: sqlite3.Connection, store: Any) -> int:
+def rebuild_fields(tx: Tx, store: Any) -> int:
     """Re-apply every re-parse record of the store, oldest first (after the captures are
     re-indexed). Returns how many."""
     records = []
     for key in store.list_documents(REPARSE_PREFIX):
         records.append((json.loads(store.read_document(key)), key))
     records.sort(key=lambda r: (r[0]["parsed_at"], r[1]))
-    def execute(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        return [dict(r) for r in db.execute(sql, params)]
-
     for record, key in records:
-        index_reparse(execute, record, key)
+        index_reparse(tx, record, key)
     return len(records)
 
 

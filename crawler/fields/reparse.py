@@ -139,6 +139,7 @@ def reparse(store: Store, catalog: Catalog, clock: Clock, *, marketplace: str | 
         }
         key = reparse_key(capture_id, PARSER_VERSION, _digest(fields))
         store.put_document(key, canonical_json(record), "application/json")
-        index_reparse(catalog.execute, record, key)
+        with catalog.transaction() as tx:
+            index_reparse(tx, record, key)
         report.written.append(key)
     return report

@@ -57,9 +57,8 @@ class LeaseTracker:
         if not payload.get("attempt") or payload.get("kind") != "listing" or not self.catalog_uri:
             return False
         from storage.catalog import Catalog
-        from storage.uri import sqlite_path
 
-        with Catalog(sqlite_path(self.catalog_uri)) as cat:
+        with Catalog(self.catalog_uri) as cat:
             rows = cat.query("SELECT 1 FROM captures WHERE run_id = ? AND url = ? LIMIT 1",
                              (self.frontier.run_id, payload["url"]))
         return bool(rows)

@@ -81,7 +81,7 @@ def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
     from crawler.seal.runs import RunSealer
     from storage.catalog import Catalog
     from storage.layout import run_record_key
-    from storage.uri import open_store, sqlite_path
+    from storage.uri import open_store
 
     clock = clock or SystemClock()
     meta = frontier.meta()
@@ -94,7 +94,7 @@ def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
     seals: list[dict[str, Any]] = []
     errors: list[str] = []
     try:
-        with Catalog(sqlite_path(meta["catalog"])) as catalog:
+        with Catalog(meta["catalog"]) as catalog:
             rows = catalog.find_run(frontier.run_id)
             for marketplace in meta["marketplaces"]:
                 record = _record(frontier, meta, marketplace, rows, started, clock)

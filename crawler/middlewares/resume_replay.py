@@ -29,7 +29,7 @@ from crawler.evidence.manifest import CaptureItem, FailureItem
 from crawler.runs.resume import RESUMED_META, is_resumed, stored_entries
 from storage.base import Store
 from storage.catalog import Catalog
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class ResumeMiddleware:
         config = MarkwatchConfig.from_settings(crawler.settings)
         if not config.run_id:
             raise NotConfigured("MARKWATCH_RESUME needs MARKWATCH_RUN_ID")
-        return cls(open_store(config.store_uri), Catalog(sqlite_path(config.catalog_uri)),
+        return cls(open_store(config.store_uri), Catalog(config.catalog_uri),
                    config.run_id, crawler)
 
     def index(self) -> dict[str, dict[str, Any]]:

@@ -36,7 +36,7 @@ from crawler.seal.runs import RunSealer
 from storage.base import Store
 from storage.catalog import Catalog
 from storage.layout import manifest_key, run_record_key
-from storage.uri import open_store, sqlite_path
+from storage.uri import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class EvidencePipeline:
         store = open_store(config.store_uri, spool=config.spool_dir or None,
                            on_retry=count_retry)
         seal_config = SealConfig.from_settings(crawler.settings)
-        catalog = Catalog(sqlite_path(config.catalog_uri))
+        catalog = Catalog(config.catalog_uri)
         from crawler.triage.config import TriageConfig
 
         pipeline = cls(store, catalog, config, crawler.stats, crawler, seal_config,

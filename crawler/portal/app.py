@@ -34,7 +34,8 @@ class PortalConfig:
     """What `markwatch serve` was told."""
 
     store_uri: str
-    catalog_path: Path
+    catalog_path: str | Path
+    """The catalog: a SQLite path or a catalog URI (sqlite:///, postgresql://)."""
     users_path: Path
     seal_config: SealConfig
     tls: bool = False

@@ -13,34 +13,22 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from storage.catalog import Catalog
+from storage.tables import (
+    CASE,
+    GROUP_CONCAT_DISTINCT,
+    PRICE_NUMBER,
+    TRIAGE_SCORE,
+    capture_where,
+)
 
 NO_CASE = "_none"
 """The case name of captures whose watch names no case."""
 
 MAX_PAGE_SIZE = 500
 
-# filter name -> SQL clause (one `?` each)
-_CLAUSES = {
-    "case": "COALESCE(case_ref, '_none') = ?",
-    "brand": "brand = ? COLLATE NOCASE",
-    "term": "term = ? COLLATE NOCASE",
-    "marketplace": "marketplace = ?",
-    "seller": "seller_name = ? COLLATE NOCASE",
-    "listing_id": "listing_id = ?",
-    "kind": "kind = ?",
-    "run_id": "run_id = ?",
-    "since": "started_at >= ?",
-    "until": "started_at < ?",
-    "currency": "currency = ?",
-    "price_min": "CAST(price AS REAL) >= ?",
-    "price_max": "CAST(price AS REAL) <= ?",
-    "status": "status = ?",
-    "min_score": "triage_score >= ?",
-}
-
 SORTS = {
     "time": "started_at",
-    "price": "CAST(price AS REAL)",
+    "price": "{price}",
     "title": "title",
     "seller": "seller_name",
     "marketplace": "marketplace",
@@ -94,23 +82,18 @@ class Page:
     has_more: bool
 
 
-_COLUMNS = ("captures.*, (SELECT score FROM triage_scores t "
-            "WHERE t.capture_id = captures.capture_id) AS triage_score")
+_COLUMNS = f"captures.*, {TRIAGE_SCORE} AS triage_score"
 """Every capture column and the capture's triage score (crawler.triage), None when unscored."""
 
 
-def _where(query: ListingQuery, cases: Sequence[str] | None) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for name, clause in _CLAUSES.items():
-        value = getattr(query, name)
-        if value is not None and value != "":
-            clauses.append(clause)
-            params.append(value)
+def _where(query: ListingQuery, cases: Sequence[str] | None,
+           dialect: str) -> tuple[str, list[Any]]:
+    clauses, params = capture_where({f.name: getattr(query, f.name) for f in fields(query)},
+                                    dialect)
     if query.suspicious:
         clauses.append("suspicious = 1")
     if cases is not None:  # the cases a user may see
-        clauses.append(f"COALESCE(case_ref, '_none') IN ({','.join('?' * len(cases))})")
+        clauses.append(f"{CASE} IN ({','.join('?' * len(cases))})")
         params.extend(cases)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
@@ -118,13 +101,15 @@ def _where(query: ListingQuery, cases: Sequence[str] | None) -> tuple[str, list[
 def search(catalog: Catalog, query: ListingQuery,
            cases: Sequence[str] | None = None) -> Page:
     """Captures matching every filter of `query`, restricted to `cases` when given."""
-    where, params = _where(query, cases)
     order = SORTS.get(query.sort)
     if order is None:
         raise ValueError(f"unknown sort {query.sort!r}; one of {sorted(SORTS)}")
+    where, params = _where(query, cases, catalog.dialect)
+    order = order.format(price=PRICE_NUMBER[catalog.dialect])
     direction = "DESC" if query.descending else "ASC"
-    sql = (f"SELECT {_COLUMNS} FROM captures{where} "  # noqa: S608 - fixed clauses and order
-           f"ORDER BY {order} {direction}, capture_id {direction}")
+    nulls = " NULLS FIRST" if direction == "ASC" else " NULLS LAST"  # SQLite's order, on both
+    sql = (f"SELECT * FROM (SELECT {_COLUMNS} FROM captures) c{where} "  # noqa: S608 - fixed
+           f"ORDER BY {order} {direction}{nulls}, capture_id {direction}")
     if query.limit:
         sql += f" LIMIT {int(query.limit) + 1}"
         if query.offset:
@@ -136,11 +121,11 @@ def search(catalog: Catalog, query: ListingQuery,
 
 def cases(catalog: Catalog, allowed: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Each case (with captures) the user may see: name, captures, listings, brands, last."""
+    brands = GROUP_CONCAT_DISTINCT[catalog.dialect].format("brand")
     rows = catalog.query(
-        "SELECT COALESCE(case_ref, '_none') AS name, COUNT(*) AS captures, "
-        "COUNT(DISTINCT listing_id) AS listings, GROUP_CONCAT(DISTINCT brand) AS brands, "
-        "MAX(started_at) AS last FROM captures GROUP BY COALESCE(case_ref, '_none') "
-        "ORDER BY name", [])
+        f"SELECT {CASE} AS name, COUNT(*) AS captures, "  # noqa: S608 - fixed SQL
+        f"COUNT(DISTINCT listing_id) AS listings, {brands} AS brands, "
+        f"MAX(started_at) AS last FROM captures GROUP BY {CASE} ORDER BY name", [])
     if allowed is not None:
         rows = [r for r in rows if r["name"] in allowed]
     return rows

@@ -254,7 +254,7 @@ def plan_run(watchlist: Path, marketplaces: Sequence[str], brands: Sequence[str]
              chosen: Sequence[str], store_uri: str, catalog_uri: str, started: dt.datetime,
              new_run_id: str, resume: bool) -> RunPlan:
     """Take the selection's lock and decide whether this invocation starts or resumes a run."""
-    from storage.uri import open_store, sqlite_path
+    from storage.uri import open_store
 
     if not resume:
         return RunPlan(new_run_id, list(chosen), [], None)
@@ -265,7 +265,7 @@ def plan_run(watchlist: Path, marketplaces: Sequence[str], brands: Sequence[str]
     assert state.run_id is not None and state.started_at is not None
     store = open_store(store_uri)
     try:
-        with Catalog(sqlite_path(catalog_uri)) as catalog:
+        with Catalog(catalog_uri) as catalog:
             repair_catalog(store, catalog, state.run_id, started)
         done = finished_marketplaces(store, state.run_id, chosen)
     finally:

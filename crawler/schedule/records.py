@@ -15,48 +15,54 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Column, Index, Integer, Table, Text, insert
 
 from crawler.clock import isoformat, parse_utc
-from storage.sqlite import open_db
+from storage.db import METADATA
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS schedule_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job TEXT NOT NULL,
-    watchlist TEXT NOT NULL,
-    brands TEXT NOT NULL,
-    scheduled_for TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    run_id TEXT,
-    pid INTEGER,
-    started_at TEXT,
-    finished_at TEXT,
-    exit_code INTEGER,
-    counts TEXT
-);
-CREATE INDEX IF NOT EXISTS schedule_runs_job ON schedule_runs (watchlist, job, scheduled_for);
-CREATE INDEX IF NOT EXISTS schedule_runs_run ON schedule_runs (run_id);
-"""
+if TYPE_CHECKING:
+    from storage.catalog import Catalog
+
+schedule_runs = Table(
+    "schedule_runs", METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", Text, nullable=False),
+    Column("watchlist", Text, nullable=False),
+    Column("brands", Text, nullable=False),
+    Column("scheduled_for", Text, nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("run_id", Text),
+    Column("pid", Integer),
+    Column("started_at", Text),
+    Column("finished_at", Text),
+    Column("exit_code", Integer),
+    Column("counts", Text),
+    sqlite_autoincrement=True,
+)
+Index("schedule_runs_job", schedule_runs.c.watchlist, schedule_runs.c.job,
+      schedule_runs.c.scheduled_for)
+Index("schedule_runs_run", schedule_runs.c.run_id)
 
 FINAL = ("finished", "interrupted", "failed", "skipped", "missed", "abandoned")
 
 
 class ScheduleLog:
-    """Reads and writes `schedule_runs`. Thread-safe: one connection behind a lock."""
+    """Reads and writes `schedule_runs` in the catalog's database (either engine)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._db = open_db(self.path, SCHEMA)
+    def __init__(self, target: str | Path | Catalog) -> None:
+        from storage.catalog import Catalog, open_catalog
+
+        self._own = not isinstance(target, Catalog)
+        self.catalog = target if isinstance(target, Catalog) else open_catalog(target)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        if self._own:
+            self.catalog.close()
 
     def __enter__(self) -> ScheduleLog:
         return self
@@ -67,53 +73,47 @@ class ScheduleLog:
     def add(self, job: str, watchlist: str, brands: tuple[str, ...], scheduled_for: dt.datetime,
             trigger: str, status: str, reason: str | None = None) -> int:
         """Record a firing; returns its id."""
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO schedule_runs (job, watchlist, brands, scheduled_for, trigger, "
-                "status, reason) VALUES (?,?,?,?,?,?,?)",
-                (job, watchlist, json.dumps(list(brands)), isoformat(scheduled_for), trigger,
-                 status, reason))
-            return int(cur.lastrowid or 0)
+        stmt = insert(schedule_runs).values(
+            job=job, watchlist=watchlist, brands=json.dumps(list(brands)),
+            scheduled_for=isoformat(scheduled_for), trigger=trigger, status=status,
+            reason=reason).returning(schedule_runs.c.id)
+        with self.catalog.transaction() as tx:
+            return int(tx.conn.execute(stmt).scalar_one())
 
     def started(self, row_id: int, pid: int, at: dt.datetime) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE schedule_runs SET status = 'running', pid = ?, started_at = ? "
-                "WHERE id = ?", (pid, isoformat(at), row_id))
+        self.catalog.execute(
+            "UPDATE schedule_runs SET status = 'running', pid = ?, started_at = ? "
+            "WHERE id = ?", (pid, isoformat(at), row_id))
 
     def ended(self, row_id: int, status: str, at: dt.datetime, *, exit_code: int | None = None,
               run_id: str | None = None, counts: dict[str, Any] | None = None,
               reason: str | None = None) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE schedule_runs SET status = ?, finished_at = ?, exit_code = ?, "
-                "run_id = COALESCE(?, run_id), counts = ?, reason = COALESCE(?, reason) "
-                "WHERE id = ?",
-                (status, isoformat(at), exit_code, run_id,
-                 json.dumps(counts) if counts is not None else None, reason, row_id))
+        self.catalog.execute(
+            "UPDATE schedule_runs SET status = ?, finished_at = ?, exit_code = ?, "
+            "run_id = COALESCE(?, run_id), counts = ?, reason = COALESCE(?, reason) "
+            "WHERE id = ?",
+            (status, isoformat(at), exit_code, run_id,
+             json.dumps(counts) if counts is not None else None, reason, row_id))
 
     def set_run_id(self, row_id: int, run_id: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE schedule_runs SET run_id = ? WHERE id = ?",
+        self.catalog.execute("UPDATE schedule_runs SET run_id = ? WHERE id = ?",
                              (run_id, row_id))
 
     def last_fired(self, watchlist: str, job: str) -> dt.datetime | None:
         """The latest firing time recorded for a job of a watchlist."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT MAX(scheduled_for) FROM schedule_runs WHERE watchlist = ? AND job = ?",
-                (watchlist, job)).fetchone()
-        return parse_utc(row[0]) if row and row[0] else None
+        rows = self.catalog.query(
+            "SELECT MAX(scheduled_for) AS last FROM schedule_runs WHERE watchlist = ? "
+            "AND job = ?", (watchlist, job))
+        return parse_utc(rows[0]["last"]) if rows and rows[0]["last"] else None
 
     def abandon(self, watchlist: str, at: dt.datetime) -> int:
         """Mark a dead scheduler's unfinished firings `abandoned`; returns how many."""
-        with self._lock:
-            cur = self._db.execute(
+        with self.catalog.transaction() as tx:
+            return tx.rowcount(
                 "UPDATE schedule_runs SET status = 'abandoned', finished_at = ?, reason = "
                 "'the scheduler stopped before this run ended; the next run resumes it' "
                 "WHERE watchlist = ? AND status IN ('scheduled', 'running')",
                 (isoformat(at), watchlist))
-            return cur.rowcount
 
     def rows(self, *, watchlist: str | None = None, run_id: str | None = None,
              limit: int | None = None) -> list[dict[str, Any]]:
@@ -131,8 +131,7 @@ class ScheduleLog:
         sql += " ORDER BY id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            out = [dict(r) for r in self._db.execute(sql, params)]
+        out = self.catalog.query(sql, params)
         for row in out:
             row["brands"] = json.loads(row["brands"])
             row["counts"] = json.loads(row["counts"]) if row["counts"] else None

@@ -53,7 +53,8 @@ class SchedulerOptions:
     """What `markwatch schedule` was asked to do."""
 
     watchlist: Path
-    schedule_db: Path
+    schedule_db: str | Path
+    """The catalog (URI or SQLite path) that keeps the firings."""
     """The catalog database file that holds `schedule_runs`."""
     state_dir: Path
     crawl_args: list[str] = field(default_factory=list)

@@ -43,11 +43,11 @@ COMPARED = ("price", "currency", "title", "seller_name")
 def observe_run(report: Any, clock: Clock) -> None:
     """Record the changes of a finished run's captures; never fails the run."""
     from storage.catalog import Catalog
-    from storage.uri import open_store, sqlite_path
+    from storage.uri import open_store
 
     try:
         store = open_store(report.store)
-        with Catalog(sqlite_path(report.catalog)) as catalog:
+        with Catalog(report.catalog) as catalog:
             Observer(store, catalog, clock, SealConfig().actor).run(report.run_id)
         store.close()
     except Exception:  # a boundary: the evidence is stored; changes can be recomputed

@@ -41,8 +41,9 @@ def listings(catalog: Any, case: str | None = None, marketplace: str | None = No
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    sql = ("SELECT c.case_ref, c.marketplace, c.listing_id, MIN(c.started_at) AS found_at, "  # noqa: S608
-        "MAX(c.started_at) AS last_seen, c.brand, c.term FROM captures c WHERE "
+    sql = ("SELECT c.case_ref, c.marketplace, c.listing_id, MIN(c.started_at) AS found_at, "
+        "MAX(c.started_at) AS last_seen, MAX(c.brand) AS brand, MAX(c.term) AS term "
+        "FROM captures c WHERE "
         + " AND ".join(clauses) + " GROUP BY c.case_ref, c.marketplace, c.listing_id "
         "ORDER BY c.marketplace, c.listing_id")
     rows = catalog.query(sql, params)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.evidence.manifest import canonical_json
+from crawler.takedown.schema import takedown_changes, takedown_observations, takedown_status
 from storage.base import Store
 from storage.layout import (
     TAKEDOWN_CHANGES,
@@ -94,7 +95,7 @@ def index_observations(catalog: Any, rows: list[dict[str, Any]]) -> int:
             continue
         out.append((row["capture_id"], row.get("case_ref"), row["marketplace"], listing_id,
                     row["url"], availability, proof, row["started_at"]))
-    catalog.write("INSERT OR REPLACE INTO takedown_observations VALUES (?,?,?,?,?,?,?,?)", out)
+    catalog.upsert(takedown_observations, out)
     return len(out)
 
 
@@ -120,7 +121,7 @@ def put_change(store: Store, catalog: Any, record: dict[str, Any]) -> str:
 
 
 def index_change(catalog: Any, record: dict[str, Any], key: str) -> None:
-    catalog.write("INSERT OR REPLACE INTO takedown_changes VALUES (?,?,?,?,?,?,?,?,?,?)", [(
+    catalog.upsert(takedown_changes, [(
         record["capture_id"], record["event"], record.get("previous_capture_id"),
         record.get("case"), record["marketplace"], record["listing_id"],
         json.dumps(record.get("changes", []), sort_keys=True), record.get("proof"),
@@ -135,7 +136,7 @@ def put_relisting(store: Store, catalog: Any, record: dict[str, Any]) -> str:
 
 
 def index_relisting(catalog: Any, record: dict[str, Any], key: str) -> None:
-    catalog.write("INSERT OR REPLACE INTO takedown_changes VALUES (?,?,?,?,?,?,?,?,?,?)", [(
+    catalog.upsert(takedown_changes, [(
         record["capture_id"], "relisted", record["of"]["capture_id"], record.get("case"),
         record["marketplace"], record["listing_id"],
         json.dumps({"of": record["of"], "photo_matches": record["photo_matches"]},
@@ -153,7 +154,7 @@ def put_status(store: Store, catalog: Any, record: dict[str, Any]) -> str:
 
 
 def index_status(catalog: Any, record: dict[str, Any], key: str) -> None:
-    catalog.write("INSERT OR REPLACE INTO takedown_status VALUES (?,?,?,?,?,?,?,?,?,?,?)", [(
+    catalog.upsert(takedown_status, [(
         record["event_id"], record["case"], record["marketplace"], record["listing_id"],
         record["status"], record.get("previous"), record["at"], record.get("capture_id"),
         record.get("reference"), record["actor"], key)])

@@ -3,47 +3,54 @@ captures' manifests, rebuilt from the store by `crawler.takedown.records.rebuild
 
 from __future__ import annotations
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS takedown_observations (
-    capture_id TEXT PRIMARY KEY,
-    case_ref TEXT,
-    marketplace TEXT NOT NULL,
-    listing_id TEXT NOT NULL,
-    url TEXT NOT NULL,
-    availability TEXT NOT NULL,
-    proof TEXT,
-    started_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS takedown_observations_listing
-    ON takedown_observations (marketplace, listing_id, started_at);
-CREATE TABLE IF NOT EXISTS takedown_changes (
-    capture_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    previous_capture_id TEXT,
-    case_ref TEXT,
-    marketplace TEXT NOT NULL,
-    listing_id TEXT NOT NULL,
-    fields TEXT NOT NULL,
-    proof TEXT,
-    at TEXT NOT NULL,
-    key TEXT NOT NULL,
-    PRIMARY KEY (capture_id, kind)
-);
-CREATE INDEX IF NOT EXISTS takedown_changes_listing
-    ON takedown_changes (marketplace, listing_id, at);
-CREATE TABLE IF NOT EXISTS takedown_status (
-    event_id TEXT PRIMARY KEY,
-    case_ref TEXT NOT NULL,
-    marketplace TEXT NOT NULL,
-    listing_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    previous TEXT,
-    at TEXT NOT NULL,
-    capture_id TEXT,
-    reference TEXT,
-    actor TEXT NOT NULL,
-    key TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS takedown_status_listing
-    ON takedown_status (case_ref, marketplace, listing_id, at);
-"""
+from sqlalchemy import Column, Index, Table, Text
+
+from storage.db import METADATA
+
+takedown_observations = Table(
+    "takedown_observations", METADATA,
+    Column("capture_id", Text, primary_key=True),
+    Column("case_ref", Text),
+    Column("marketplace", Text, nullable=False),
+    Column("listing_id", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("availability", Text, nullable=False),
+    Column("proof", Text),
+    Column("started_at", Text, nullable=False),
+)
+Index("takedown_observations_listing", takedown_observations.c.marketplace,
+      takedown_observations.c.listing_id, takedown_observations.c.started_at)
+
+takedown_changes = Table(
+    "takedown_changes", METADATA,
+    Column("capture_id", Text, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("previous_capture_id", Text),
+    Column("case_ref", Text),
+    Column("marketplace", Text, nullable=False),
+    Column("listing_id", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("proof", Text),
+    Column("at", Text, nullable=False),
+    Column("key", Text, nullable=False),
+)
+Index("takedown_changes_listing", takedown_changes.c.marketplace,
+      takedown_changes.c.listing_id, takedown_changes.c.at)
+
+takedown_status = Table(
+    "takedown_status", METADATA,
+    Column("event_id", Text, primary_key=True),
+    Column("case_ref", Text, nullable=False),
+    Column("marketplace", Text, nullable=False),
+    Column("listing_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("previous", Text),
+    Column("at", Text, nullable=False),
+    Column("capture_id", Text),
+    Column("reference", Text),
+    Column("actor", Text, nullable=False),
+    Column("key", Text, nullable=False),
+)
+Index("takedown_status_listing", takedown_status.c.case_ref, takedown_status.c.marketplace,
+      takedown_status.c.listing_id, takedown_status.c.at)
+

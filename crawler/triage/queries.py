@@ -18,7 +18,7 @@ _QUEUE_SQL = (
     "s.version FROM captures c JOIN triage_scores s ON s.capture_id = c.capture_id "
     "WHERE {where} AND c.started_at = (SELECT MAX(c2.started_at) FROM captures c2 "
     "WHERE c2.kind = 'listing' AND c2.marketplace = c.marketplace "
-    "AND c2.listing_id IS c.listing_id AND (c.listing_id IS NOT NULL "
+    "AND c2.listing_id IS NOT DISTINCT FROM c.listing_id AND (c.listing_id IS NOT NULL "
     "OR c2.capture_id = c.capture_id)) "
     "ORDER BY s.score DESC, c.started_at DESC, c.capture_id"
 )
@@ -45,7 +45,7 @@ def queue(catalog: Any, q: QueueQuery) -> list[dict[str, Any]]:
         clauses.append("c.case_ref = ?")
         params.append(q.case)
     if q.brand:
-        clauses.append("c.brand = ? COLLATE NOCASE")
+        clauses.append("lower(c.brand) = lower(?)")
         params.append(q.brand)
     if q.min_score is not None:
         clauses.append("s.score >= ?")
@@ -132,6 +132,6 @@ def seller_rows(catalog: Any, name_or_id: str) -> list[dict[str, Any]]:
         "SELECT c.capture_id, c.started_at, c.marketplace, c.listing_id, c.title, c.price, "
         "c.currency, c.seller_name, c.seller_url, s.score FROM captures c "
         "LEFT JOIN triage_scores s ON s.capture_id = c.capture_id WHERE c.kind = 'listing' "
-        "AND (c.seller_name = ? COLLATE NOCASE OR c.seller_url LIKE ? ESCAPE '\\') "
+        "AND (lower(c.seller_name) = lower(?) OR c.seller_url LIKE ? ESCAPE '\\') "
         "ORDER BY c.started_at DESC",
         (name_or_id, "%/" + name_or_id.replace("%", "\\%").replace("_", "\\_")))

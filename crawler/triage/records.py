@@ -15,6 +15,13 @@ import json
 from typing import Any
 
 from crawler.evidence.manifest import canonical_json
+from crawler.triage.schema import (
+    triage_contacts,
+    triage_decisions,
+    triage_images,
+    triage_pages,
+    triage_scores,
+)
 from storage.base import Store
 from storage.layout import TRIAGE_DECISIONS as DECISIONS_PREFIX
 from storage.layout import TRIAGE_PAGES as PAGES_PREFIX
@@ -51,35 +58,34 @@ def put_decision(store: Store, catalog: Any, record: dict[str, Any]) -> str:
 
 def index_page(catalog: Any, record: dict[str, Any], key: str) -> None:
     cid = record["capture_id"]
-    catalog.write("INSERT OR REPLACE INTO triage_pages VALUES (?,?,?)",
-                  [(cid, record.get("seller_rating"), key)])
-    catalog.write("INSERT OR REPLACE INTO triage_images VALUES (?,?,?,?,?)",
-                  [(cid, i["name"], i["sha256"], i["phash"], i.get("source_url"))
-                   for i in record.get("images", [])])
-    catalog.write("INSERT OR REPLACE INTO triage_contacts VALUES (?,?,?)",
-                  [(cid, c["kind"], c["value"]) for c in record.get("contacts", [])])
+    with catalog.transaction():
+        catalog.upsert(triage_pages, [(cid, record.get("seller_rating"), key)])
+        catalog.upsert(triage_images, [(cid, i["name"], i["sha256"], i["phash"],
+                                        i.get("source_url")) for i in record.get("images", [])])
+        catalog.upsert(triage_contacts,
+                       [(cid, c["kind"], c["value"]) for c in record.get("contacts", [])])
 
 
 def index_score(catalog: Any, record: dict[str, Any], key: str) -> None:
-    """Index a score unless a newer one of the same capture is indexed already."""
-    current = catalog.query("SELECT score_id FROM triage_scores WHERE capture_id = ?",
-                            (record["capture_id"],))
-    if current and current[0]["score_id"] > record["score_id"]:
-        return
-    catalog.write("INSERT OR REPLACE INTO triage_scores VALUES (?,?,?,?,?,?,?,?)",
-                  [(record["capture_id"], record["score_id"], record["scorer"]["version"],
-                    record["score"], 1 if record["suspicious"] else 0,
-                    json.dumps(record["signals"], ensure_ascii=False, sort_keys=True),
-                    record["computed_at"], key)])
-    catalog.write("UPDATE captures SET suspicious = ? WHERE capture_id = ?",
-                  [(1 if record["suspicious"] else 0, record["capture_id"])])
+    """Index a score unless a newer one of the same capture is indexed already (one atomic
+    upsert: concurrent scorers never put an older score over a newer one); the capture's
+    `suspicious` follows the score that stands."""
+    with catalog.transaction():
+        catalog.upsert(triage_scores, [(
+            record["capture_id"], record["score_id"], record["scorer"]["version"],
+            record["score"], 1 if record["suspicious"] else 0,
+            json.dumps(record["signals"], ensure_ascii=False, sort_keys=True),
+            record["computed_at"], key)], unless_newer="score_id")
+        catalog.write("UPDATE captures SET suspicious = (SELECT suspicious FROM triage_scores "
+                      "t WHERE t.capture_id = captures.capture_id) WHERE capture_id = ?",
+                      [(record["capture_id"],)])
 
 
 def index_decision(catalog: Any, record: dict[str, Any], key: str) -> None:
-    catalog.write("INSERT OR REPLACE INTO triage_decisions VALUES (?,?,?,?,?,?,?,?,?)",
-                  [(record["decision_id"], record["capture_id"], record.get("marketplace"),
-                    record.get("listing_id"), record["verdict"], record.get("note"),
-                    record["actor"], record["decided_at"], key)])
+    catalog.upsert(triage_decisions, [(
+        record["decision_id"], record["capture_id"], record.get("marketplace"),
+        record.get("listing_id"), record["verdict"], record.get("note"), record["actor"],
+        record["decided_at"], key)])
 
 
 def latest_score(store: Store, capture_id: str) -> dict[str, Any] | None:

@@ -2,50 +2,61 @@
 
 from __future__ import annotations
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS triage_scores (
-    capture_id TEXT PRIMARY KEY,
-    score_id TEXT NOT NULL,
-    version TEXT NOT NULL,
-    score INTEGER NOT NULL,
-    suspicious INTEGER NOT NULL,
-    signals TEXT NOT NULL,
-    computed_at TEXT NOT NULL,
-    key TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS triage_scores_score ON triage_scores (score);
-CREATE TABLE IF NOT EXISTS triage_images (
-    capture_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    phash TEXT NOT NULL,
-    source_url TEXT,
-    PRIMARY KEY (capture_id, name)
-);
-CREATE INDEX IF NOT EXISTS triage_images_phash ON triage_images (phash);
-CREATE TABLE IF NOT EXISTS triage_contacts (
-    capture_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (capture_id, kind, value)
-);
-CREATE INDEX IF NOT EXISTS triage_contacts_value ON triage_contacts (kind, value);
-CREATE TABLE IF NOT EXISTS triage_pages (
-    capture_id TEXT PRIMARY KEY,
-    seller_rating REAL,
-    key TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS triage_decisions (
-    decision_id TEXT PRIMARY KEY,
-    capture_id TEXT NOT NULL,
-    marketplace TEXT,
-    listing_id TEXT,
-    verdict TEXT NOT NULL,
-    note TEXT,
-    actor TEXT NOT NULL,
-    decided_at TEXT NOT NULL,
-    key TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS triage_decisions_listing
-    ON triage_decisions (marketplace, listing_id, decided_at);
-"""
+from sqlalchemy import Column, Float, Index, Integer, Table, Text
+
+from storage.db import METADATA
+
+triage_scores = Table(
+    "triage_scores", METADATA,
+    Column("capture_id", Text, primary_key=True),
+    Column("score_id", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("suspicious", Integer, nullable=False),
+    Column("signals", Text, nullable=False),
+    Column("computed_at", Text, nullable=False),
+    Column("key", Text, nullable=False),
+)
+Index("triage_scores_score", triage_scores.c.score)
+
+triage_images = Table(
+    "triage_images", METADATA,
+    Column("capture_id", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("sha256", Text, nullable=False),
+    Column("phash", Text, nullable=False),
+    Column("source_url", Text),
+)
+Index("triage_images_phash", triage_images.c.phash)
+
+triage_contacts = Table(
+    "triage_contacts", METADATA,
+    Column("capture_id", Text, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("value", Text, primary_key=True),
+)
+Index("triage_contacts_value", triage_contacts.c.kind, triage_contacts.c.value)
+
+triage_pages = Table(
+    "triage_pages", METADATA,
+    Column("capture_id", Text, primary_key=True),
+    Column("seller_rating", Float),
+    Column("key", Text, nullable=False),
+)
+
+triage_decisions = Table(
+    "triage_decisions", METADATA,
+    Column("decision_id", Text, primary_key=True),
+    Column("capture_id", Text, nullable=False),
+    Column("marketplace", Text),
+    Column("listing_id", Text),
+    Column("verdict", Text, nullable=False),
+    Column("note", Text),
+    Column("actor", Text, nullable=False),
+    Column("decided_at", Text, nullable=False),
+    Column("key", Text, nullable=False),
+)
+Index("triage_decisions_listing", triage_decisions.c.marketplace, triage_decisions.c.listing_id,
+      triage_decisions.c.decided_at)
+
+TABLES = (triage_scores, triage_images, triage_contacts, triage_pages, triage_decisions)
