@@ -140,7 +140,7 @@ def _print_summary(report: CrawlReport) -> None:
         f"{totals.get('failures', 0)} failures"
     )
     click.echo(f"  store:   {report.store}")
-    click.echo(f"  catalog: {report.catalog}")
+    click.echo(f"  catalog: {report.to_json()['catalog']}")  # without a password
     for record in report.runs:
         for failure in record["failures"][:20]:
             click.echo(f"  failed: {safe(failure['url'])}: {safe(failure['reason'])}")

@@ -75,8 +75,10 @@ def wait_drained(frontier: Frontier, poll: float = 0.2, settle: int = 2,
         sleep(poll)
 
 
-def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
-    """Write, index and seal the run's records once; ConfigError when already finalized."""
+def finalize(frontier: Frontier, clock: Clock | None = None,
+             catalog_uri: str | None = None) -> CrawlReport:
+    """Write, index and seal the run's records once; ConfigError when already finalized.
+    `catalog_uri` replaces the catalog the run's description names (a moved database)."""
     from crawler.seal.config import SealConfig
     from crawler.seal.runs import RunSealer
     from storage.catalog import Catalog
@@ -85,6 +87,8 @@ def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
 
     clock = clock or SystemClock()
     meta = frontier.meta()
+    if catalog_uri:
+        meta["catalog"] = catalog_uri
     if not frontier.claim_finalize():
         raise ConfigError(f"run {frontier.run_id} is already finalized (or being finalized)")
     started = parse_utc(meta["started_at"])
