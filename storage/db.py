@@ -4,10 +4,11 @@ Every catalog module declares its tables on the one `METADATA` (SQLAlchemy Core)
 makes engines from catalog URIs, runs statements and upserts through them, and hides the
 differences that matter here:
 
-- `sqlite:///PATH` runs on the stdlib driver in WAL mode with a 10 s busy timeout; SQLAlchemy
-  is told not to let the driver manage transactions, and a write transaction starts with
-  `BEGIN IMMEDIATE` (it takes the write lock at once, so two writers queue on the busy timeout
-  instead of failing when a read lock cannot be upgraded).
+- `sqlite:///PATH` runs on the stdlib driver in WAL mode (synchronous NORMAL: a power cut may
+  lose the last commits of this rebuildable index, never corrupt it) with a 30 s busy timeout;
+  SQLAlchemy is told not to let the driver manage transactions, and a write transaction starts
+  with `BEGIN IMMEDIATE` (it takes the write lock at once, so two writers queue on the busy
+  timeout instead of failing when a read lock cannot be upgraded).
 - `postgresql://` and `postgres://` run on psycopg 3 with a connection pool.
 - SQL text is written with `?` placeholders (portable SQL, no engine's own functions); for
   psycopg they become `%s`. Upserts are built with the dialect's
@@ -36,6 +37,10 @@ METADATA = MetaData()
 
 SQLITE = "sqlite:///"
 POSTGRES = ("postgresql://", "postgres://")
+
+BUSY_TIMEOUT = 30.0
+"""Seconds a SQLite writer waits for the write lock (SQLite's waiting is not first come, first
+served: several busy writers on a loaded machine need more than a few seconds)."""
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -98,7 +103,8 @@ def _new_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = Path(make_url(url).database or "")
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": BUSY_TIMEOUT},
                                pool_size=8, max_overflow=16)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -109,8 +115,9 @@ def _new_engine(url: str) -> Engine:
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # transactions are ours (see _sqlite_begin)
+    dbapi_conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
     dbapi_conn.execute("PRAGMA journal_mode=WAL")
-    dbapi_conn.execute("PRAGMA busy_timeout=10000")
+    dbapi_conn.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit; still safe
 
 
 def _sqlite_begin(conn: Connection) -> None:

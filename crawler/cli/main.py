@@ -226,6 +226,11 @@ def catalog_rebuild(store: str | None, catalog_uri: str | None) -> None:
     click.echo(f"catalog rebuilt from {store_uri}: {captures} captures, {runs} run records")
 
 
+from crawler.cli.catalog_migrate import catalog_migrate  # noqa: E402 - beside its group
+
+catalog.add_command(catalog_migrate)
+
+
 @cli.command()
 @click.option("--marketplace", required=True, help="Marketplace whose page objects to use.")
 @click.option("--kind", type=click.Choice(["search", "listing"]), required=True)

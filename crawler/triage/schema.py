@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, Table, Text
+from sqlalchemy import REAL, Column, Index, Integer, Table, Text
 
 from storage.db import METADATA
 
@@ -40,7 +40,7 @@ Index("triage_contacts_value", triage_contacts.c.kind, triage_contacts.c.value)
 triage_pages = Table(
     "triage_pages", METADATA,
     Column("capture_id", Text, primary_key=True),
-    Column("seller_rating", Float),
+    Column("seller_rating", REAL),
     Column("key", Text, nullable=False),
 )
 

@@ -34,8 +34,8 @@ from .redis import RedisServer, ensure_redis
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ("moto", "ceph")
 
-__all__ = ["SERVERS", "FaultProxy", "S3Server", "pg_database", "postgres_server", "redis_server",
-           "s3_proxy", "s3_server"]
+__all__ = ["SERVERS", "FaultProxy", "S3Server", "catalog_uri", "pg_database", "postgres_server",
+           "redis_server", "s3_proxy", "s3_server"]
 
 
 @dataclass
@@ -163,3 +163,11 @@ def postgres_server() -> Iterator[PostgresServer]:
 def pg_database(postgres_server: PostgresServer) -> str:
     """The URI of a fresh, empty PostgreSQL database for one test."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh catalog URI on each engine: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return str(request.getfixturevalue("pg_database"))
