@@ -33,7 +33,7 @@ def test_kubernetes_manifests_run_unprivileged() -> None:
             for pod in _pod_specs(doc):
                 assert pod["securityContext"]["runAsNonRoot"] is True, path
                 assert pod["securityContext"]["runAsUser"] != 0, path
-                for container in pod["containers"]:
+                for container in [*pod.get("initContainers", []), *pod["containers"]]:
                     sc = container["securityContext"]
                     assert sc["allowPrivilegeEscalation"] is False, path
                     assert sc["capabilities"]["drop"] == ["ALL"], path
@@ -76,7 +76,7 @@ def _markwatch_commands() -> list[tuple[str, list[str], dict[str, str]]]:
             out.append((f"compose {name}", list(service.get("command") or default), env))
     for path, doc in _k8s_docs():
         for pod in _pod_specs(doc):
-            for container in pod["containers"]:
+            for container in [*pod.get("initContainers", []), *pod["containers"]]:
                 if container["image"].startswith("markwatch:"):
                     env = {e["name"]: e["value"] for e in container.get("env", [])
                            if "value" in e}
@@ -101,7 +101,7 @@ def test_every_command_and_flag_exists_in_the_cli() -> None:
         flags = [w.split("=", 1)[0] for w in words if w.startswith("-")]
         assert set(flags) <= known, (where, set(flags) - known)
         seen.add(command.name)
-    assert {"worker", "schedule", "crawl"} <= seen
+    assert {"worker", "schedule", "crawl", "migrate"} <= seen
 
 
 def test_postgresql_is_the_catalog_and_reaches_the_seeders() -> None:
@@ -111,11 +111,15 @@ def test_postgresql_is_the_catalog_and_reaches_the_seeders() -> None:
     catalogs = {}
     for path, doc in _k8s_docs():
         for pod in _pod_specs(doc):
-            for container in pod["containers"]:
+            for container in [*pod.get("initContainers", []), *pod["containers"]]:
                 for env in container.get("env", []):
                     if env["name"] == "MARKWATCH_CATALOG":
                         catalogs[path.name] = env["valueFrom"]["secretKeyRef"]
     assert catalogs == {"scheduler.yaml": {"name": "markwatch-postgres", "key": "uri"}}
+    # the schema is migrated before the seeder (and so the workers) use it
+    assert compose["worker"]["depends_on"]["migrate"] == {
+        "condition": "service_completed_successfully"}
+    assert compose["migrate"]["command"] == ["catalog", "migrate"]
     kinds = {(doc["kind"], doc["metadata"]["name"]) for _, doc in _k8s_docs()}
     assert {("StatefulSet", "markwatch-postgres"), ("Service", "markwatch-postgres"),
             ("Deployment", "markwatch-worker"), ("CronJob", "markwatch-crawl")} <= kinds
@@ -128,7 +132,7 @@ def test_no_secret_is_inlined() -> None:
     for path, doc in _k8s_docs():
         assert doc["kind"] != "Secret", path  # secrets are made with kubectl, not kept here
         for pod in _pod_specs(doc):
-            for container in pod["containers"]:
+            for container in [*pod.get("initContainers", []), *pod["containers"]]:
                 for env in container.get("env", []):
                     if SECRET_NAMES.search(env["name"]):
                         assert "secretKeyRef" in env.get("valueFrom", {}), (path, env)
