@@ -19,11 +19,14 @@ from typing import Any
 
 import crawler.portal.catalog_schema  # noqa: F401 - declares the portal's indexes
 from crawler.alerts.records import rebuild_alert_index
-from crawler.fields.index import index_capture_fields, rebuild_fields
+from crawler.fields.index import capture_fields_row, listing_fields, rebuild_fields
 from storage.base import Store
 from storage.db import Tx, catalog_url, engine_for, is_postgres, redact, transaction
 from storage.layout import CAPTURES, RUNS
 from storage.tables import TRIAGE_SCORE, artifacts, capture_where, captures, runs
+
+REBUILD_BATCH = 500
+"""Manifests indexed per statement by `rebuild`."""
 
 
 @dataclass(frozen=True)
@@ -101,27 +104,22 @@ class Catalog:
 
     def index_capture(self, manifest: dict[str, Any], key: str, sha256: str) -> None:
         """Index one manifest (idempotent: the same capture indexed twice is one row)."""
-        listing = manifest.get("listing") or {}
-        watch = manifest["watch"]
-        triage = (manifest.get("notes") or {}).get("triage") or {}
-        row = (
-            manifest["capture_id"], manifest["run_id"], manifest["kind"], watch["marketplace"],
-            watch["brand"], watch["term"], watch.get("case"), listing.get("listing_id"),
-            listing.get("title"), listing.get("price"), listing.get("currency"),
-            listing.get("seller_name"), listing.get("seller_url"), manifest["request_url"],
-            manifest.get("final_url"), manifest.get("status"), manifest["started_at"],
-            manifest["finished_at"], 1 if triage.get("below_msrp") else 0,
-            (manifest.get("block") or {}).get("kind"), key, sha256,
-        )
-        rows = [
-            (manifest["capture_id"], a["name"], a["media_type"], a["size"], a["sha256"],
-             a["key"], a.get("version_id"))
-            for a in manifest["artifacts"]
-        ]
+        self.index_captures([(manifest, key, sha256)])
+
+    def index_captures(self, items: Sequence[tuple[dict[str, Any], str, str]]) -> None:
+        """Index manifests (with their keys and digests) in one transaction, a statement per
+        table (a rebuild's batches: one round trip each on PostgreSQL)."""
+        rows, arts, fields = [], [], []
+        for manifest, key, sha256 in items:
+            row, more = _capture_rows(manifest, key, sha256)
+            rows.append(row)
+            arts.extend(more)
+            if (found := capture_fields_row(manifest)) is not None:
+                fields.append(found)
         with self.transaction() as tx:
-            tx.upsert(captures, [row])
-            tx.upsert(artifacts, rows)
-            index_capture_fields(tx, manifest)
+            tx.upsert(captures, rows)
+            tx.upsert(artifacts, arts)
+            tx.upsert(listing_fields, fields)
 
     def index_run(self, record: dict[str, Any], key: str, sha256: str) -> None:
         """Index one run record (idempotent)."""
@@ -142,10 +140,15 @@ class Catalog:
             for table in ("artifacts", "listing_fields", "captures", "runs"):
                 tx.query(f"DELETE FROM {table}")  # noqa: S608 - fixed names
             captures_n = runs_n = 0
+            batch: list[tuple[dict[str, Any], str, str]] = []
             for key in store.list_documents(CAPTURES):
                 data = store.read_document(key)
-                self.index_capture(json.loads(data), key, _sha256(data))
-                captures_n += 1
+                batch.append((json.loads(data), key, _sha256(data)))
+                if len(batch) >= REBUILD_BATCH:
+                    self.index_captures(batch)
+                    captures_n, batch = captures_n + len(batch), []
+            self.index_captures(batch)
+            captures_n += len(batch)
             for key in store.list_documents(RUNS):
                 data = store.read_document(key)
                 self.index_run(json.loads(data), key, _sha256(data))
@@ -248,6 +251,26 @@ class Catalog:
             raise ValueError(table)
         order = ", ".join(c.name for c in known.primary_key.columns) or "1"
         return iter(self.query(f"SELECT * FROM {table} ORDER BY {order}"))  # noqa: S608
+
+
+def _capture_rows(manifest: dict[str, Any], key: str,
+                  sha256: str) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """The `captures` row of a manifest and its `artifacts` rows."""
+    listing = manifest.get("listing") or {}
+    watch = manifest["watch"]
+    triage = (manifest.get("notes") or {}).get("triage") or {}
+    row = (
+        manifest["capture_id"], manifest["run_id"], manifest["kind"], watch["marketplace"],
+        watch["brand"], watch["term"], watch.get("case"), listing.get("listing_id"),
+        listing.get("title"), listing.get("price"), listing.get("currency"),
+        listing.get("seller_name"), listing.get("seller_url"), manifest["request_url"],
+        manifest.get("final_url"), manifest.get("status"), manifest["started_at"],
+        manifest["finished_at"], 1 if triage.get("below_msrp") else 0,
+        (manifest.get("block") or {}).get("kind"), key, sha256,
+    )
+    arts = [(manifest["capture_id"], a["name"], a["media_type"], a["size"], a["sha256"],
+             a["key"], a.get("version_id")) for a in manifest["artifacts"]]
+    return row, arts
 
 
 def open_catalog(target: str | Path | Catalog, *, migrate: bool | None = None) -> Catalog:

@@ -19,6 +19,7 @@ Passwords in URIs are never logged or shown: use `redact`.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -184,18 +185,32 @@ class Tx:
         names = [c.name for c in table.columns]
         values = [r if isinstance(r, dict) else dict(zip(names, r, strict=True))
                   for r in rows]
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = insert(table)
-        keys = [c.name for c in table.primary_key.columns]
-        others = [n for n in names if n not in keys]
-        if replace and others:
-            where = (None if unless_newer is None
-                     else stmt.excluded[unless_newer] >= table.c[unless_newer])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys, set_={n: stmt.excluded[n] for n in others}, where=where)
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        if len(values) > 1:  # one statement may not touch a row twice (PostgreSQL refuses)
+            keys = [c.name for c in table.primary_key.columns]
+            unique: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for value in values:
+                pk = tuple(value[k] for k in keys)
+                if replace or pk not in unique:
+                    unique[pk] = value
+            values = list(unique.values())
+        stmt = _upsert_statement(self.dialect, table, replace, unless_newer)
         self.conn.execute(stmt, values)
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table: Table, replace: bool,
+                      unless_newer: str | None) -> Any:
+    """The upsert of a table, built once (building one costs more than running it)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    others = [c.name for c in table.columns if c.name not in keys]
+    if replace and others:
+        where = (None if unless_newer is None
+                 else stmt.excluded[unless_newer] >= table.c[unless_newer])
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={n: stmt.excluded[n] for n in others}, where=where)
+    return stmt.on_conflict_do_nothing(index_elements=keys)
 
 
 @contextmanager

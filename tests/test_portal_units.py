@@ -14,10 +14,19 @@ from crawler.exceptions import ConfigError
 from crawler.portal import queries
 from crawler.portal.auth import check_ticket, make_ticket
 from crawler.portal.replay import Archive, Recorded
-from crawler.portal.users import SESSION_TTL, THROTTLE_FAILURES, Throttled, UserDB
+from crawler.portal.users import (
+    SESSION_TTL,
+    THROTTLE_FAILURES,
+    Throttled,
+    UserDB,
+    portal_db_path,
+)
 from storage.catalog import Catalog
+from storage.db import local_state_dir
 from storage.local import LocalStore
 from tests.helpers import run_markwatch
+
+pytest_plugins = ["tests.servers"]  # catalog_uri: SQLite, then a real PostgreSQL
 
 PASSWORD = "a long enough password"
 
@@ -37,8 +46,8 @@ def _manifest(cid: str, *, case: str | None, seller: str, price: str, title: str
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> Any:
-    with Catalog(tmp_path / "catalog.db") as cat:
+def catalog(catalog_uri: str) -> Any:
+    with Catalog(catalog_uri) as cat:  # SQLite, then PostgreSQL
         rows = [
             ("C1", "A", "Shop One", "100.00", "Bag", "2026-01-01T00:00:00Z", "L1"),
             ("C2", "A", "Shop One", "150.00", "Bag", "2026-01-02T00:00:00Z", "L1"),
@@ -78,7 +87,8 @@ def test_cases_and_timeline_changes(catalog: Catalog) -> None:
 
 def test_cli_list_uses_the_same_query(catalog: Catalog, tmp_path: Path) -> None:
     out = run_markwatch(["evidence", "list", "--seller", "Shop One", "--format", "csv",
-                         "--store", f"file://{tmp_path}"], cwd=tmp_path)
+                         "--store", f"file://{tmp_path}", "--catalog", catalog.uri],
+                        cwd=tmp_path)
     assert out.code == 0, out.err
     ids = [line.split(",")[0] for line in out.out.splitlines()[1:]]
     portal_ids = [r["capture_id"] for r in
@@ -138,12 +148,15 @@ def test_login_throttling_and_window(tmp_path: Path) -> None:
         assert db.login("alice", PASSWORD, "10.0.0.1") is not None
 
 
-def test_users_survive_a_catalog_rebuild(tmp_path: Path) -> None:
-    with UserDB(tmp_path / "portal.db") as db:
+def test_users_survive_a_catalog_rebuild(tmp_path: Path, catalog_uri: str) -> None:
+    users = portal_db_path(local_state_dir(catalog_uri, f"file://{tmp_path}/store")
+                           / "catalog.db")
+    with UserDB(users) as db:
         db.add("alice", "admin", PASSWORD)
-    with Catalog(tmp_path / "catalog.db") as cat:
+    with Catalog(catalog_uri) as cat:  # SQLite, then PostgreSQL
         cat.rebuild(LocalStore(tmp_path / "store"))
-    with UserDB(tmp_path / "portal.db") as db:
+    assert users.parent in (tmp_path, tmp_path / "store")  # beside the catalog or the store
+    with UserDB(users) as db:
         assert db.user("alice") is not None
 
 

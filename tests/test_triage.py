@@ -35,6 +35,8 @@ from storage.catalog import CaptureQuery, Catalog
 from storage.local import LocalStore
 from tests.helpers import run_markwatch, send, serving
 
+pytest_plugins = ["tests.servers"]  # catalog_uri: SQLite, then a real PostgreSQL
+
 BASE = "http://demo.test"
 T0 = dt.datetime(2026, 12, 4, 10, 0, tzinfo=dt.UTC)
 CATALOG = build_catalog()
@@ -64,9 +66,10 @@ brands:
 class Bench:
     """A store, a catalog, a triage engine and an offline pipeline in a temporary folder."""
 
-    def __init__(self, tmp_path: Path, reference: bytes | None = None) -> None:
+    def __init__(self, tmp_path: Path, reference: bytes | None = None,
+                 catalog: str | None = None) -> None:
         self.store = LocalStore(tmp_path / "store")
-        self.catalog = Catalog(tmp_path / "catalog.db")
+        self.catalog = Catalog(catalog or tmp_path / "catalog.db")
         self.clock = FrozenClock(T0, step=1.0)
         watchlist = load_watchlist(_watchlist(tmp_path, reference), ["demo"])
         self.triage = Triage.from_watchlist(watchlist, self.store, self.catalog,
@@ -353,8 +356,9 @@ def test_shops_sharing_photos_and_contacts_form_a_cluster_with_evidence(tmp_path
 
 # -- decisions and the review queue ------------------------------------------------------------
 
-def test_decisions_reach_custody_carry_over_and_survive_a_rebuild(tmp_path: Path) -> None:
-    bench = Bench(tmp_path)
+def test_decisions_reach_custody_carry_over_and_survive_a_rebuild(tmp_path: Path,
+                                                                  catalog_uri: str) -> None:
+    bench = Bench(tmp_path, catalog=catalog_uri)  # on SQLite, then on PostgreSQL
     item = _item("Lumara", "Handbag")
     first = bench.capture(item, "Lumara")
     entry = decide(bench.store, bench.catalog, first, "counterfeit", actor="alice@case-team",

@@ -131,6 +131,7 @@ def _finish(report: CrawlReport, report_json: Path | None) -> None:
 def _print_summary(report: CrawlReport) -> None:
     from crawler.cli.text import safe
     from crawler.fields.coverage import describe as describe_coverage
+    from storage.db import redact
 
     totals = report.totals()
     click.echo(
@@ -140,7 +141,7 @@ def _print_summary(report: CrawlReport) -> None:
         f"{totals.get('failures', 0)} failures"
     )
     click.echo(f"  store:   {report.store}")
-    click.echo(f"  catalog: {report.to_json()['catalog']}")  # without a password
+    click.echo(f"  catalog: {redact(report.catalog)}")
     for record in report.runs:
         for failure in record["failures"][:20]:
             click.echo(f"  failed: {safe(failure['url'])}: {safe(failure['reason'])}")

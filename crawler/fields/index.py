@@ -53,18 +53,25 @@ def _row(capture_id: str, origin: str, parsed_at: str, version: str | None,
             json.dumps(listing.get("field_sources") or {}, sort_keys=True), results)
 
 
-def index_capture_fields(tx: Tx, manifest: dict[str, Any]) -> None:
-    """The fields of a capture as captured (inside the catalog's own transaction); for a
-    search page, how many organic results it had."""
+def capture_fields_row(manifest: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The `listing_fields` row of a capture as captured (for a search page, how many
+    organic results it had); None when it has no fields."""
     listing = manifest.get("listing")
     results = None
     if manifest.get("kind") == "search":
         found = (manifest.get("search") or {}).get("results") or []
         results = sum(1 for r in found if not r.get("placeholder"))
     elif not listing:
-        return
-    tx.upsert(listing_fields, [_row(manifest["capture_id"], "capture", manifest["finished_at"],
-                                    None, listing or {}, results)])
+        return None
+    return _row(manifest["capture_id"], "capture", manifest["finished_at"], None,
+                listing or {}, results)
+
+
+def index_capture_fields(tx: Tx, manifest: dict[str, Any]) -> None:
+    """The fields of a capture as captured (inside the catalog's own transaction)."""
+    row = capture_fields_row(manifest)
+    if row is not None:
+        tx.upsert(listing_fields, [row])
 
 
 def index_reparse(tx: Tx, record: dict[str, Any], key: str) -> None:

@@ -34,7 +34,7 @@ from crawler.runs.resume import crawler_stats, plan_run, stopped_by_signal
 from crawler.sandbox import launch_options as sandbox_launch_options
 from crawler.watchlist import Watchlist, load_watchlist
 from storage.archive import preflight, settle
-from storage.db import redact as redact_catalog
+from storage.db import redact
 from storage.uri import open_store
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class CrawlReport:
         return {
             "run_id": self.run_id,
             "store": self.store,
-            "catalog": redact_catalog(self.catalog),  # a PostgreSQL URI's password: never
+            "catalog": redact(self.catalog),  # a PostgreSQL password never reaches it
             "started_at": isoformat(self.started_at),
             "finished_at": isoformat(self.finished_at),
             "duration_s": round((self.finished_at - self.started_at).total_seconds(), 3),
