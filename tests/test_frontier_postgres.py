@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from crawler.demo import DemoMarketplace
-from tests.helpers import run_markwatch
+from tests.helpers import assert_same_catalogs, run_markwatch
 from tests.servers.postgres import PASSWORD as PG_PASSWORD
 from tests.servers.postgres import PostgresServer
 from tests.servers.redis import RedisServer
@@ -88,3 +88,36 @@ def test_a_worker_killed_mid_run_on_postgresql(tmp_path: Path, redis_server: Red
     assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], cluster.logs()[-4000:]
     _no_password_anywhere(cluster)
     assert json.loads((cluster.root / "report.json").read_text())["run_id"] == report["run_id"]
+
+
+def test_a_run_whose_seeder_died_is_finalized_by_hand(tmp_path: Path,
+                                                      redis_server: RedisServer,
+                                                      postgres_server: PostgresServer,
+                                                      market: DemoMarketplace, chromium: str,
+                                                      request: pytest.FixtureRequest) -> None:
+    cluster = _cluster(tmp_path, redis_server, market, postgres_server)
+    request.addfinalizer(cluster.close)
+    cluster.start_workers()
+    seeder = cluster.seed()
+    request.addfinalizer(lambda: seeder.poll() is None and seeder.kill())
+    assert seeder.stdout is not None
+    line = seeder.stdout.readline()  # "run RUN_ID seeded into redis://***@...; waiting ..."
+    run_id = line.split()[1]
+    assert line.startswith("run ") and "seeded" in line, line
+    seeder.send_signal(signal.SIGKILL)  # the seeder dies; the workers finish the frontier
+    seeder.communicate(timeout=30)  # reaped, its pipes closed
+    assert cluster.wait_workers() == [0, 0, 0], cluster.logs()[-4000:]
+    done = run_markwatch(["runs", "finalize", run_id, "--catalog", str(cluster.catalog_uri),
+                          "--report-json", "report.json"], cwd=cluster.root,
+                         env={"MARKWATCH_FRONTIER": cluster.redis.uri})
+    assert done.code == 0, done.out + done.err
+    report = json.loads((cluster.root / "report.json").read_text())
+    with cluster.catalog() as cat:
+        runs = cat.runs(run_id)
+        listings = [r for r in cat.find_run(run_id) if r["kind"] == "listing"]
+    assert [r["marketplace"] for r in runs] == ["demo"]
+    assert report["counts"]["listings"] == len(listings) == len({r["listing_id"]
+                                                                for r in listings})
+    with cluster.rebuilt() as fresh, cluster.catalog() as cat:
+        assert_same_catalogs(cat, fresh)
+    _no_password_anywhere(cluster, done.out, done.err)
