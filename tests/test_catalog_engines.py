@@ -293,3 +293,9 @@ def test_a_postgresql_password_is_never_shown(pg_database: str, tmp_path: Path) 
     assert failed.code != 0
     assert PASSWORD[::-1] not in failed.out + failed.err
     assert json.dumps(failed.err)  # said something
+    # the documented way to keep it out of URIs: PGPASSWORD (or ~/.pgpass), read by libpq
+    bare = pg_database.replace(f":{PASSWORD}@", "@")
+    assert PASSWORD not in bare
+    status = run_markwatch(["catalog", "migrate", "--status", "--catalog", bare], cwd=tmp_path,
+                           env={"PGPASSWORD": PASSWORD})
+    assert status.code == 0, status.err

@@ -118,6 +118,17 @@ def test_evidence_list_answers_as_on_sqlite(crawled: PgCrawl, tmp_path: Path) ->
         if query and query[0] in ("--brand", "--term", "--seller"):
             assert json.loads(on_pg.out), query  # matched ignoring case
     assert _rows(sqlite) == _rows(crawled.catalog)  # the same rows on either engine
+    listing = next(r for r in _rows(sqlite)["captures"] if r["kind"] == "listing")
+    for command in (["triage", "list"], ["triage", "photos"], ["sellers", "clusters"],
+                    ["takedown", "status"], ["takedown", "changes"], ["takedown", "stats"],
+                    ["alerts", "list"], ["runs", "list"],
+                    ["evidence", "show", listing["capture_id"]]):
+        on_pg = crawled.ok(*command, "--format", "json")
+        on_sqlite = crawled.ok(*command, "--format", "json", catalog=sqlite)
+        assert json.loads(on_pg.out) == json.loads(on_sqlite.out), command
+    for command in (["sellers", "show", listing["seller_name"]],  # text only
+                    ["triage", "show", listing["capture_id"]]):
+        assert crawled.ok(*command).out == crawled.ok(*command, catalog=sqlite).out, command
 
 
 def test_rebuild_into_postgresql_equals_the_incremental_catalog(

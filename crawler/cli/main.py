@@ -58,7 +58,7 @@ def _log_setup(level: str) -> dict[str, Any]:
 @click.option("-w", "--watchlist", "watchlist_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Watchlist YAML file.")
 @click.option("--store", help="Evidence store URI (file://PATH or s3://BUCKET/PREFIX).")
-@click.option("--catalog", help="Catalog URI (sqlite:///PATH).")
+@click.option("--catalog", help="Catalog URI (sqlite:///PATH or postgresql://...).")
 @click.option("--marketplace", "marketplaces", multiple=True, help="Only these marketplaces.")
 @click.option("--brand", "brands", multiple=True, help="Only these brands.")
 @click.option("--max-listings", type=click.IntRange(min=1),
