@@ -30,9 +30,18 @@ __all__ = ["market"]  # the demo marketplace fixture of tests/test_frontier.py
 
 
 def _cluster(root: Path, redis: RedisServer, demo: DemoMarketplace,
-             postgres: PostgresServer) -> Cluster:
-    return Cluster(root, redis, demo, catalog_uri=postgres.new_database(),
-                   rebuilt_uri=postgres.new_database())
+             postgres: PostgresServer, password_by_env: pytest.MonkeyPatch | None = None
+             ) -> Cluster:
+    """Three workers on a new database; with `password_by_env`, the catalog URI carries no
+    password and every process (this one too) has PGPASSWORD, as docs/scaling.md advises."""
+    uri = postgres.new_database()
+    if password_by_env is not None:
+        uri = uri.replace(f":{PG_PASSWORD}@", "@")
+        password_by_env.setenv("PGPASSWORD", PG_PASSWORD)
+    cluster = Cluster(root, redis, demo, catalog_uri=uri, rebuilt_uri=postgres.new_database())
+    if password_by_env is not None:
+        cluster.env["PGPASSWORD"] = PG_PASSWORD
+    return cluster
 
 
 def _no_password_anywhere(cluster: Cluster, *texts: str) -> None:
@@ -71,8 +80,10 @@ def test_three_workers_on_postgresql(tmp_path: Path, redis_server: RedisServer,
 def test_a_worker_killed_mid_run_on_postgresql(tmp_path: Path, redis_server: RedisServer,
                                                postgres_server: PostgresServer,
                                                market: DemoMarketplace, chromium: str,
-                                               request: pytest.FixtureRequest) -> None:
-    cluster = _cluster(tmp_path, redis_server, market, postgres_server)
+                                               request: pytest.FixtureRequest,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = _cluster(tmp_path, redis_server, market, postgres_server, monkeypatch)
+    assert cluster.catalog_uri is not None and PG_PASSWORD not in cluster.catalog_uri
     request.addfinalizer(cluster.close)
     cluster.start_workers()
     seeder = cluster.seed()
@@ -87,7 +98,11 @@ def test_a_worker_killed_mid_run_on_postgresql(tmp_path: Path, redis_server: Red
     codes = cluster.wait_workers()
     assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], cluster.logs()[-4000:]
     _no_password_anywhere(cluster)
-    assert json.loads((cluster.root / "report.json").read_text())["run_id"] == report["run_id"]
+    # the run's description in Redis named the catalog without its password
+    from crawler.frontier.queue import Frontier, connect
+
+    meta = Frontier(connect(cluster.redis.uri), str(report["run_id"])).meta()
+    assert meta["catalog"] == cluster.catalog_uri
 
 
 def test_a_run_whose_seeder_died_is_finalized_by_hand(tmp_path: Path,
