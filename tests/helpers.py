@@ -235,3 +235,30 @@ def manifests(store: Path) -> list[Path]:
 def schedule_rows(store: Path) -> list[dict[str, Any]]:
     with ScheduleLog(store / "catalog.db") as log:
         return list(reversed(log.rows()))
+
+
+def catalog_tables(catalog: Any) -> list[str]:
+    """Every table of the catalog's schema (the tables every catalog module declares)."""
+    try:
+        from storage.db import METADATA
+    except ImportError:  # the SQLite-only catalog: its tables as SQLite lists them
+        rows = catalog.query("SELECT name FROM sqlite_master WHERE type = 'table' "
+                             "AND name NOT LIKE 'sqlite_%'", [])
+        return sorted(r["name"] for r in rows)
+    return sorted(t.name for t in METADATA.sorted_tables)
+
+
+def dump_catalog(catalog: Any) -> dict[str, list[str]]:
+    """Every row of every table, order-independent (each table's rows sorted)."""
+    return {table: sorted(repr(sorted(row.items())) for row in catalog.query(
+                f"SELECT * FROM {table}", []))
+            for table in catalog_tables(catalog)}
+
+
+def assert_same_catalogs(kept: Any, rebuilt: Any) -> None:
+    """The catalog the run wrote equals one rebuilt from the store, table by table."""
+    ours, theirs = dump_catalog(kept), dump_catalog(rebuilt)
+    assert set(ours) == set(theirs)
+    assert ours["captures"], "no captures indexed"
+    for table in ours:
+        assert ours[table] == theirs[table], table

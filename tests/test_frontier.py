@@ -22,7 +22,7 @@ import pytest
 from crawler.demo import DemoMarketplace
 from storage.catalog import Catalog
 from storage.uri import open_store
-from tests.helpers import MARKWATCH, run_markwatch
+from tests.helpers import MARKWATCH, assert_same_catalogs, run_markwatch
 from tests.servers.redis import PASSWORD, RedisServer, free_port
 
 pytestmark = pytest.mark.browser
@@ -65,13 +65,20 @@ def market() -> Iterator[DemoMarketplace]:
 class Cluster:
     """Three workers, then a seeding crawl, all as subprocesses of the real CLI."""
 
-    def __init__(self, root: Path, redis: RedisServer, market: DemoMarketplace) -> None:
+    def __init__(self, root: Path, redis: RedisServer, market: DemoMarketplace,
+                 catalog_uri: str | None = None, rebuilt_uri: str | None = None) -> None:
         self.root, self.redis, self.market = root, redis, market
         self.store = root / "store"
+        self.catalog_uri = catalog_uri
+        """The run's catalog (MARKWATCH_CATALOG of the seeder); None: SQLite in the store."""
+        self.rebuilt_uri = rebuilt_uri
+        """An empty catalog on the same engine, rebuilt from the store to compare."""
         (root / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
         self.env.update(MARKWATCH_PROGRESS="off", MARKWATCH_DEMO_URL=market.base_url,
                         MARKWATCH_FRONTIER=redis.uri)
+        if catalog_uri:  # by environment only: the URI holds a password
+            self.env["MARKWATCH_CATALOG"] = catalog_uri
         self.workers: list[subprocess.Popen[str]] = []
         self._logs: list[IO[str]] = []
         self.metrics_port = free_port()
@@ -118,7 +125,19 @@ class Cluster:
                          for p in sorted(self.root.glob("worker*.log")))
 
     def catalog(self) -> Catalog:
+        if self.catalog_uri:
+            return Catalog(self.catalog_uri)
         return Catalog(self.store / "catalog.db")
+
+    def rebuilt(self) -> Catalog:
+        """A new catalog rebuilt from the store alone."""
+        fresh = Catalog(self.rebuilt_uri or self.root / "rebuilt.sqlite")
+        store = open_store(f"file://{self.store}")
+        try:
+            fresh.rebuild(store)
+        finally:
+            store.close()
+        return fresh
 
 
 def _json_line(line: str) -> bool:
@@ -143,16 +162,8 @@ def _check_run(cluster: Cluster, seeder: subprocess.Popen[str]) -> dict[str, obj
                              cwd=cluster.root)
     assert verified.code == 0, verified.out + verified.err
     # the catalog is only an index: one rebuilt from the store alone is the same
-    rebuilt = cluster.root / "rebuilt.sqlite"
-    with Catalog(rebuilt) as fresh:
-        store = open_store(f"file://{cluster.store}")
-        try:
-            fresh.rebuild(store)
-        finally:
-            store.close()
-        with cluster.catalog() as cat:
-            for table in ("captures", "artifacts", "runs"):
-                assert list(fresh.iter_rows(table)) == list(cat.iter_rows(table)), table
+    with cluster.rebuilt() as fresh, cluster.catalog() as cat:
+        assert_same_catalogs(cat, fresh)
     # politeness across the three workers together
     assert 1 <= cluster.market.max_pages_in_flight <= CONCURRENCY
     text = out + err + cluster.logs()

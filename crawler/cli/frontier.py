@@ -66,8 +66,11 @@ def worker(frontier_uri: str, once: bool, run_id: str | None, metrics_port: int 
 @click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True,
               help="Even though requests are still queued or leased (they are then left out).")
+@click.option("--catalog", "catalog_uri", envvar="MARKWATCH_CATALOG",
+              help="The run's catalog, when it is not where the seeder's was (a moved "
+                   "database); default: the one in the run's description.")
 def finalize_run(run_id: str, frontier_uri: str, report_json: Path | None,
-                 force: bool) -> None:
+                 force: bool, catalog_uri: str | None = None) -> None:
     """Write and seal the records of a distributed run (when its seeder could not)."""
     from crawler.cli.main import _finish
     from crawler.exceptions import ConfigError
@@ -83,5 +86,5 @@ def finalize_run(run_id: str, frontier_uri: str, report_json: Path | None,
         if not force and not frontier.is_drained():
             raise ConfigError(f"run {run_id} still has requests queued or leased; wait for "
                               "the workers, or give --force")
-        report = finalize(frontier)
+        report = finalize(frontier, catalog_uri=catalog_uri)
     _finish(report, report_json)

@@ -97,11 +97,13 @@ def schedule(ctx: click.Context, watchlist_path: Path | None, store: str | None,
     options = SchedulerOptions(
         watchlist=watchlist_path, schedule_db=catalog_uri,
         state_dir=state_dir(store_uri).resolve(),
-        crawl_args=_crawl_args(store, catalog, max_listings, crawl_log_level),
+        crawl_args=_crawl_args(store, None, max_listings, crawl_log_level),
         every=every, missed=missed, max_parallel=max_parallel, on_stop=on_stop,
         stop_timeout=stop_timeout, health_file=health_file, health_port=health_port,
         max_runs=max_runs)
     scheduler = Scheduler(options)
+    if catalog:  # the runs' catalog by environment, never on a command line (a password)
+        os.environ["MARKWATCH_CATALOG"] = catalog
     if frontier_uri:  # the crawl children seed distributed runs; by environment, not argv
         from crawler.frontier.uri import check_uri
 

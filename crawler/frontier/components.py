@@ -52,6 +52,26 @@ class FailurePipeline:
         return item
 
 
+class UnindexedPipeline:
+    """Item pipeline (after the evidence pipeline): a capture stored while the catalog was
+    down is kept in the frontier, and the run's finalize indexes it from the store."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> UnindexedPipeline:
+        _configured(crawler)
+        return cls(crawler)
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, dict) and item.get("unindexed"):
+            tracker = tracker_of(self.crawler)
+            await asyncio.to_thread(tracker.frontier.add_unindexed, tracker.marketplace,
+                                    str(item["unindexed"]))
+        return item
+
+
 class FrontierExtension:
     """Renews this worker's leases, returns expired ones (any worker's) to the queue, shares
     the block backoff, and keeps the spider open until the run's frontier is drained."""

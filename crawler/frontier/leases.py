@@ -56,12 +56,21 @@ class LeaseTracker:
         """A listing back from an expired lease whose capture the catalog holds already."""
         if not payload.get("attempt") or payload.get("kind") != "listing" or not self.catalog_uri:
             return False
+        from crawler.pipelines.catalog_outage import CATALOG_DOWN, with_retries
         from storage.catalog import Catalog
 
-        with Catalog(self.catalog_uri) as cat:
-            rows = cat.query("SELECT 1 FROM captures WHERE run_id = ? AND url = ? LIMIT 1",
-                             (self.frontier.run_id, payload["url"]))
-        return bool(rows)
+        def look() -> bool:
+            with Catalog(self.catalog_uri) as cat:
+                return bool(cat.query(
+                    "SELECT 1 FROM captures WHERE run_id = ? AND url = ? LIMIT 1",
+                    (self.frontier.run_id, payload["url"])))
+
+        try:
+            return with_retries(look, "checking a returned listing", 2.0)  # on the reactor
+        except CATALOG_DOWN:  # capture it again rather than risk losing it
+            logger.error("catalog unavailable: %s may be captured a second time",
+                         payload["url"])
+            return False
 
     def ack(self, lease: str, payload: dict[str, Any] | None = None) -> None:
         started = self.leases.pop(lease, None)

@@ -4,7 +4,8 @@ Keys (prefix `markwatch:`): `runs` (set of open run ids); per run `run:<id>:meta
 the run is), `run:<id>:q:<mp>` (list of JSON requests), `run:<id>:inflight:<mp>` (sorted set:
 lease id -> expiry), `run:<id>:leases:<mp>` (hash: lease id -> request), `run:<id>:seen:<mp>`
 (the shared dupefilter: listing URLs ever queued), `run:<id>:done:<mp>` (claims: listing URLs
-captured), `run:<id>:failures:<mp>` and `run:<id>:counts:<mp>` (for the run record).
+captured), `run:<id>:failures:<mp>` and `run:<id>:counts:<mp>` (for the run record),
+`run:<id>:unindexed:<mp>` (manifest keys of captures stored while the catalog was down).
 Politeness is per marketplace across runs: `polite:<mp>:holders` (sorted set: lease id ->
 expiry), `polite:<mp>:next` (time of the next allowed request), `polite:<mp>:delay` (the shared
 block backoff delay), `polite:<mp>:waiters` (workers waiting for a slot). A request is taken
@@ -230,6 +231,14 @@ class Frontier:
 
     def failures(self, marketplace: str) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.r.lrange(self.key("failures", marketplace), 0, -1)]
+
+    def add_unindexed(self, marketplace: str, manifest_key: str) -> None:
+        """A capture stored while the catalog was down: finalize indexes it from the store."""
+        self.r.rpush(self.key("unindexed", marketplace), manifest_key)
+
+    def unindexed(self, marketplace: str) -> list[str]:
+        return [k.decode() if isinstance(k, bytes) else str(k)
+                for k in self.r.lrange(self.key("unindexed", marketplace), 0, -1)]
 
     def add_counts(self, marketplace: str, counts: dict[str, int]) -> None:
         pipe = self.r.pipeline()

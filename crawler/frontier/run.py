@@ -22,10 +22,14 @@ from crawler.exceptions import ConfigError, StoreError
 from crawler.frontier.codec import seed_payload
 from crawler.frontier.queue import Frontier, connect
 from crawler.ids import new_ulid
+from crawler.pipelines.catalog_outage import with_retries
 from crawler.runs.ledger import CaptureEntry, RunLedger
 from crawler.runs.runner import CrawlOptions, CrawlReport, project_settings, select_marketplaces
 
 logger = logging.getLogger(__name__)
+
+CATALOG_WAIT = 300.0
+"""Seconds finalize waits for a catalog that is down (crawler.pipelines.catalog_outage)."""
 
 
 def seed(options: CrawlOptions, frontier_uri: str, clock: Clock | None = None,
@@ -75,8 +79,10 @@ def wait_drained(frontier: Frontier, poll: float = 0.2, settle: int = 2,
         sleep(poll)
 
 
-def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
-    """Write, index and seal the run's records once; ConfigError when already finalized."""
+def finalize(frontier: Frontier, clock: Clock | None = None,
+             catalog_uri: str | None = None) -> CrawlReport:
+    """Write, index and seal the run's records once; ConfigError when already finalized.
+    `catalog_uri` replaces the catalog the run's description names (a moved database)."""
     from crawler.seal.config import SealConfig
     from crawler.seal.runs import RunSealer
     from storage.catalog import Catalog
@@ -85,6 +91,8 @@ def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
 
     clock = clock or SystemClock()
     meta = frontier.meta()
+    if catalog_uri:
+        meta["catalog"] = catalog_uri
     if not frontier.claim_finalize():
         raise ConfigError(f"run {frontier.run_id} is already finalized (or being finalized)")
     started = parse_utc(meta["started_at"])
@@ -94,7 +102,13 @@ def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
     seals: list[dict[str, Any]] = []
     errors: list[str] = []
     try:
-        with Catalog(meta["catalog"]) as catalog:
+        with with_retries(lambda: Catalog(meta["catalog"]), "opening the catalog",
+                          CATALOG_WAIT) as catalog:
+            late = index_late(frontier, meta, store, catalog)
+            if late:
+                errors.append(f"{late} capture(s) were stored while the catalog was down and "
+                              "indexed now; `markwatch catalog rebuild` restores their triage "
+                              "scores")
             rows = catalog.find_run(frontier.run_id)
             for marketplace in meta["marketplaces"]:
                 record = _record(frontier, meta, marketplace, rows, started, clock)
@@ -114,8 +128,27 @@ def finalize(frontier: Frontier, clock: Clock | None = None) -> CrawlReport:
     finally:
         store.close()
     frontier.close_run()
-    return CrawlReport(frontier.run_id, meta["store"], meta["catalog"], started, clock.now(),
-                       records, errors, seals=seals)
+    report = CrawlReport(frontier.run_id, meta["store"], meta["catalog"], started, clock.now(),
+                         records, errors, seals=seals)
+    from crawler.takedown.observe import observe_run
+
+    observe_run(report, clock)  # as after a single-process run: changes, removals, relistings
+    return report
+
+
+def index_late(frontier: Frontier, meta: dict[str, Any], store: Any, catalog: Any) -> int:
+    """Index the captures workers stored while the catalog was down (from the store)."""
+    done = 0
+    for marketplace in meta["marketplaces"]:
+        for key in frontier.unindexed(marketplace):
+            data = store.read_document(key)
+
+            def index(key: str = key, data: bytes = data) -> None:
+                catalog.index_capture(json.loads(data), key, hashlib.sha256(data).hexdigest())
+
+            with_retries(index, "indexing a late capture", CATALOG_WAIT)
+            done += 1
+    return done
 
 
 def _record(frontier: Frontier, meta: dict[str, Any], marketplace: str,

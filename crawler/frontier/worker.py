@@ -23,7 +23,8 @@ from crawler.frontier.uri import redact
 logger = logging.getLogger(__name__)
 
 COMPONENTS: dict[str, dict[str, int]] = {
-    "ITEM_PIPELINES": {"crawler.frontier.components.FailurePipeline": 400},
+    "ITEM_PIPELINES": {"crawler.frontier.components.FailurePipeline": 400,
+                       "crawler.frontier.components.UnindexedPipeline": 510},
     "EXTENSIONS": {"crawler.frontier.components.FrontierExtension": 400,
                    "crawler.frontier.metrics.MetricsExtension": 410},
 }

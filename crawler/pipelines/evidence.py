@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from crawler.evidence.manifest import (
 from crawler.exceptions import IntegrityError, StoreError
 from crawler.fields.coverage import coverage_of_run
 from crawler.ids import new_ulid
+from crawler.pipelines.catalog_outage import CATALOG_DOWN, DEFAULT_RETRY_SECONDS, with_retries
 from crawler.pipelines.payloads import StoredDigests, store_payloads
 from crawler.runs.ledger import CaptureEntry, RunLedger
 from crawler.runs.resume import preload_ledger
@@ -65,6 +67,12 @@ class EvidencePipeline:
         self.ledger: RunLedger | None = None
         self.triage_config = triage_config
         self.triage: Any = None  # crawler.triage.engine.Triage, made when the spider opens
+        self.catalog_retry = DEFAULT_RETRY_SECONDS
+        """Seconds a catalog call is retried while the catalog is down (catalog_outage)."""
+        self.unindexed: set[str] = set()
+        """Captures stored but not indexed (the catalog was down); their ids."""
+        self.catalog_pause: Any = time.sleep
+        """How a retried catalog call waits (injectable, as the clock is)."""
         self.payloads = StoredDigests()  # payload blobs known stored: skip putting them again
         self.budget: EvidenceBudget | None = None  # the crawl's (from_crawler): pool and bytes
 
@@ -89,6 +97,8 @@ class EvidencePipeline:
         pipeline = cls(store, catalog, config, crawler.stats, crawler, seal_config,
                        TriageConfig.from_settings(crawler.settings))
         pipeline.budget = EvidenceBudget.for_crawler(crawler)
+        pipeline.catalog_retry = crawler.settings.getfloat("MARKWATCH_CATALOG_RETRY",
+                                                           DEFAULT_RETRY_SECONDS)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
@@ -146,8 +156,11 @@ class EvidencePipeline:
         self.stats.inc_value(f"evidence/captured/{item.kind}")
         for what, count in (item.notes.get("static_revalidation") or {}).items():
             self.stats.inc_value(f"recording/{what}", count)  # e.g. recording/conditional_304
-        return {"capture_id": entry.capture_id, "kind": entry.kind, "url": entry.url,
-                "manifest_sha256": entry.manifest_sha256}
+        out = {"capture_id": entry.capture_id, "kind": entry.kind, "url": entry.url,
+               "manifest_sha256": entry.manifest_sha256}
+        if entry.capture_id in self.unindexed:  # for the frontier (UnindexedPipeline)
+            out["unindexed"] = entry.manifest_key
+        return out
 
     async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on the store pool (`EVIDENCE_STORE_WORKERS`), else a default thread."""
@@ -184,15 +197,29 @@ class EvidencePipeline:
         if item.listing is not None and item.listing.listing_id:
             from crawler.clock import isoformat
 
-            previous = self.catalog.previous_capture(
-                item.watch.marketplace, item.listing.listing_id, isoformat(item.started_at))
+            listing_id, before = item.listing.listing_id, isoformat(item.started_at)
+            try:
+                previous = with_retries(lambda: self.catalog.previous_capture(
+                    item.watch.marketplace, listing_id, before), "looking up the previous "
+                    "capture", self.catalog_retry, self.catalog_pause)
+            except CATALOG_DOWN:  # the link is a convenience: the capture goes on without it
+                logger.error("catalog unavailable: capture %s names no previous capture",
+                             item.capture_id)
         manifest = build_manifest(item, run_id=self.run_id, artifacts=stored,
                                   previous_capture=previous, operator=self.config.operator)
         data = canonical_json(manifest)
         key = manifest_key(item.capture_id, item.started_at)
         doc = self.store.put_document(key, data, "application/json")
         self._count_spooled(doc)
-        self.catalog.index_capture(manifest, key, doc.sha256)
+        try:
+            with_retries(lambda: self.catalog.index_capture(manifest, key, doc.sha256),
+                         "indexing the capture", self.catalog_retry, self.catalog_pause)
+        except CATALOG_DOWN:  # stored all the same: a rebuild (or the run's finalize) indexes it
+            logger.error("catalog unavailable: capture %s is stored (%s) but not indexed; "
+                         "`markwatch catalog rebuild` indexes it", item.capture_id, key)
+            self.stats.inc_value("evidence/unindexed")
+            self.unindexed.add(item.capture_id)
+            return CaptureEntry(item.capture_id, item.kind, item.request_url, key, doc.sha256)
         self._triage_score(manifest, pending)
         return CaptureEntry(item.capture_id, item.kind, item.request_url, key, doc.sha256)
 
