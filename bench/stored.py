@@ -16,7 +16,7 @@ KINDS = ("warc", "payloads", "screenshot", "dom", "fields", "images", "records")
 def kind_of(name: str) -> str:
     if name == "page.warc.gz":
         return "warc"
-    if name == "screenshot.png":
+    if name in ("screenshot.png", "screenshot.webp"):
         return "screenshot"
     if name == "dom.html":
         return "dom"

@@ -9,6 +9,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
 from crawler.clock import Clock, SystemClock
+from crawler.evidence.screenshot import SCREENSHOT_FORMATS
 from crawler.exceptions import ConfigError
 from storage.uri import DEFAULT_STORE, default_catalog_uri
 
@@ -59,6 +60,10 @@ class MarkwatchConfig:
     """Rendered pages a browser context serves before a fresh one (0: never); see
     `context_pages`."""
     clock: Clock = field(default_factory=SystemClock)
+    screenshot_format: str = "webp"
+    """How the screenshot is stored (`EVIDENCE_SCREENSHOT_FORMAT`): `webp`, Chromium's PNG
+    re-encoded as lossless WebP with its pixels checked, or `png`, Chromium's PNG as it is
+    (`crawler.evidence.screenshot`)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> MarkwatchConfig:
@@ -94,6 +99,8 @@ class MarkwatchConfig:
             tab_captures=_positive(settings, "EVIDENCE_TAB_CAPTURES", settings.getint),
             context_pages=context_pages(settings),
             clock=clock,
+            screenshot_format=_choice(settings, "EVIDENCE_SCREENSHOT_FORMAT",
+                                      SCREENSHOT_FORMATS),
         )
 
 
