@@ -133,7 +133,12 @@ def test_listing_fields_match_the_marketplace(
     shown = crawl.cli("evidence", "show", one["capture_id"], "--format", "json")
     manifest = json.loads(shown.out)["manifest"]
     names = {a["name"] for a in manifest["artifacts"]}
-    assert {"page.warc.gz", "dom.html", "screenshot.png", "listing.json"} <= names
+    assert {"page.warc.gz", "dom.html", "screenshot.webp", "listing.json"} <= names
+    shot = next(a for a in manifest["artifacts"] if a["name"] == "screenshot.webp")
+    assert shot["media_type"] == "image/webp"
+    record = manifest["browser"]["screenshot"]
+    assert record["format"] == "webp" and record["lossless"] is True
+    assert record["source"]["media_type"] == "image/png" and record["pixels"]["width"] == 1280
     truth = crawl.market.catalog.get(one["listing_id"])
     assert truth is not None
     images = [a for a in manifest["artifacts"] if a["name"].startswith("image-")]
@@ -181,7 +186,7 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("artifact", ["screenshot.png", "dom.html", "page.warc.gz",
+@pytest.mark.parametrize("artifact", ["screenshot.webp", "dom.html", "page.warc.gz",
                                       "listing.json", "image-01"])
 def test_tampered_artifact_is_named(crawled: tuple[Crawl, CliResult, dict[str, Any]],
                                     tmp_path: Path, artifact: str) -> None:

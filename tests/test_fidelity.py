@@ -147,11 +147,11 @@ def test_warc_is_byte_exact(demo_crawl: tuple[Path, dict[str, Any]],
             listing = json.loads(artifact(store, manifest, "listing.json").read_bytes())
             assert set(listing["images"]) <= set(images)
             names = {a["name"] for a in manifest["artifacts"]}
-            assert {"dom.html", "screenshot.png", "listing.json", "image-01"} <= names
+            assert {"dom.html", "screenshot.webp", "listing.json", "image-01"} <= names
             resources = {r["url"].rsplit(":", 1)[1]: r for r in recs
                          if r["type"] in ("resource", "metadata")}
-            assert resources["screenshot.png"]["payload"] == \
-                artifact(store, manifest, "screenshot.png").read_bytes()
+            assert resources["screenshot.webp"]["payload"] == \
+                artifact(store, manifest, "screenshot.webp").read_bytes()
             assert resources["dom.html"]["payload"] == \
                 artifact(store, manifest, "dom.html").read_bytes()
             assert "listing.json" in resources

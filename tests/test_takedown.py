@@ -257,7 +257,7 @@ def test_notice_package_hashes_match_the_store(lifecycle: Any, fmt: str) -> None
             manifest = (case.store / row["manifest_key"]).read_bytes()
             assert hashlib.sha256(manifest).hexdigest() == line["manifest_sha256"]
             shot = json.loads(manifest)["artifacts"]
-            stored = next(a for a in shot if a["name"] == "screenshot.png")
+            stored = next(a for a in shot if a["name"] == "screenshot.webp")
             blob = (case.store / stored["key"]).read_bytes()
             assert hashlib.sha256(blob).hexdigest() == line["screenshot_sha256"]
             for value in (line["listing_url"], line["capture_id"], line["captured_at"],
