@@ -62,8 +62,8 @@ class MarkwatchConfig:
     clock: Clock = field(default_factory=SystemClock)
     screenshot_format: str = "webp"
     """How the screenshot is stored (`EVIDENCE_SCREENSHOT_FORMAT`): `webp`, Chromium's PNG
-    re-encoded as lossless WebP with its pixels checked, or `png`, Chromium's PNG as it is
-    (`crawler.evidence.screenshot`)."""
+    re-encoded as lossless WebP with its pixels checked, `png`, Chromium's PNG as it is, or
+    `png-compact`, Chromium's PNG at its default zlib level (`crawler.evidence.screenshot`)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> MarkwatchConfig:

@@ -18,14 +18,15 @@ from PIL import Image
 from playwright.async_api import async_playwright
 from scrapy.settings import Settings
 
-from crawler.browser.capture import CaptureSteps, capture_page
+from crawler.browser.capture import CaptureSteps, _screenshot, capture_page
 from crawler.config import CaptureLimits, MarkwatchConfig
 from crawler.demo import DemoMarketplace, build_catalog
 from crawler.evidence import screenshot
 from crawler.exceptions import ConfigError
 
 
-async def _chromium_pngs(chromium: str, urls: list[str], cookie_url: str) -> list[bytes]:
+async def _chromium_pngs(chromium: str, urls: list[str],
+                         cookie_url: str) -> list[tuple[bytes, bytes]]:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         context = await browser.new_context(viewport={"width": 1280, "height": 720})
@@ -38,7 +39,10 @@ async def _chromium_pngs(chromium: str, urls: list[str], cookie_url: str) -> lis
             wait_for = 'body[data-ready="1"]' if "/search" in url else "h1"
             rendered = await capture_page(page, None, CaptureSteps(None, wait_for),
                                           CaptureLimits(), None, cdp)
-            shots.append(rendered.screenshot)
+            # the same page drawn at Chromium's default zlib level (`png-compact`)
+            compact = await _screenshot(page, CaptureLimits().max_page_height, [], cdp,
+                                        fast=False)
+            shots.append((rendered.screenshot, compact))
             await page.close()
         await browser.close()
     return shots
@@ -57,8 +61,9 @@ def test_webp_holds_exactly_the_pixels_chromium_drew(chromium: str) -> None:
         urls = [f"{base}/search?q=lumara&page=1",
                 *(f"{base}/item/{item.listing_id}" for item in catalog.listings[:2])]
         pngs = asyncio.run(_chromium_pngs(chromium, urls, base))
-    for png in pngs:
+    for png, compact in pngs:
         assert png.startswith(b"\x89PNG")
+        assert _pixels(compact, "RGBA") == _pixels(png, "RGBA") and len(compact) < len(png)
         shot = screenshot.encode(png, "webp")
         assert (shot.name, shot.media_type) == ("screenshot.webp", "image/webp")
         assert shot.data[:4] == b"RIFF" and shot.data[8:16] == b"WEBPVP8L"  # lossless
@@ -77,6 +82,7 @@ def test_webp_holds_exactly_the_pixels_chromium_drew(chromium: str) -> None:
         kept = screenshot.encode(png, "png")  # the old behaviour: Chromium's bytes as they are
         assert (kept.name, kept.media_type, kept.data) == ("screenshot.png", "image/png", png)
         assert kept.record == {"format": "png", "encoder": "chromium", "lossless": True}
+        assert screenshot.encode(compact, "png-compact").data is compact
 
 
 def _png(width: int, height: int, depth: int = 8, colour: int = 2,
@@ -141,5 +147,7 @@ def test_the_setting_is_parsed_and_checked() -> None:
     assert MarkwatchConfig.from_settings(_settings()).screenshot_format == "webp"
     png = _settings(EVIDENCE_SCREENSHOT_FORMAT="PNG")
     assert MarkwatchConfig.from_settings(png).screenshot_format == "png"
+    compact = _settings(EVIDENCE_SCREENSHOT_FORMAT="png-compact")
+    assert MarkwatchConfig.from_settings(compact).screenshot_format == "png-compact"
     with pytest.raises(ConfigError, match="EVIDENCE_SCREENSHOT_FORMAT"):
         MarkwatchConfig.from_settings(_settings(EVIDENCE_SCREENSHOT_FORMAT="jpeg"))
