@@ -8,6 +8,9 @@ pages in the state markwatch's crawl saw them: the demo marketplace hides every 
 consent overlay until its cookie is set, and markwatch's shared context carries that cookie
 after its first consent click. Without it the baseline would screenshot an empty overlay.
 
+`--bytes-out FILE` writes the bytes the loop would store (its PNGs and HTML, summed) to FILE:
+what markwatch's stored bytes are compared with (`bench/stored.py`).
+
 `--steps` makes it the "browser steps" row instead: the same pages put through markwatch's own
 capture steps (`crawler.browser.capture.capture_page`: browser cache off, consent click, wait-for,
 lazy loading until images and the network settle, screenshot, DOM) on a bare Playwright
@@ -52,7 +55,7 @@ async def _steps_capture(context: Any, url: str, consent: str | None) -> None:
 
 async def main(urls: list[str], concurrency: int, chromium: str | None,
                cookies: list[str] | None = None, steps: bool = False,
-               consent: str | None = None) -> int:
+               consent: str | None = None, sizes: list[int] | None = None) -> int:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for url in urls:
         queue.put_nowait(url)
@@ -77,8 +80,10 @@ async def main(urls: list[str], concurrency: int, chromium: str | None,
                 page = await context.new_page()
                 try:
                     await page.goto(url, wait_until="load")
-                    await page.screenshot(full_page=True, type="png")
-                    await page.content()
+                    png = await page.screenshot(full_page=True, type="png")
+                    html = await page.content()
+                    if sizes is not None:
+                        sizes.append(len(png) + len(html.encode("utf-8")))
                     done += 1
                 finally:
                     await page.close()
@@ -98,11 +103,15 @@ if __name__ == "__main__":
     parser.add_argument("--steps", action="store_true",
                         help="markwatch's capture steps on a bare page (the browser-steps row)")
     parser.add_argument("--consent", help="consent button selector for --steps")
+    parser.add_argument("--bytes-out", help="write the PNG and HTML bytes, summed, here")
     opts = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     with open(opts.urls, encoding="utf-8") as fh:
         url_list = [line.strip() for line in fh if line.strip()]
+    written: list[int] = []
     count = asyncio.run(main(url_list, opts.concurrency, opts.chromium, opts.cookie,
-                             opts.steps, opts.consent))
+                             opts.steps, opts.consent, written))
+    if opts.bytes_out:
+        Path(opts.bytes_out).write_text(f"{sum(written)}\n", encoding="utf-8")
     print(count)
     sys.exit(0 if count == len(url_list) else 1)

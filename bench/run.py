@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.proctree import TreeStats, run_sampled  # noqa: E402
-from bench.stored import per_capture  # noqa: E402
+from bench.stored import per_capture, print_bytes  # noqa: E402
 from crawler.browser.chromium import find_chromium  # noqa: E402
 from crawler.demo import DemoMarketplace, build_catalog  # noqa: E402
 
@@ -102,6 +102,9 @@ DEMO_CONSENT_SELECTOR = "#consent-accept"
 DEMO_CONSENT_COOKIE = "consent=yes"
 """What the demo marketplace's consent button sets; markwatch's context has it after its first
 click, so the baseline starts with it (the same pages, not an empty consent overlay)."""
+
+BEFORE_SETTINGS = ["EVIDENCE_DEDUP=False", "EVIDENCE_SCREENSHOT_FORMAT=png"]
+"""How markwatch stored before deduplicated recording and WebP screenshots (`--bytes-before`)."""
 
 EXTRA_SETTINGS: list[str] = []
 """`-s NAME=VALUE` pairs given to every markwatch run (`--set`), for experiments."""
@@ -187,8 +190,11 @@ def run_script(script: str, urls: list[str], concurrency: int, label: str, work:
     url_file.write_text("\n".join(urls) + "\n", encoding="utf-8")
     cmd = [sys.executable, str(ROOT / "bench" / script), "--urls", str(url_file),
            "--concurrency", str(concurrency)]
+    sizes = work / f"{label}-bytes.txt"
     if script == "baseline.py":
         cmd += ["--cookie", DEMO_CONSENT_COOKIE, *extra]
+        if not extra:  # the plain loop: what it would store (its PNGs and HTML)
+            cmd += ["--bytes-out", str(sizes)]
         if chromium:
             cmd += ["--chromium", chromium]
     stats = run_sampled(cmd, cwd=str(work), log=str(work / f"{label}.log"))
@@ -196,7 +202,9 @@ def run_script(script: str, urls: list[str], concurrency: int, label: str, work:
         raise SystemExit(f"{script} failed; see {work / (label + '.log')}")
     n = len(urls)
     return Row(concurrency, label, n, stats.wall_s, n / stats.wall_s, stats.cpu_s / n,
-               stats.peak_pss_mib, cpu_by_kind=_per_capture(stats, n))
+               stats.peak_pss_mib,
+               int(sizes.read_text()) / n if sizes.exists() and n else None,
+               cpu_by_kind=_per_capture(stats, n))
 
 
 def _per_capture(stats: TreeStats, captures: int) -> dict[str, float]:
@@ -265,6 +273,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--set", dest="settings", action="append", default=[],
                         metavar="NAME=VALUE", help="a setting for the markwatch runs")
+    parser.add_argument("--bytes-before", action="store_true",
+                        help="one more markwatch run at the first concurrency storing as "
+                             "before deduplication and WebP screenshots: bytes before/after")
     parser.add_argument("--skip", default="",
                         help="rows to leave out: unrendered,baseline,steps,peer")
     opts = parser.parse_args()
@@ -319,6 +330,16 @@ def main() -> None:
         print(summary)
         print_kinds(rows)
         print_cpu(rows)
+        before = None
+        if opts.bytes_before:
+            work = work_root / "before"
+            work.mkdir()
+            EXTRA_SETTINGS.extend(BEFORE_SETTINGS)
+            before, _, _ = run_markwatch(work, market, opts.captures, levels[0],
+                                         f"file://{work / 'store'}", "markwatch-before")
+            del EXTRA_SETTINGS[-len(BEFORE_SETTINGS):]
+            rows.append(before)
+        print_bytes(rows, before)
         results["rows"] = [asdict(r) for r in rows]
         if opts.long:
             work = work_root / "long"

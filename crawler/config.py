@@ -9,6 +9,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
 from crawler.clock import Clock, SystemClock
+from crawler.evidence.screenshot import SCREENSHOT_FORMATS
 from crawler.exceptions import ConfigError
 from storage.uri import DEFAULT_STORE, default_catalog_uri
 
@@ -64,6 +65,10 @@ class MarkwatchConfig:
     with a conditional request (`conditional`), and not at all while `Cache-Control:
     immutable` keeps them fresh (`immutable`); `off` fetches them in full every time
     (`crawler.recording.conditional`). Needs `EVIDENCE_DEDUP`."""
+    screenshot_format: str = "png-compact"
+    """How the screenshot is stored (`EVIDENCE_SCREENSHOT_FORMAT`): `webp`, Chromium's PNG
+    re-encoded as lossless WebP with its pixels checked, `png`, Chromium's PNG as it is, or
+    `png-compact`, Chromium's PNG at its default zlib level (`crawler.evidence.screenshot`)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> MarkwatchConfig:
@@ -101,6 +106,8 @@ class MarkwatchConfig:
             clock=clock,
             static_revalidate=_choice(settings, "EVIDENCE_STATIC_REVALIDATE",
                                       STATIC_REVALIDATE_MODES),
+            screenshot_format=_choice(settings, "EVIDENCE_SCREENSHOT_FORMAT",
+                                      SCREENSHOT_FORMATS),
         )
 
 

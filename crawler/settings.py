@@ -145,6 +145,9 @@ COVERAGE_ALARM_MIN_CAPTURES = 3
 COVERAGE_ALARM_EXIT = False
 # or "scroll" (a viewport at a time), "off" (crawler/browser/capture.py)
 EVIDENCE_LAZY_LOAD = "expand"
+# The screenshot: Chromium's PNG re-encoded as lossless WebP (pixels checked), "png" as it is,
+# or "png-compact" (Chromium's default zlib level) (crawler/evidence/screenshot.py)
+EVIDENCE_SCREENSHOT_FORMAT = "png-compact"
 # Byte-exact WARC of every exchange through a recording proxy on 127.0.0.1 (crawler.recording).
 EVIDENCE_RECORDING_PROXY = True
 # Each payload stored once: shared assets and artifacts kept as blobs are revisit records in

@@ -256,7 +256,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             return
         state.pages += 1
         steps = CaptureSteps(self.consent_click, self.search_wait_for,
-                             lazy_load=self.config.lazy_load)
+                             lazy_load=self.config.lazy_load,
+                             png_speed=self.config.screenshot_format != "png-compact")
         rendered = await self._render(response, steps)
         if isinstance(rendered, FailureItem):
             yield rendered
@@ -310,7 +311,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             yield again
             return
         steps = CaptureSteps(self.consent_click, self.listing_wait_for,
-                             lazy_load=self.config.lazy_load)
+                             lazy_load=self.config.lazy_load,
+                             png_speed=self.config.screenshot_format != "png-compact")
         rendered = await self._render(response, steps)
         if isinstance(rendered, FailureItem):
             yield rendered

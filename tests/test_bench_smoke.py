@@ -17,13 +17,13 @@ def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--listings", "120", "--captures", "6",
-         "--concurrency", "1", "--json", str(out)],
+         "--concurrency", "1", "--bytes-before", "--json", str(out)],
         capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "capt/s" in proc.stdout and "ratio" in proc.stdout
     rows = {r["row"]: r for r in json.loads(out.read_text())["rows"]}
     assert set(rows) == {"baseline", "browser-steps", "markwatch", "unrendered",
-                         "scrapy-webarchive"}
+                         "scrapy-webarchive", "markwatch-before"}
     assert (rows["markwatch"]["captures"] == rows["baseline"]["captures"]
             == rows["browser-steps"]["captures"] == rows["scrapy-webarchive"]["captures"] > 0)
     assert rows["markwatch"]["ratio"] > 0 and rows["markwatch"]["steps_ratio"] > 0
@@ -34,3 +34,9 @@ def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
     assert kinds["screenshot"] > 0 and kinds["warc"] > 0
     assert rows["markwatch"]["stored_bytes_per_capture"] > 0
     assert rows["markwatch"]["peak_pss_mib"] > 0
+    # bytes: before (dedup off, PNG) against after by kind, and against the bare loop's
+    before = rows["markwatch-before"]["stored_by_kind"]
+    assert before["screenshot"] > kinds["screenshot"] > 0  # WebP is smaller than the PNG
+    assert "before (dedup off, PNG screenshots)" in proc.stdout
+    assert rows["baseline"]["stored_bytes_per_capture"] > 0
+    assert "x the bare loop's PNG and HTML" in proc.stdout

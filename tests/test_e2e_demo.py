@@ -134,6 +134,11 @@ def test_listing_fields_match_the_marketplace(
     manifest = json.loads(shown.out)["manifest"]
     names = {a["name"] for a in manifest["artifacts"]}
     assert {"page.warc.gz", "dom.html", "screenshot.png", "listing.json"} <= names
+    shot = next(a for a in manifest["artifacts"] if a["name"] == "screenshot.png")
+    assert shot["media_type"] == "image/png"
+    record = manifest["browser"]["screenshot"]  # the default: Chromium's PNG, default zlib level
+    assert record == {"format": "png", "encoder": "chromium, default zlib level",
+                      "lossless": True}
     truth = crawl.market.catalog.get(one["listing_id"])
     assert truth is not None
     images = [a for a in manifest["artifacts"] if a["name"].startswith("image-")]

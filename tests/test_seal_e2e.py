@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import shutil
-import struct
 import subprocess
 import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import rfc8785
+from PIL import Image
 
 from crawler.demo import DemoMarketplace
 from crawler.export.report import ReportSeal, render_report
@@ -473,44 +473,14 @@ def test_tampered_bundle_fails(bundle: tuple[Site, Path, list[str]],
 # --- the PDF report --------------------------------------------------------------------------
 
 
-def _png_pixels(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
-    """Decode an 8-bit RGB/RGBA non-interlaced PNG (what Chromium writes) into RGB pixels."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, header = 8, b"", b""
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            header = chunk
-        elif kind == b"IDAT":
-            idat += chunk
-        pos += 12 + length
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8 and colour in (2, 6) and interlace == 0
-    bpp = 3 if colour == 2 else 4
-    raw, stride = zlib.decompress(idat), width * bpp
-    rows: list[bytearray] = []
-    prev = bytearray(stride)
-    for y in range(height):
-        start = y * (stride + 1)
-        ftype, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
-            if ftype == 1:
-                line[i] = (line[i] + a) & 255
-            elif ftype == 2:
-                line[i] = (line[i] + b) & 255
-            elif ftype == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif ftype == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(line)
-        prev = line
-    pixels = [(r[x], r[x + 1], r[x + 2]) for r in rows for x in range(0, stride, bpp)]
-    return width, height, pixels
+def _image_pixels(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """Decode the stored screenshot (lossless WebP, or a PNG from earlier releases) into RGB
+    pixels."""
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = image.convert("RGB")
+        raw = rgb.tobytes()
+        width, height = rgb.size
+    return width, height, [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3)]
 
 
 def _ppm_pixels(data: bytes) -> list[tuple[int, int, int]]:
@@ -570,7 +540,7 @@ def test_pdf_report_shows_screenshot_and_hashes(bundle: tuple[Site, Path, list[s
     assert len(set(page)) > 200
 
     shot = next(a for a in manifest["artifacts"] if a["name"] == "screenshot.png")
-    width, height, pixels = _png_pixels((folder / "artifacts" / shot["sha256"]).read_bytes())
+    width, height, pixels = _image_pixels((folder / "artifacts" / shot["sha256"]).read_bytes())
     block = max(1, round(width / (64 / 25.4 * 100)))
     top = _downscale(pixels, width, min(height, width * 3 // 2), block)
     wanted = [colour for colour, _ in _vivid(top).most_common(4)]

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
+from crawler.evidence.screenshot import png_size, screenshot_entry
 from storage.catalog import Catalog
 from storage.layout import CAPTURES, RUNS, SEALS
 from storage.local import LocalStore
@@ -62,3 +65,35 @@ def test_an_old_store_rebuilds_its_catalog_and_verifies(old_store: Path, tmp_pat
         proven = " | ".join(verdict["proven"])
         assert "integrity: manifest sha256:" in proven and " is leaf " in proven
         assert f"signed by Ed25519 key {SIGNER} (pinned" in proven
+
+
+@pytest.mark.browser
+def test_an_old_png_screenshot_still_shows_in_its_report(old_store: Path, tmp_path: Path,
+                                                         chromium: str) -> None:
+    """Earlier releases stored `screenshot.png`: a bundle of such a capture still carries it and
+    its report shows it in Chromium (the PDF report is printed from that page)."""
+    uris = ["--store", f"file://{old_store}", "--catalog", f"sqlite:///{tmp_path}/catalog.db"]
+    assert run_markwatch(["catalog", "rebuild", *uris], cwd=tmp_path).code == 0
+    with Catalog(tmp_path / "catalog.db") as catalog:
+        listing = next(c for c in CAPTURE_IDS if catalog.get(c)["kind"] == "listing")
+        artifacts = catalog.get(listing)["artifacts"]
+    shot = screenshot_entry(artifacts)
+    assert shot is not None and shot["name"] == "screenshot.png"
+    exported = run_markwatch(["evidence", "export", listing, "-o", "bundle.zip", "--no-pdf",
+                              *uris], cwd=tmp_path,
+                             env={"MARKWATCH_SEAL_TRUSTED_KEYS": SIGNER})
+    assert exported.code == 0, exported.out + exported.err
+    with zipfile.ZipFile(tmp_path / "bundle.zip") as zf:
+        zf.extractall(tmp_path / "unzipped")
+    report = next((tmp_path / "unzipped").rglob(f"report/{listing}.html"))
+    assert f"../artifacts/{shot['sha256']}" in report.read_text(encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(report.as_uri())
+        width = page.wait_for_function(
+            "() => { const i = document.querySelector('img.full');"
+            " return i && i.complete && i.naturalWidth; }").json_value()
+        browser.close()
+    header = png_size((old_store / shot["key"]).read_bytes())
+    assert header is not None and width == header[0] > 0

@@ -195,6 +195,10 @@ class CaptureSteps:
     lazy_load: str = "expand"
     """`expand`, `scroll` or `off` (`EVIDENCE_LAZY_LOAD`; see `_expand_to_page`)."""
     wait_timeout: float = 15.0
+    png_speed: bool = True
+    """Chromium's fast zlib level for the screenshot's PNG (`optimizeForSpeed`); False: its
+    default level, about 0.73 of the bytes for about 10 ms more
+    (`EVIDENCE_SCREENSHOT_FORMAT=png-compact`)."""
 
 
 async def capture_page(
@@ -222,7 +226,7 @@ async def capture_page(
             elif steps.lazy_load == "scroll":
                 await _scroll_through(page, limits.max_page_height, hit, inflight)
             shot = await _screenshot(page, limits.max_page_height, hit, cdp,
-                                     limits.max_dom_bytes, size)
+                                     limits.max_dom_bytes, size, steps.png_speed)
             html = await page.content()
             dom = html.encode("utf-8")
             if len(dom) > limits.max_dom_bytes:
@@ -469,13 +473,14 @@ evaluation: the last steps of lazy loading by viewport (see `_expand_to_page`)."
 
 async def _screenshot(page: PwPage, max_height: int, hit: list[str],
                       cdp: CDPSession | None = None, max_dom_bytes: int | None = None,
-                      size: list[Any] | None = None) -> bytes:
+                      size: list[Any] | None = None, fast: bool = True) -> bytes:
     """A full-page PNG, cut at `max_height` CSS pixels.
 
     Through DevTools when there is a session: one `Page.captureScreenshot` beyond the viewport
     (what Playwright's full-page screenshot does after several round trips of its own), with
     `optimizeForSpeed`, which picks a faster zlib level: the same pixels, a larger file,
-    about a third less CPU in the browser process for the step that dominates a capture.
+    about a third less CPU in the browser process for the step that dominates a capture
+    (`fast`; without it Chromium's default level).
     """
     if size is None:  # not measured by the lazy-loading step
         size = await page.evaluate(_PAGE_SIZE_JS)
@@ -496,7 +501,7 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
     if cdp is not None:
         try:
             shot = await cdp.send("Page.captureScreenshot", {
-                "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": beyond,
+                "format": "png", "optimizeForSpeed": fast, "captureBeyondViewport": beyond,
                 "fromSurface": True,
                 "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
             })

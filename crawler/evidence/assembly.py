@@ -20,6 +20,7 @@ from scrapy.http import Response
 
 from crawler.browser.capture import RenderedPage
 from crawler.config import MarkwatchConfig
+from crawler.evidence import screenshot
 from crawler.evidence.manifest import Artifact, CaptureItem, WatchRef, canonical_json
 from crawler.evidence.plain_fetch import response_exchange
 from crawler.evidence.warc_artifact import decoded_warc, recorded_warc
@@ -130,8 +131,10 @@ class CaptureAssembler:
             warcinfo["operator"] = self.config.operator
         warcinfo.update(watch=f"{watch.brand} / {watch.term}", case=watch.case or "none")
         artifacts = [Artifact("dom.html", "text/html; charset=utf-8", rendered.dom)]
-        if rendered.screenshot:
-            artifacts.append(Artifact("screenshot.png", "image/png", rendered.screenshot))
+        if rendered.screenshot:  # re-encoded (if so) here, in the assembler's thread
+            shot = screenshot.encode(rendered.screenshot, self.config.screenshot_format)
+            browser["screenshot"] = shot.record
+            artifacts.append(Artifact(shot.name, shot.media_type, shot.data))
         if listing is not None:
             artifacts.append(Artifact("listing.json", "application/json",
                                       canonical_json(listing.to_json())))

@@ -42,7 +42,8 @@ class Artifact:
     """One file of evidence, before it is stored."""
 
     name: str
-    """Name inside the capture: `page.warc.gz`, `screenshot.png`, `dom.html`, `image-01`."""
+    """Name inside the capture: `page.warc.gz`, `screenshot.webp` (`screenshot.png`: see
+    `crawler.evidence.screenshot`), `dom.html`, `image-01`."""
     media_type: str
     """IANA media type."""
     data: bytes | Path

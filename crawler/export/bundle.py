@@ -38,6 +38,7 @@ from typing import Any
 import rfc8785
 
 from crawler.clock import Clock, isoformat
+from crawler.evidence.screenshot import SCREENSHOT_NAMES
 from crawler.evidence.verify import Verdict, Verifier
 from crawler.evidence.warc_refs import referenced_blobs, write_materialised
 from crawler.exceptions import ConfigError, MarkwatchError
@@ -162,7 +163,7 @@ class _Writer:
         screenshot = None
         for artifact in manifest["artifacts"]:
             self._blob(artifact["sha256"])
-            if artifact["name"] == "screenshot.png":
+            if artifact["name"] in SCREENSHOT_NAMES:
                 screenshot = f"../artifacts/{artifact['sha256']}"
         for sha256 in referenced_blobs(self.store, manifest):  # payloads its WARC names
             self._blob(sha256)

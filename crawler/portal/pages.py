@@ -25,6 +25,7 @@ from starlette.responses import (
 from starlette.routing import BaseRoute, Route
 
 from crawler.cli.text import csv_cell
+from crawler.evidence.screenshot import MEDIA_TYPES, screenshot_entry
 from crawler.exceptions import MarkwatchError
 from crawler.portal import auth, casework, exports, replay, views
 from crawler.portal.auth import Identity, page_identity, portal_of
@@ -221,8 +222,11 @@ def screenshot(request: Request, me: Identity) -> Response:
                                portal.config.clock.now())
     if holder != me.user.name:
         raise HTTPException(404, "not found")
-    _, chunks = views.artifact(portal, me.user, cid, "screenshot.png", None)
-    return StreamingResponse(chunks, media_type="image/png")
+    shot = screenshot_entry(views.visible_capture(portal, me.user, cid)["artifacts"])
+    if shot is None:
+        raise HTTPException(404, "not found")
+    _, chunks = views.artifact(portal, me.user, cid, shot["name"], None)
+    return StreamingResponse(chunks, media_type=MEDIA_TYPES[shot["name"]])
 
 
 def artifact_download(request: Request, me: Identity) -> Response:

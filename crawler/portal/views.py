@@ -15,6 +15,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from crawler.clock import isoformat, parse_utc
+from crawler.evidence.screenshot import screenshot_entry
 from crawler.portal import access, queries
 from crawler.portal.users import User
 from crawler.portal.verdicts import capture_verdicts
@@ -132,7 +133,7 @@ def capture(portal: Any, user: User, capture_id: str, via: str) -> dict[str, Any
     events = [{"seq": e.seq, "time": e.time, "event": e.event, "actor": e.actor,
                "details": dict(e.details)}
               for e in portal.custody.entries_for(capture_id)]
-    screenshot = next((a for a in row["artifacts"] if a["name"] == "screenshot.png"), None)
+    screenshot = screenshot_entry(row["artifacts"])
     warc = next((a for a in row["artifacts"] if a["name"].endswith(".warc.gz")), None)
     return {"case": queries.case_of(row), "row": row, "manifest": manifest,
             "verdicts": verdicts, "custody": events, "screenshot": screenshot, "warc": warc}

@@ -33,6 +33,7 @@ from typing import Any
 
 from crawler.cli.text import csv_cell, safe
 from crawler.clock import Clock, isoformat
+from crawler.evidence.screenshot import screenshot_entry
 from crawler.exceptions import ConfigError
 from crawler.seal.config import SealConfig
 from crawler.takedown import queries
@@ -107,8 +108,8 @@ def package_listings(store: Store, catalog: Any, case: str, marketplace: str,
         if listing_ids is not None and row["listing_id"] not in listing_ids:
             continue
         capture = catalog.get(row["capture_id"])
-        screenshot = next((a["sha256"] for a in capture["artifacts"]
-                           if a["name"] == "screenshot.png"), None)
+        shot = screenshot_entry(capture["artifacts"])
+        screenshot = shot["sha256"] if shot else None
         out.append({
             "listing_url": capture["url"], "marketplace": marketplace,
             "listing_id": row["listing_id"], "capture_id": capture["capture_id"],
