@@ -215,8 +215,12 @@ def _upsert_statement(dialect: str, table: Table, replace: bool,
 
 @contextmanager
 def transaction(engine: Engine, *, write: bool = True) -> Iterator[Tx]:
-    """A transaction on a pooled connection, committed at the end, rolled back on error."""
+    """A transaction on a pooled connection, committed at the end, rolled back on error. A
+    read on PostgreSQL runs in autocommit (no BEGIN and COMMIT round trips; each statement
+    sees committed data)."""
     with engine.connect() as conn:
+        if not write and conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn = conn.execution_options(markwatch_write=write)
         with conn.begin():
             yield Tx(conn)
