@@ -144,7 +144,9 @@ def _settings(**values: str) -> Settings:
 
 
 def test_the_setting_is_parsed_and_checked() -> None:
-    assert MarkwatchConfig.from_settings(_settings()).screenshot_format == "webp"
+    assert MarkwatchConfig.from_settings(_settings()).screenshot_format == "png-compact"
+    webp = _settings(EVIDENCE_SCREENSHOT_FORMAT="webp")
+    assert MarkwatchConfig.from_settings(webp).screenshot_format == "webp"
     png = _settings(EVIDENCE_SCREENSHOT_FORMAT="PNG")
     assert MarkwatchConfig.from_settings(png).screenshot_format == "png"
     compact = _settings(EVIDENCE_SCREENSHOT_FORMAT="png-compact")
