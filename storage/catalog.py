@@ -21,6 +21,8 @@ import crawler.portal.catalog_schema  # noqa: F401 - declares the portal's index
 from crawler.alerts.records import rebuild_alert_index
 from crawler.fields.index import capture_fields_row, listing_fields, rebuild_fields
 from storage.base import Store
+from storage.case_summary import TABLES as CASE_TABLES
+from storage.case_summary import count_new, insert_captures
 from storage.db import Tx, catalog_url, engine_for, is_postgres, redact, transaction
 from storage.layout import CAPTURES, RUNS
 from storage.tables import TRIAGE_SCORE, artifacts, capture_where, captures, runs
@@ -108,7 +110,9 @@ class Catalog:
 
     def index_captures(self, items: Sequence[tuple[dict[str, Any], str, str]]) -> None:
         """Index manifests (with their keys and digests) in one transaction, a statement per
-        table (a rebuild's batches: one round trip each on PostgreSQL)."""
+        table (a rebuild's batches: one round trip each on PostgreSQL). Captures newly
+        inserted are counted in the per-case summaries (`storage.case_summary`); a capture
+        already there is replaced, not counted again."""
         rows, arts, fields = [], [], []
         for manifest, key, sha256 in items:
             row, more = _capture_rows(manifest, key, sha256)
@@ -116,8 +120,13 @@ class Catalog:
             arts.extend(more)
             if (found := capture_fields_row(manifest)) is not None:
                 fields.append(found)
+        names = [c.name for c in captures.columns]
+        values = [dict(zip(names, row, strict=True)) for row in rows]
         with self.transaction() as tx:
-            tx.upsert(captures, rows)
+            new = insert_captures(tx, values)
+            made = {r["capture_id"] for r in new}
+            tx.upsert(captures, [v for v in values if v["capture_id"] not in made])
+            count_new(tx, new)
             tx.upsert(artifacts, arts)
             tx.upsert(listing_fields, fields)
 
@@ -137,7 +146,7 @@ class Catalog:
         from crawler.triage.records import rebuild as rebuild_triage
 
         with self.transaction() as tx:
-            for table in ("artifacts", "listing_fields", "captures", "runs"):
+            for table in ("artifacts", "listing_fields", "captures", "runs", *CASE_TABLES):
                 tx.query(f"DELETE FROM {table}")  # noqa: S608 - fixed names
             captures_n = runs_n = 0
             batch: list[tuple[dict[str, Any], str, str]] = []
