@@ -114,7 +114,9 @@ class Catalog:
         inserted are counted in the per-case summaries (`storage.case_summary`); a capture
         already there is replaced, not counted again."""
         rows, arts, fields = [], [], []
-        for manifest, key, sha256 in items:
+        # rows in one order (by capture id) in every writer: concurrent batches that share
+        # captures wait for each other, never in a cycle
+        for manifest, key, sha256 in sorted(items, key=lambda i: str(i[0]["capture_id"])):
             row, more = _capture_rows(manifest, key, sha256)
             rows.append(row)
             arts.extend(more)

@@ -133,11 +133,13 @@ def write_some(cat: Catalog, worker: int) -> None:
     own = range(1000 * (worker + 1), 1000 * (worker + 1) + 30)
     index(cat, list(own)[:15])
     index(cat, list(own)[15:], batch=True)
-    shared = list(range(SHARED))
-    if worker % 2:
-        shared.reverse()
-    index(cat, shared[:20])
-    index(cat, shared[20:], batch=True)
+    one, batch = list(range(SHARED // 2)), list(range(SHARED // 2, SHARED))
+    if worker % 2:  # half the writers in the other order
+        one.reverse()
+        batch.reverse()
+    index(cat, one)
+    index(cat, batch, batch=True)
+    index(cat, batch[:7], batch=True)
 
 
 def test_concurrent_writers_keep_the_counts_exact(catalog_uri: str) -> None:

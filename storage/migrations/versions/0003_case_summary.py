@@ -1,6 +1,6 @@
 """The per-case summaries behind the portal's cases page (`storage.case_summary`): a case's
-capture count and latest time, its distinct brands and its distinct listing ids, made and
-filled from `captures` (the page then reads a few hundred rows instead of every capture).
+capture and listing counts and latest time, its distinct brands and its distinct listing ids,
+made and filled from `captures` (the page then reads a row per case, not every capture).
 
 Revision ID: 0003_case_summary
 Revises: 0002_lower_indexes
@@ -17,8 +17,9 @@ branch_labels = None
 depends_on = None
 
 BACKFILL = (  # frozen here: storage.case_summary.BACKFILL as of this revision
-    "INSERT INTO case_summary (case_name, captures, last) SELECT COALESCE(case_ref, '_none'), "
-    "COUNT(*), MAX(started_at) FROM captures GROUP BY COALESCE(case_ref, '_none')",
+    "INSERT INTO case_summary (case_name, captures, listings, last) SELECT "
+    "COALESCE(case_ref, '_none'), COUNT(*), COUNT(DISTINCT listing_id), MAX(started_at) "
+    "FROM captures GROUP BY COALESCE(case_ref, '_none')",
     "INSERT INTO case_brands (case_name, brand) SELECT DISTINCT COALESCE(case_ref, '_none'), "
     "brand FROM captures",
     "INSERT INTO case_listings (case_name, listing_id) SELECT DISTINCT "
@@ -30,6 +31,7 @@ def upgrade() -> None:
     op.create_table("case_summary",
                     sa.Column("case_name", sa.Text, primary_key=True),
                     sa.Column("captures", sa.Integer, nullable=False),
+                    sa.Column("listings", sa.Integer, nullable=False),
                     sa.Column("last", sa.Text, nullable=False))
     op.create_table("case_brands",
                     sa.Column("case_name", sa.Text, primary_key=True),
