@@ -38,7 +38,7 @@ def aggregate(cat: Catalog) -> list[dict[str, Any]]:
     """The cases page as it was: one aggregate over every capture (brands as a sorted list:
     SQLite's GROUP_CONCAT keeps no order)."""
     rows = cat.query(
-        "SELECT COALESCE(case_ref, '_none') AS name, COUNT(*) AS captures, "  # noqa: S608
+        "SELECT COALESCE(case_ref, '_none') AS name, COUNT(*) AS captures, "
         f"COUNT(DISTINCT listing_id) AS listings, {AGGREGATE[cat.dialect]} AS brands, "
         "MAX(started_at) AS last FROM captures GROUP BY COALESCE(case_ref, '_none') "
         "ORDER BY name")
