@@ -21,6 +21,9 @@ import crawler.portal.catalog_schema  # noqa: F401 - declares the portal's index
 from crawler.alerts.records import rebuild_alert_index
 from crawler.fields.index import capture_fields_row, listing_fields, rebuild_fields
 from storage.base import Store
+from storage.case_summary import TABLES as CASE_TABLES
+from storage.case_summary import count_new, insert_captures
+from storage.case_summary import fill as fill_case_summaries
 from storage.db import Tx, catalog_url, engine_for, is_postgres, redact, transaction
 from storage.layout import CAPTURES, RUNS
 from storage.tables import TRIAGE_SCORE, artifacts, capture_where, captures, runs
@@ -106,18 +109,32 @@ class Catalog:
         """Index one manifest (idempotent: the same capture indexed twice is one row)."""
         self.index_captures([(manifest, key, sha256)])
 
-    def index_captures(self, items: Sequence[tuple[dict[str, Any], str, str]]) -> None:
+    def index_captures(self, items: Sequence[tuple[dict[str, Any], str, str]], *,
+                       summaries: bool = True) -> None:
         """Index manifests (with their keys and digests) in one transaction, a statement per
-        table (a rebuild's batches: one round trip each on PostgreSQL)."""
+        table (a rebuild's batches: one round trip each on PostgreSQL). Captures newly
+        inserted are counted in the per-case summaries (`storage.case_summary`); a capture
+        already there is replaced, not counted again. `summaries=False` leaves them to the
+        caller (a rebuild makes them once at the end)."""
         rows, arts, fields = [], [], []
-        for manifest, key, sha256 in items:
+        # rows in one order (by capture id) in every writer: concurrent batches that share
+        # captures wait for each other, never in a cycle
+        for manifest, key, sha256 in sorted(items, key=lambda i: str(i[0]["capture_id"])):
             row, more = _capture_rows(manifest, key, sha256)
             rows.append(row)
             arts.extend(more)
             if (found := capture_fields_row(manifest)) is not None:
                 fields.append(found)
+        names = [c.name for c in captures.columns]
+        values = [dict(zip(names, row, strict=True)) for row in rows]
         with self.transaction() as tx:
-            tx.upsert(captures, rows)
+            if summaries:
+                new = insert_captures(tx, values)
+                made = {r["capture_id"] for r in new}
+                tx.upsert(captures, [v for v in values if v["capture_id"] not in made])
+                count_new(tx, new)
+            else:
+                tx.upsert(captures, values)
             tx.upsert(artifacts, arts)
             tx.upsert(listing_fields, fields)
 
@@ -137,7 +154,7 @@ class Catalog:
         from crawler.triage.records import rebuild as rebuild_triage
 
         with self.transaction() as tx:
-            for table in ("artifacts", "listing_fields", "captures", "runs"):
+            for table in ("artifacts", "listing_fields", "captures", "runs", *CASE_TABLES):
                 tx.query(f"DELETE FROM {table}")  # noqa: S608 - fixed names
             captures_n = runs_n = 0
             batch: list[tuple[dict[str, Any], str, str]] = []
@@ -145,10 +162,11 @@ class Catalog:
                 data = store.read_document(key)
                 batch.append((json.loads(data), key, _sha256(data)))
                 if len(batch) >= REBUILD_BATCH:
-                    self.index_captures(batch)
+                    self.index_captures(batch, summaries=False)
                     captures_n, batch = captures_n + len(batch), []
-            self.index_captures(batch)
+            self.index_captures(batch, summaries=False)
             captures_n += len(batch)
+            fill_case_summaries(tx)  # once, from every capture (not batch by batch)
             for key in store.list_documents(RUNS):
                 data = store.read_document(key)
                 self.index_run(json.loads(data), key, _sha256(data))

@@ -7,8 +7,8 @@ import importlib
 from sqlalchemy import MetaData
 
 MODULES = ("storage.tables", "crawler.portal.catalog_schema", "crawler.alerts.records",
-           "crawler.triage.schema", "crawler.takedown.schema", "crawler.fields.index",
-           "crawler.schedule.records")
+           "storage.case_summary", "crawler.triage.schema", "crawler.takedown.schema",
+           "crawler.fields.index", "crawler.schedule.records")
 """The modules that declare catalog tables (each its own)."""
 
 
