@@ -18,8 +18,13 @@ lock), so processes opening a new catalog at once migrate it once.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
+import tempfile
 import threading
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from alembic import command
@@ -46,10 +51,36 @@ class SchemaError(ConfigError):
 
 def _config(conn: Connection | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    config.set_main_option("script_location", str(_script_location()))
     if conn is not None:
         config.attributes["connection"] = conn
     return config
+
+
+def _script_location() -> Path:
+    """The folder of the history: beside this module, or unpacked from a zipped package."""
+    here = Path(__file__).with_name("migrations")
+    return here if here.is_dir() else _unpacked()
+
+
+@functools.cache
+def _unpacked() -> Path:
+    """The history copied out of a zipped package (a Scrapyd egg imports from a zip, and
+    Alembic reads its scripts from a folder); removed when the process exits."""
+    root = Path(tempfile.mkdtemp(prefix="markwatch-migrations-"))
+    atexit.register(shutil.rmtree, root, True)
+    _copy(resources.files("storage") / "migrations", root / "migrations")
+    return root / "migrations"
+
+
+def _copy(source: Traversable, target: Path) -> None:
+    target.mkdir()
+    for entry in source.iterdir():
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                _copy(entry, target / entry.name)
+        elif entry.name.endswith((".py", ".mako")):
+            (target / entry.name).write_bytes(entry.read_bytes())
 
 
 @functools.cache

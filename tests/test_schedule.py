@@ -67,7 +67,13 @@ def test_missed_runs_are_recorded_with_skip_policy(tmp_path: Path) -> None:
     watchlist = write_watchlist(tmp_path)
     store = tmp_path / "store"
     store.mkdir()
-    two_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2, hours=1)
+    # the watchlist fires daily at 03:00 UTC: last fired three firings ago, so exactly two
+    # firings (not counting a third that today's time of day may or may not have passed) are due
+    now = dt.datetime.now(dt.UTC)
+    newest = now.replace(hour=3, minute=0, second=0, microsecond=0)
+    if newest > now:
+        newest -= dt.timedelta(days=1)
+    two_days_ago = newest - dt.timedelta(days=2)
     with ScheduleLog(store / "catalog.db") as log:
         log.add("all", str(watchlist.resolve()), (), two_days_ago, "cron", "finished")
     health = tmp_path / "health.json"
