@@ -12,6 +12,12 @@ isOnline, URL-encoded sellerNickName) and `propertyPics.default` (images); the s
 is `#J_StrPriceModBox .tm-price` (a range for multi-SKU items, promotion in
 `#J_PromoPrice .tm-price` when loaded), the review count `.tm-ind-reviewCount .tm-count`,
 the shop `.slogo-shopname`. Currency: `¥` on a Chinese page (see `yen_hint`).
+
+Mobile item (detail.m.tmall.com, 2015 `detail-m` generation): the same `itemDO` inside
+`var _DATA_Detail = {...}`, review and sales counts in `var _DATA_Mdskip = {...}`
+(`defaultModel.rateDO.rateCounts`, `defaultModel.sellCountDO.sellCount`); in the markup the
+title is `#s-title h1`, the shown price `#s-price .mui-price`, the shop `#s-shop .shop-t` and
+the gallery `#s-showcase img` (`src`, then `data-src`).
 """
 
 from __future__ import annotations
@@ -87,7 +93,15 @@ class TmallListingPage(ListingPage):
 
     def _setup(self) -> dict[str, Any]:
         data = embedded_json(self.html, r"TShop\.Setup\(\s*")
+        if not isinstance(data, dict):
+            data = embedded_json(self.html, r"\b_DATA_Detail\s*=\s*")
         return data if isinstance(data, dict) else {}
+
+    def _mdskip(self) -> dict[str, Any]:
+        """Mobile page: `_DATA_Mdskip.defaultModel` (reviews, sales, delivery)."""
+        data = embedded_json(self.html, r"\b_DATA_Mdskip\s*=\s*")
+        model = dig(data, "defaultModel") if isinstance(data, dict) else None
+        return model if isinstance(model, dict) else {}
 
     def listing(self) -> Listing:
         sel = self.selector
@@ -98,16 +112,22 @@ class TmallListingPage(ListingPage):
         hint = currency_hint(sel)
         promo = clean(sel.css("#J_PromoPrice .tm-price").xpath("string()").get())
         shown = clean(sel.css("#J_StrPriceModBox .tm-price").xpath("string()").get())
-        price_text = promo or shown or clean(sel.css(".tm-price").xpath("string()").get())
+        price_text = (promo or shown or clean(sel.css(".tm-price").xpath("string()").get())
+                      or clean(sel.css("#s-price .mui-price").xpath("string()").get()))
         span = parse_price_range(price_text or "", hint)
         shop = sel.css(".slogo-shopname")
+        mobile_shop = clean(sel.css("#s-shop .shop-t").xpath("string()").get())
         nick = item.get("sellerNickName")
         images = dig(setup, "propertyPics", "default") or sel.css(
             "#J_UlThumb img::attr(src)"
-        ).getall()
+        ).getall() or [
+            img.attrib.get("src") or img.attrib.get("data-src")
+            for img in sel.css("#s-showcase img")
+        ]
         title = clean(item.get("title")) or clean(
             sel.css(".tb-detail-hd h1").xpath("string()").get()
-        )
+        ) or clean(sel.css("#s-title h1").xpath("string()").get())
+        mdskip = self._mdskip()
         extra = {
             "list_price": item.get("reservePrice"),
             "stock": item.get("quantity"),
@@ -123,12 +143,15 @@ class TmallListingPage(ListingPage):
             price=span[0].amount if span else None,
             currency=span[0].currency if span else None,
             price_text=price_text,
-            seller_name=clean(shop.xpath("string()").get()) or clean(unquote(nick or "")),
+            seller_name=clean(shop.xpath("string()").get()) or mobile_shop
+            or clean(unquote(nick or "")),
             seller_url=abs_url(shop.attrib.get("href"), url) if shop else None,
             images=unique(full_image(abs_url(u, url) or "") for u in images),
             brand=clean(item.get("brand")),
-            review_count=count(clean(sel.css(".tm-ind-reviewCount .tm-count::text").get())),
-            units_sold=count(clean(sel.css(".tm-ind-sellCount .tm-count::text").get())),
+            review_count=count(clean(sel.css(".tm-ind-reviewCount .tm-count::text").get()))
+            if sel.css(".tm-ind-reviewCount") else count(dig(mdskip, "rateDO", "rateCounts")),
+            units_sold=count(clean(sel.css(".tm-ind-sellCount .tm-count::text").get()))
+            if sel.css(".tm-ind-sellCount") else count(dig(mdskip, "sellCountDO", "sellCount")),
             ship_from=clean(item.get("prov")),
             available=item.get("isOnline", True) is not False,
             extra={k: v for k, v in extra.items() if v not in (None, "")},
