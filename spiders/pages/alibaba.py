@@ -6,6 +6,13 @@ The server also renders the first cards (`[data-content=productItem][data-pid]`)
 price in the visitor's display currency (CN¥ in the 2022 capture): that shown price wins
 for those cards. Without the state, every `/product-detail/<slug>_<id>.html` link is a result.
 
+Supplier storefront (`<shop>.en.alibaba.com/productlist.html`, `productgrouplist-<id>/...`,
+the 2025 `icbu-shop` React page): each product is a `div.icbu-product-card[data-id]` with
+`a.title-link` (URL, `title`), `.price .num` (a range such as `$285-890`; a bare `$` is
+USD, the site's default display currency) and `.moq`;
+the featured slider and the group's grid both use it. Every card is the storefront
+supplier's own product: its name is the company card's `.company-name`.
+
 Item: fields sit under `[data-module-name=module_*]` blocks (title, price tiers, company,
 attributes, reviews); the id comes from the URL or the company link's `productId=`.
 """
@@ -79,7 +86,7 @@ class AlibabaSearchPage(SearchPage):
     def results(self) -> list[SearchResult]:
         offers = self._offers()
         if not offers:
-            return self._from_links()
+            return self._storefront() or self._from_links()
         shown = self._shown_prices()
         return [self._result(o, i, shown) for i, o in enumerate(offers, start=1)]
 
@@ -101,6 +108,38 @@ class AlibabaSearchPage(SearchPage):
             placeholder=offer_id is None,
             position=position,
         )
+
+    def _storefront(self) -> list[SearchResult]:
+        """A supplier storefront's product cards (none on a search page)."""
+        company = self.selector.css(".company-card .company-name, .company-name")
+        seller = clean(company[0].xpath("string()").get()) if company else None
+        out: list[SearchResult] = []
+        seen: set[str] = set()
+        for card in self.selector.css("div.icbu-product-card[data-id]"):
+            card_id = card.attrib.get("data-id", "")
+            if not card_id.isdigit() or card_id in seen:
+                continue
+            seen.add(card_id)
+            link = card.css("a.title-link")
+            href = abs_url(link.attrib.get("href") if link else None, self.url)
+            text = clean(card.css(".price .num").xpath("string()").get()) or clean(
+                card.css(".price").attrib.get("title") if card.css(".price") else None)
+            span = parse_price_range(text or "", "USD")  # a bare `$` on Alibaba.com is USD
+            out.append(
+                SearchResult(
+                    url=href.split("?")[0] if href else
+                    f"https://www.alibaba.com/product-detail/_{card_id}.html",
+                    listing_id=card_id,
+                    title=clean(link.attrib.get("title") if link else None)
+                    or clean(card.css(".title").xpath("string()").get()),
+                    price=span[0].amount if span else None,
+                    currency=span[0].currency if span else None,
+                    seller_name=seller,
+                    image_url=abs_url(card.css(".product-image img::attr(src)").get(), self.url),
+                    position=len(out) + 1,
+                )
+            )
+        return out
 
     def _from_links(self) -> list[SearchResult]:
         out: list[SearchResult] = []
