@@ -116,3 +116,35 @@ def test_perimeterx_app_id_alone_is_not_a_block() -> None:
     filler = "<li>item</li>" * 400
     html = f"<html><head><script>window._pxAppId='PX1'</script></head><body>{filler}</body></html>"
     assert detect_block("https://www.walmart.test/search?q=x", html, 200, {}) is None
+
+
+_CHALLENGE_JS = (
+    "var k=['importKey','subtle','decrypt','reload'];"
+    "crypto.subtle.importKey('raw',x,'AES-CBC',!1,['decrypt']).then(function(){location.reload()})"
+)
+
+
+def test_script_only_challenge_page_is_a_bot_wall() -> None:
+    """The shape of Temu's check (tests/pages/temu/blocked-2): no title, no text, scripts."""
+    html = f"<html><body><script></script><script>{_CHALLENGE_JS}</script></body></html>"
+    block = detect_block("https://www.temu.com/x-g-601099521154377.html", html, 200, {})
+    assert block is not None
+    assert block.kind == "bot-wall"
+    assert "JavaScript challenge" in block.reason
+
+
+@pytest.mark.parametrize("html", [
+    # a title: a real document, whatever its scripts do
+    f"<html><head><title>Lumara bag</title></head><body><script>{_CHALLENGE_JS}</script>"
+    "</body></html>",
+    # an app shell: a mount element beside the script
+    f"<html><body><div id='root'></div><script>{_CHALLENGE_JS}</script></body></html>",
+    # an external script: a loader, not an inline check
+    "<html><body><script src='/app.js'></script></body></html>",
+    # visible text
+    f"<html><body><p>Lumara bag</p><script>{_CHALLENGE_JS}</script></body></html>",
+    # an empty page with a script that does not decrypt and reload
+    "<html><body><script>window.dataLayer=[]</script></body></html>",
+])
+def test_script_only_pages_that_are_not_challenges(html: str) -> None:
+    assert detect_block("https://x.test/item/1", html, 200, {}) is None

@@ -161,6 +161,23 @@ def _cloudflare(doc: _Doc) -> Block | None:
     return None
 
 
+def _script_only_challenge(doc: _Doc) -> Block | None:
+    """A document with no title, no visible text and nothing in its body but inline scripts
+    that decrypt a token and reload the page: the JavaScript check Temu serves instead of a
+    goods page to a client that runs no script (tests/pages/temu/blocked-2). App shells have a
+    title, a mount element or external scripts, so they do not match."""
+    if doc.title or doc.text_len:
+        return None
+    body = doc.sel.xpath("//body/*")
+    if not body or any(el.root.tag != "script" or el.attrib.get("src") for el in body):
+        return None
+    code = " ".join(doc.sel.xpath("//body/script/text()").getall())
+    if all(re.search(rf"\b{word}\b", code) for word in ("decrypt", "reload", "subtle")):
+        return Block("bot-wall", "JavaScript challenge (empty page, script decrypts a token"
+                     " with crypto.subtle and reloads)")
+    return None
+
+
 def _rate_text(doc: _Doc) -> Block | None:
     in_title = _RATE_TEXT.search(doc.title)
     if in_title:
@@ -212,6 +229,7 @@ RULES: tuple[Rule, ...] = (
     _datadome,
     _perimeterx,
     _cloudflare,
+    _script_only_challenge,
     _rate_text,
     _login,
     _generic_captcha,
