@@ -148,3 +148,27 @@ def test_script_only_challenge_page_is_a_bot_wall() -> None:
 ])
 def test_script_only_pages_that_are_not_challenges(html: str) -> None:
     assert detect_block("https://x.test/item/1", html, 200, {}) is None
+
+
+def test_temu_image_captcha_over_a_goods_page() -> None:
+    """The shape of tests/pages/temu/blocked-3: the goods page's head, a captcha body."""
+    html = (
+        "<html><head><title>50pcs acrylic rings - Temu</title>"
+        "<meta property='og:type' content='product'></head><body class='verifyDialog '>"
+        "<div><div role='dialog'><div>安全验证</div><div>请点击所有水果图片</div>"
+        "<div id='imageSemantics'><img src='a.png'><img src='b.png'></div>"
+        "<div role='button'>确认</div></div></div></body></html>"
+    )
+    block = detect_block("https://www.temu.com/x-g-601101076255740.html", html, 200, {})
+    assert block is not None
+    assert block.kind == "captcha"
+
+
+def test_temu_dialog_markup_on_a_full_page_is_not_a_block() -> None:
+    filler = "<p>" + "Acrylic rings for earrings, 50 pieces, 19 mm. " * 60 + "</p>"
+    html = (
+        "<html><head><title>50pcs acrylic rings - Temu</title></head><body>"
+        f"<h1>50pcs acrylic rings</h1>{filler}"
+        "<div role='dialog'><div id='imageSemantics'></div></div></body></html>"
+    )
+    assert detect_block("https://www.temu.com/x-g-601101076255740.html", html, 200, {}) is None

@@ -152,6 +152,17 @@ def _perimeterx(doc: _Doc) -> Block | None:
     return None
 
 
+def _temu_verify(doc: _Doc) -> Block | None:
+    """Temu's image captcha drawn over the page it replaces (tests/pages/temu/blocked-3): the
+    goods page's `<title>` and `og:` tags stay, the body becomes `body.verifyDialog` with a
+    `role=dialog` holding an `#imageSemantics` picture grid and almost no other text."""
+    dialog = doc.has("//*[@role='dialog'][.//*[@id='imageSemantics']]")
+    body = doc.has("//body[contains(concat(' ', normalize-space(@class), ' '), ' verifyDialog ')]")
+    if doc.small and (dialog or body):
+        return Block("captcha", "Temu image captcha (body.verifyDialog, #imageSemantics grid)")
+    return None
+
+
 def _cloudflare(doc: _Doc) -> Block | None:
     title = doc.title.lower()
     if title.startswith("just a moment") or title.startswith("attention required! | cloudflare"):
@@ -228,6 +239,7 @@ RULES: tuple[Rule, ...] = (
     _baxia,
     _datadome,
     _perimeterx,
+    _temu_verify,
     _cloudflare,
     _script_only_challenge,
     _rate_text,
