@@ -133,6 +133,17 @@ def test_script_only_challenge_page_is_a_bot_wall() -> None:
     assert "JavaScript challenge" in block.reason
 
 
+def test_script_only_page_loading_a_challenge_script_is_a_bot_wall() -> None:
+    """The shape of tests/pages/temu/blocked-4: an empty page whose script loads the check."""
+    js = ("var s=document.createElement('script');"
+          "s.src='https://static.kwcdn.com/upload-static/assets/chl/js/x.js';"
+          "s.onload=function(){window.run('challenge','tok')};document.head.appendChild(s)")
+    block = detect_block("https://www.temu.com/search_result.html?search_key=watch",
+                         f"<html><body><script>{js}</script></body></html>", 200, {})
+    assert block is not None
+    assert block.kind == "bot-wall"
+
+
 @pytest.mark.parametrize("html", [
     # a title: a real document, whatever its scripts do
     f"<html><head><title>Lumara bag</title></head><body><script>{_CHALLENGE_JS}</script>"
@@ -145,6 +156,9 @@ def test_script_only_challenge_page_is_a_bot_wall() -> None:
     f"<html><body><p>Lumara bag</p><script>{_CHALLENGE_JS}</script></body></html>",
     # an empty page with a script that does not decrypt and reload
     "<html><body><script>window.dataLayer=[]</script></body></html>",
+    # an empty page whose script loads an ordinary bundle
+    "<html><body><script>var s=document.createElement('script');s.src='/app.js';"
+    "document.head.appendChild(s)</script></body></html>",
 ])
 def test_script_only_pages_that_are_not_challenges(html: str) -> None:
     assert detect_block("https://x.test/item/1", html, 200, {}) is None

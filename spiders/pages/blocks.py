@@ -174,9 +174,10 @@ def _cloudflare(doc: _Doc) -> Block | None:
 
 def _script_only_challenge(doc: _Doc) -> Block | None:
     """A document with no title, no visible text and nothing in its body but inline scripts
-    that decrypt a token and reload the page: the JavaScript check Temu serves instead of a
-    goods page to a client that runs no script (tests/pages/temu/blocked-2). App shells have a
-    title, a mount element or external scripts, so they do not match."""
+    that either decrypt a token and reload the page, or load a challenge script: the
+    JavaScript checks Temu serves instead of a goods or search page to a client that runs no
+    script (tests/pages/temu/blocked-2, blocked-4). App shells have a title, a mount element
+    or external scripts, so they do not match."""
     if doc.title or doc.text_len:
         return None
     body = doc.sel.xpath("//body/*")
@@ -186,6 +187,9 @@ def _script_only_challenge(doc: _Doc) -> Block | None:
     if all(re.search(rf"\b{word}\b", code) for word in ("decrypt", "reload", "subtle")):
         return Block("bot-wall", "JavaScript challenge (empty page, script decrypts a token"
                      " with crypto.subtle and reloads)")
+    if re.search(r"['\"]challenge['\"]|/chl/js/", code) and "createElement" in code:
+        return Block("bot-wall", "JavaScript challenge (empty page, script loads a challenge"
+                     " script)")
     return None
 
 
