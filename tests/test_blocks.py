@@ -116,3 +116,73 @@ def test_perimeterx_app_id_alone_is_not_a_block() -> None:
     filler = "<li>item</li>" * 400
     html = f"<html><head><script>window._pxAppId='PX1'</script></head><body>{filler}</body></html>"
     assert detect_block("https://www.walmart.test/search?q=x", html, 200, {}) is None
+
+
+_CHALLENGE_JS = (
+    "var k=['importKey','subtle','decrypt','reload'];"
+    "crypto.subtle.importKey('raw',x,'AES-CBC',!1,['decrypt']).then(function(){location.reload()})"
+)
+
+
+def test_script_only_challenge_page_is_a_bot_wall() -> None:
+    """The shape of Temu's check (tests/pages/temu/blocked-2): no title, no text, scripts."""
+    html = f"<html><body><script></script><script>{_CHALLENGE_JS}</script></body></html>"
+    block = detect_block("https://www.temu.com/x-g-601099521154377.html", html, 200, {})
+    assert block is not None
+    assert block.kind == "bot-wall"
+    assert "JavaScript challenge" in block.reason
+
+
+def test_script_only_page_loading_a_challenge_script_is_a_bot_wall() -> None:
+    """The shape of tests/pages/temu/blocked-4: an empty page whose script loads the check."""
+    js = ("var s=document.createElement('script');"
+          "s.src='https://static.kwcdn.com/upload-static/assets/chl/js/x.js';"
+          "s.onload=function(){window.run('challenge','tok')};document.head.appendChild(s)")
+    block = detect_block("https://www.temu.com/search_result.html?search_key=watch",
+                         f"<html><body><script>{js}</script></body></html>", 200, {})
+    assert block is not None
+    assert block.kind == "bot-wall"
+
+
+@pytest.mark.parametrize("html", [
+    # a title: a real document, whatever its scripts do
+    f"<html><head><title>Lumara bag</title></head><body><script>{_CHALLENGE_JS}</script>"
+    "</body></html>",
+    # an app shell: a mount element beside the script
+    f"<html><body><div id='root'></div><script>{_CHALLENGE_JS}</script></body></html>",
+    # an external script: a loader, not an inline check
+    "<html><body><script src='/app.js'></script></body></html>",
+    # visible text
+    f"<html><body><p>Lumara bag</p><script>{_CHALLENGE_JS}</script></body></html>",
+    # an empty page with a script that does not decrypt and reload
+    "<html><body><script>window.dataLayer=[]</script></body></html>",
+    # an empty page whose script loads an ordinary bundle
+    "<html><body><script>var s=document.createElement('script');s.src='/app.js';"
+    "document.head.appendChild(s)</script></body></html>",
+])
+def test_script_only_pages_that_are_not_challenges(html: str) -> None:
+    assert detect_block("https://x.test/item/1", html, 200, {}) is None
+
+
+def test_temu_image_captcha_over_a_goods_page() -> None:
+    """The shape of tests/pages/temu/blocked-3: the goods page's head, a captcha body."""
+    html = (
+        "<html><head><title>50pcs acrylic rings - Temu</title>"
+        "<meta property='og:type' content='product'></head><body class='verifyDialog '>"
+        "<div><div role='dialog'><div>安全验证</div><div>请点击所有水果图片</div>"
+        "<div id='imageSemantics'><img src='a.png'><img src='b.png'></div>"
+        "<div role='button'>确认</div></div></div></body></html>"
+    )
+    block = detect_block("https://www.temu.com/x-g-601101076255740.html", html, 200, {})
+    assert block is not None
+    assert block.kind == "captcha"
+
+
+def test_temu_dialog_markup_on_a_full_page_is_not_a_block() -> None:
+    filler = "<p>" + "Acrylic rings for earrings, 50 pieces, 19 mm. " * 60 + "</p>"
+    html = (
+        "<html><head><title>50pcs acrylic rings - Temu</title></head><body>"
+        f"<h1>50pcs acrylic rings</h1>{filler}"
+        "<div role='dialog'><div id='imageSemantics'></div></div></body></html>"
+    )
+    assert detect_block("https://www.temu.com/x-g-601101076255740.html", html, 200, {}) is None

@@ -160,6 +160,22 @@ def test_jsonld_graph_arrays_aggregate_offer() -> None:
     assert ex.explain()["heuristic"]["title"] == "Something else"
 
 
+def test_jsonld_zero_price_is_no_price() -> None:
+    """Lazada's JSON-LD offers `"price": 0` beside the price its page shows
+    (tests/pages/lazada/item-1): the zero is not a price, and no currency goes with it, so a
+    later layer may read the shown one."""
+    html = (
+        "<html><head><script type='application/ld+json'>{\"@type\":\"Product\","
+        "\"name\":\"Dive Box Shaker\",\"offers\":{\"@type\":\"Offer\",\"price\":0,"
+        "\"priceCurrency\":\"SGD\"}}</script></head><body><h1>Dive Box Shaker</h1>"
+        "<div class='price'>17.00 SGD</div></body></html>"
+    )
+    got = extract_listing(_Empty("https://shop.example.com/p/1", html)).listing
+    assert got.title == "Dive Box Shaker"
+    assert (got.price, got.currency) == (Decimal("17.00"), "SGD")
+    assert got.field_sources["price"] == "heuristic"
+
+
 def test_microdata() -> None:
     got = extract_listing(_Empty("https://m.test/x", MICRODATA)).listing
     assert (got.title, got.price, got.currency) == ("Lumara Bag", Decimal("1234.5"), "EUR")

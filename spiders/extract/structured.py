@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from parsel import Selector
@@ -110,6 +111,13 @@ def _variant(variants: list[Any], base: str) -> dict[str, Any]:
     return with_offer[0] if with_offer else {}
 
 
+def _positive(value: Any) -> Decimal | None:
+    """An offer price above zero. Lazada writes `"price": 0` beside the $17.00 its page shows
+    (tests/pages/lazada/item-1): a zero is a placeholder, not a price."""
+    amount = to_decimal(value)
+    return amount if amount is not None and amount > 0 else None
+
+
 def from_jsonld(selector: Selector, base: str) -> Found:
     """Fields of the page's first JSON-LD product (name, offer, seller, images, brand, sku)."""
     found = Found(JSONLD)
@@ -121,13 +129,13 @@ def from_jsonld(selector: Selector, base: str) -> Found:
             offer = _offer(variant)
             product = {**variant, **{k: v for k, v in product.items() if v}}
         found.put("title", _text(product.get("name")))
-        amount = to_decimal(offer.get("price"))
+        amount = _positive(offer.get("price"))
         if amount is None:
-            amount = to_decimal(offer.get("lowPrice"))
+            amount = _positive(offer.get("lowPrice"))
         currency = clean(str(offer.get("priceCurrency") or "")) or None
         if amount is None and isinstance(offer.get("priceSpecification"), dict):
             spec = offer["priceSpecification"]
-            amount = to_decimal(spec.get("price"))
+            amount = _positive(spec.get("price"))
             currency = currency or clean(str(spec.get("priceCurrency") or "")) or None
         if amount is not None:
             found.put("price", amount)

@@ -152,12 +152,44 @@ def _perimeterx(doc: _Doc) -> Block | None:
     return None
 
 
+def _temu_verify(doc: _Doc) -> Block | None:
+    """Temu's image captcha drawn over the page it replaces (tests/pages/temu/blocked-3): the
+    goods page's `<title>` and `og:` tags stay, the body becomes `body.verifyDialog` with a
+    `role=dialog` holding an `#imageSemantics` picture grid and almost no other text."""
+    dialog = doc.has("//*[@role='dialog'][.//*[@id='imageSemantics']]")
+    body = doc.has("//body[contains(concat(' ', normalize-space(@class), ' '), ' verifyDialog ')]")
+    if doc.small and (dialog or body):
+        return Block("captcha", "Temu image captcha (body.verifyDialog, #imageSemantics grid)")
+    return None
+
+
 def _cloudflare(doc: _Doc) -> Block | None:
     title = doc.title.lower()
     if title.startswith("just a moment") or title.startswith("attention required! | cloudflare"):
         return Block("bot-wall", f"Cloudflare challenge (title {doc.title!r})")
     if "window._cf_chl_opt" in doc.html or doc.has("//form[contains(@action, '__cf_chl')]"):
         return Block("bot-wall", "Cloudflare challenge (_cf_chl_opt / __cf_chl form)")
+    return None
+
+
+def _script_only_challenge(doc: _Doc) -> Block | None:
+    """A document with no title, no visible text and nothing in its body but inline scripts
+    that either decrypt a token and reload the page, or load a challenge script: the
+    JavaScript checks Temu serves instead of a goods or search page to a client that runs no
+    script (tests/pages/temu/blocked-2, blocked-4). App shells have a title, a mount element
+    or external scripts, so they do not match."""
+    if doc.title or doc.text_len:
+        return None
+    body = doc.sel.xpath("//body/*")
+    if not body or any(el.root.tag != "script" or el.attrib.get("src") for el in body):
+        return None
+    code = " ".join(doc.sel.xpath("//body/script/text()").getall())
+    if all(re.search(rf"\b{word}\b", code) for word in ("decrypt", "reload", "subtle")):
+        return Block("bot-wall", "JavaScript challenge (empty page, script decrypts a token"
+                     " with crypto.subtle and reloads)")
+    if re.search(r"['\"]challenge['\"]|/chl/js/", code) and "createElement" in code:
+        return Block("bot-wall", "JavaScript challenge (empty page, script loads a challenge"
+                     " script)")
     return None
 
 
@@ -211,7 +243,9 @@ RULES: tuple[Rule, ...] = (
     _baxia,
     _datadome,
     _perimeterx,
+    _temu_verify,
     _cloudflare,
+    _script_only_challenge,
     _rate_text,
     _login,
     _generic_captcha,
