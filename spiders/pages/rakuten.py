@@ -10,7 +10,8 @@ Search (2026 layout, `tests/pages/rakuten/search-1`): the results are in
 name/url, images, review) and rendered as `div.searchresultitem[data-id]` cards with stable
 `data-track-price`, `h2 a` and `.merchant a`; the state is read first, the cards when it is
 gone. Paid results are marked by Rakuten with a `[PR]` title prefix and go through
-`redirect_rpp` / `/rd/` links; the "あなたにおすすめ" carousel (`.adBta`, behavioural ads
+`redirect_rpp` / `/rd/` links (a non-null `itemOptions.cpc` in the state is also taken as
+paid: an inference from the name, no item on the saved page has one); the "あなたにおすすめ" carousel (`.adBta`, behavioural ads
 whose links are only ad redirects) is not a search result and is not read.
 """
 
@@ -32,7 +33,7 @@ _ITEM = re.compile(r"item\.rakuten\.co\.jp/([^/?#]+)/([^/?#]+)")
 _BAR = "\uff5c"  # fullwidth vertical line between item name and shop name
 _STATE = r"window\.__INITIAL_STATE__\s*=\s*"
 _AD_LINK = re.compile(r"redirect_rpp|//[^/]*\.ias\.rakuten\.co\.jp/|/rd/")
-_PR = re.compile(r"^\s*[\[［]PR[\]］]")
+_PR = re.compile("^\\s*[\\[\uff3b]PR[\\]\uff3d]")  # [PR], ASCII or fullwidth
 
 
 def search_url(term: str, page: int = 1, site: str | None = None) -> str:
@@ -57,15 +58,16 @@ class RakutenSearchPage(SearchPage):
         url = abs_url(item.get("url") if isinstance(item.get("url"), str) else None, self.url)
         if not url:
             return None
-        shop = item.get("shop") if isinstance(item.get("shop"), dict) else {}
+        shop: dict[str, Any] = item["shop"] if isinstance(item.get("shop"), dict) else {}
         image = dig(item, "images", 0, "url")
         title = clean(str(item["name"])) if item.get("name") is not None else None
-        options = item.get("itemOptions") if isinstance(item.get("itemOptions"), dict) else {}
+        options = item.get("itemOptions")
+        paid = isinstance(options, dict) and bool(options.get("cpc"))
         return _result(
             url, title, to_decimal(item.get("price")),
             clean(shop.get("name")) if isinstance(shop.get("name"), str) else None,
             abs_url(image, self.url) if isinstance(image, str) else None,
-            bool(options.get("cpc")),
+            paid,
         )
 
     def _from_cards(self) -> list[SearchResult]:
