@@ -11,8 +11,9 @@ name/url, images, review) and rendered as `div.searchresultitem[data-id]` cards 
 `data-track-price`, `h2 a` and `.merchant a`; the state is read first, the cards when it is
 gone. Paid results are marked by Rakuten with a `[PR]` title prefix and go through
 `redirect_rpp` / `/rd/` links (a non-null `itemOptions.cpc` in the state is also taken as
-paid: an inference from the name, no item on the saved page has one); the "あなたにおすすめ" carousel (`.adBta`, behavioural ads
-whose links are only ad redirects) is not a search result and is not read.
+paid: an inference from the name, no item on the saved page has one); the "あなたにおすすめ"
+carousel (`.adBta`, behavioural ads whose links are only ad redirects) is not a search
+result and is not read.
 """
 
 from __future__ import annotations
