@@ -77,7 +77,7 @@ _ISO = frozenset(
 _SYMBOLS: list[tuple[str, str]] = [
     ("GH₵", "GHS"), ("GH¢", "GHS"), ("₵", "GHS"),
     ("CN¥", "CNY"), ("CN￥", "CNY"), ("JP¥", "JPY"), ("JP￥", "JPY"),
-    ("元", "CNY"), ("円", "JPY"),
+    ("元", "CNY"), ("円", "JPY"), ("원", "KRW"),
     ("€", "EUR"), ("£", "GBP"), ("₱", "PHP"), ("₩", "KRW"), ("₹", "INR"), ("₽", "RUB"),
     ("₺", "TRY"), ("₫", "VND"), ("₦", "NGN"), ("฿", "THB"), ("₪", "ILS"), ("₴", "UAH"),
     ("₸", "KZT"), ("₾", "GEL"), ("₼", "AZN"), ("₭", "LAK"), ("₮", "MNT"), ("₲", "PYG"),

@@ -8,8 +8,9 @@ or `title`/`aria-label`, the image's `alt`, and a price-shaped text in the card 
 ancestor of the link that links to no other goods; the sign may be its own element, `₩`
 then `16,592`); anything else falls to the generic search layers (`spiders.extract.search`).
 Tested on the 2024 Korean best-sellers grid as the desktop and the mobile web front ends
-draw it (`tests/pages/temu/search-1`, `search-2`). Item pages are read by
-the generic layers (JSON-LD `Product`, `og:` meta, DOM heuristics).
+draw it (`tests/pages/temu/search-1`, `search-2`). Item pages are read from their
+`window.rawData` state (`spiders.pages._temu_goods`, `tests/pages/temu/item-1`), then by the
+generic layers (JSON-LD `Product`, `og:` meta, DOM heuristics).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from urllib.parse import quote_plus
 
 from parsel import Selector
 
-from crawler.items import SearchResult
+from crawler.items import Listing, SearchResult
 from spiders.pages._cardprice import card_price
 from spiders.pages._generic import GenericListingPage
+from spiders.pages._temu_goods import dom_seller, goods_fields
 from spiders.pages._util import abs_url, clean
 from spiders.pages.base import SearchPage
 
@@ -82,10 +84,18 @@ class TemuSearchPage(SearchPage):
 
 
 class TemuListingPage(GenericListingPage):
-    """`/<slug>-g-<goods_id>.html`."""
+    """`/<slug>-g-<goods_id>.html`: the `rawData` state first, then the generic reading."""
 
     marketplace = MARKETPLACE
     id_pattern = GOODS_ID
+
+    def listing(self) -> Listing:
+        listing = super().listing()
+        for name, value in goods_fields(self.html, self.url).items():
+            setattr(listing, name, value)
+        if not listing.seller_name:
+            listing.seller_name = dom_seller(self.selector)
+        return listing
 
 
 SEARCH_PAGE = TemuSearchPage
