@@ -502,8 +502,8 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
                            f"{max_dom_bytes}")
     viewport = page.viewport_size or {"width": 1280, "height": 720}
     if configured and viewport != configured:  # grown by `_expand_to_page`: see above
-        await page.set_viewport_size(configured)
-        viewport = configured
+        viewport = {"width": configured["width"], "height": configured["height"]}
+        await page.set_viewport_size(viewport)
     width = int(size[0]) if size and size[0] else viewport["width"]
     height = int(size[1]) if size and size[1] else viewport["height"]
     if height > max_height:
