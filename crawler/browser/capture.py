@@ -501,7 +501,8 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
         raise CaptureError(f"rendered DOM is at least {int(size[2])} bytes, over the cap of "
                            f"{max_dom_bytes}")
     viewport = page.viewport_size or {"width": 1280, "height": 720}
-    if configured and viewport != configured:  # grown by `_expand_to_page`: see above
+    resized = bool(configured) and viewport != configured
+    if configured and resized:  # grown by `_expand_to_page`: see above
         viewport = {"width": configured["width"], "height": configured["height"]}
         await page.set_viewport_size(viewport)
     width = int(size[0]) if size and size[0] else viewport["width"]
@@ -509,8 +510,9 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
     if height > max_height:
         hit.append(f"page is {height} px tall; screenshot cut at {max_height} px")
         height = max_height
-    # a page the configured viewport holds is drawn as it is on screen (nothing was grown)
-    beyond = width > viewport["width"] or height > viewport["height"]
+    # a page the configured viewport holds is drawn as it is on screen, unless the viewport
+    # was just put back (its frame at that size may not be drawn yet)
+    beyond = resized or width > viewport["width"] or height > viewport["height"]
     if cdp is not None:
         try:
             shot = await cdp.send("Page.captureScreenshot", {
