@@ -11,6 +11,10 @@ after its first consent click. Without it the baseline would screenshot an empty
 `--bytes-out FILE` writes the bytes the loop would store (its PNGs and HTML, summed) to FILE:
 what markwatch's stored bytes are compared with (`bench/stored.py`).
 
+`--cache-off` turns the browser cache off for each page as markwatch does (a DevTools session
+per page with the Network domain on and `Network.setCacheDisabled`), nothing else changed: the
+cost of the cache being off, measured apart (`bench/cache_cost.py`).
+
 `--steps` makes it the "browser steps" row instead: the same pages put through markwatch's own
 capture steps (`crawler.browser.capture.capture_page`: browser cache off, consent click, wait-for,
 lazy loading until images and the network settle, screenshot, DOM) on a bare Playwright
@@ -55,7 +59,8 @@ async def _steps_capture(context: Any, url: str, consent: str | None) -> None:
 
 async def main(urls: list[str], concurrency: int, chromium: str | None,
                cookies: list[str] | None = None, steps: bool = False,
-               consent: str | None = None, sizes: list[int] | None = None) -> int:
+               consent: str | None = None, sizes: list[int] | None = None,
+               cache_off: bool = False) -> int:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for url in urls:
         queue.put_nowait(url)
@@ -79,6 +84,11 @@ async def main(urls: list[str], concurrency: int, chromium: str | None,
                     continue
                 page = await context.new_page()
                 try:
+                    if cache_off:
+                        cdp = await context.new_cdp_session(page)
+                        await cdp.send("Network.enable", {"maxTotalBufferSize": 0,
+                                                          "maxResourceBufferSize": 0})
+                        await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
                     await page.goto(url, wait_until="load")
                     png = await page.screenshot(full_page=True, type="png")
                     html = await page.content()
@@ -104,13 +114,15 @@ if __name__ == "__main__":
                         help="markwatch's capture steps on a bare page (the browser-steps row)")
     parser.add_argument("--consent", help="consent button selector for --steps")
     parser.add_argument("--bytes-out", help="write the PNG and HTML bytes, summed, here")
+    parser.add_argument("--cache-off", action="store_true",
+                        help="the browser cache off for each page, as markwatch has it")
     opts = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     with open(opts.urls, encoding="utf-8") as fh:
         url_list = [line.strip() for line in fh if line.strip()]
     written: list[int] = []
     count = asyncio.run(main(url_list, opts.concurrency, opts.chromium, opts.cookie,
-                             opts.steps, opts.consent, written))
+                             opts.steps, opts.consent, written, opts.cache_off))
     if opts.bytes_out:
         Path(opts.bytes_out).write_text(f"{sum(written)}\n", encoding="utf-8")
     print(count)

@@ -37,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.complete import not_drawn_to_the_end  # noqa: E402
 from bench.proctree import TreeStats, run_sampled  # noqa: E402
 from bench.stored import per_capture, print_bytes  # noqa: E402
 from crawler.browser.chromium import find_chromium  # noqa: E402
@@ -65,6 +66,8 @@ class Row:
     """Stored bytes per capture by artifact kind (`bench/stored.py`)."""
     cpu_by_kind: dict[str, float] | None = None
     """CPU seconds per capture by kind of process (`bench.proctree.kind_of`)."""
+    not_drawn: tuple[int, int] | None = None
+    """(screenshots not drawn to the end of the page, screenshots) (`bench/complete.py`)."""
 
 
 def watchlist(target: int, page_size: int) -> str:
@@ -137,7 +140,8 @@ def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency:
     row = Row(concurrency, label, captures, stats.wall_s, captures / stats.wall_s,
               stats.cpu_s / max(captures, 1), stats.peak_pss_mib, stored,
               stored_by_kind=per_capture(local) if local.exists() and captures else None,
-              cpu_by_kind=_per_capture(stats, captures))
+              cpu_by_kind=_per_capture(stats, captures),
+              not_drawn=not_drawn_to_the_end(local) if local.exists() else None)
     return row, urls, stats
 
 
@@ -234,6 +238,9 @@ def print_kinds(rows: list[Row]) -> None:
         if r.stored_by_kind:
             parts = ", ".join(f"{k} {v:,.0f}" for k, v in r.stored_by_kind.items())
             print(f"stored B/capture at concurrency {r.concurrency} ({r.row}): {parts}")
+        if r.not_drawn:
+            print(f"screenshots not drawn to the end at concurrency {r.concurrency} ({r.row}): "
+                  f"{r.not_drawn[0]} of {r.not_drawn[1]}")
 
 
 def print_cpu(rows: list[Row]) -> None:

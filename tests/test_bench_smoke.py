@@ -34,6 +34,9 @@ def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
     assert kinds["screenshot"] > 0 and kinds["warc"] > 0
     assert rows["markwatch"]["stored_bytes_per_capture"] > 0
     assert rows["markwatch"]["peak_pss_mib"] > 0
+    # every screenshot drawn to the end of its page (bench/complete.py)
+    assert rows["markwatch"]["not_drawn"] == [0, rows["markwatch"]["captures"]]
+    assert "screenshots not drawn to the end at concurrency 1 (markwatch): 0 of" in proc.stdout
     # bytes: before (dedup off, PNG) against after by kind, and against the bare loop's
     before = rows["markwatch-before"]["stored_by_kind"]
     assert before["screenshot"] > kinds["screenshot"] > 0  # WebP is smaller than the PNG

@@ -226,7 +226,7 @@ async def capture_page(
             elif steps.lazy_load == "scroll":
                 await _scroll_through(page, limits.max_page_height, hit, inflight)
             shot = await _screenshot(page, limits.max_page_height, hit, cdp,
-                                     limits.max_dom_bytes, size, steps.png_speed)
+                                     limits.max_dom_bytes, size, steps.png_speed, viewport)
             html = await page.content()
             dom = html.encode("utf-8")
             if len(dom) > limits.max_dom_bytes:
@@ -364,7 +364,8 @@ async def _expand_to_page(page: PwPage, max_height: int, hit: list[str],
     once the network is quiet, so a page that grows after loading (results appended at its
     end, content fetched by script) is grown again, `EXPAND_ROUNDS` times at most. The last
     measure, the wait for the page's images and the size the screenshot is cut to are one
-    evaluation (`_SETTLED_JS`). The capture records the configured viewport."""
+    evaluation (`_SETTLED_JS`). The capture records the configured viewport, and the
+    screenshot puts it back before drawing the page (see `_screenshot`)."""
     viewport = page.viewport_size or {"width": 1280, "height": 720}
     height = viewport["height"]
     rounds = 0
@@ -473,7 +474,8 @@ evaluation: the last steps of lazy loading by viewport (see `_expand_to_page`)."
 
 async def _screenshot(page: PwPage, max_height: int, hit: list[str],
                       cdp: CDPSession | None = None, max_dom_bytes: int | None = None,
-                      size: list[Any] | None = None, fast: bool = True) -> bytes:
+                      size: list[Any] | None = None, fast: bool = True,
+                      configured: dict[str, int] | None = None) -> bytes:
     """A full-page PNG, cut at `max_height` CSS pixels.
 
     Through DevTools when there is a session: one `Page.captureScreenshot` beyond the viewport
@@ -481,6 +483,15 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
     `optimizeForSpeed`, which picks a faster zlib level: the same pixels, a larger file,
     about a third less CPU in the browser process for the step that dominates a capture
     (`fast`; without it Chromium's default level).
+
+    A viewport grown for lazy loading is put back to `configured` (the size the page was
+    opened at) first, so the page is always drawn afresh at the size of the capture. Copying
+    the grown viewport "as it is on screen" took whatever frame the compositor had last drawn:
+    on a busy machine one whose tiles below the first few hundred pixels were not drawn yet
+    (the page's background there: no text, half a photo), 5-17 % of the demo's listings under
+    load, with nothing to say so. A capture beyond the viewport changes the size the page is
+    drawn at, and Chromium then waits for a frame drawn at that size (docs/performance.md,
+    "Complete screenshots").
     """
     if size is None:  # not measured by the lazy-loading step
         size = await page.evaluate(_PAGE_SIZE_JS)
@@ -490,14 +501,18 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
         raise CaptureError(f"rendered DOM is at least {int(size[2])} bytes, over the cap of "
                            f"{max_dom_bytes}")
     viewport = page.viewport_size or {"width": 1280, "height": 720}
+    resized = bool(configured) and viewport != configured
+    if configured and resized:  # grown by `_expand_to_page`: see above
+        viewport = {"width": configured["width"], "height": configured["height"]}
+        await page.set_viewport_size(viewport)
     width = int(size[0]) if size and size[0] else viewport["width"]
     height = int(size[1]) if size and size[1] else viewport["height"]
     if height > max_height:
         hit.append(f"page is {height} px tall; screenshot cut at {max_height} px")
         height = max_height
-    # a page the (grown) viewport already holds is drawn as it is on screen, without the
-    # relayout that capturing beyond the viewport costs
-    beyond = width > viewport["width"] or height > viewport["height"]
+    # a page the configured viewport holds is drawn as it is on screen, unless the viewport
+    # was just put back (its frame at that size may not be drawn yet)
+    beyond = resized or width > viewport["width"] or height > viewport["height"]
     if cdp is not None:
         try:
             shot = await cdp.send("Page.captureScreenshot", {
