@@ -55,3 +55,23 @@ def test_the_guard_is_off_without_a_limit() -> None:
     with pytest.raises(NotConfigured):
         RendererGuard.from_crawler(crawler)
     assert threading.active_count() >= 1
+
+
+def test_a_known_pid_over_the_limit_is_killed_only_if_it_is_a_renderer() -> None:
+    """Between walks the guard reads only the memory of the pids it found; a pid over the limit
+    is checked to be a renderer first (a renderer's pid can be reused by another process)."""
+    import subprocess
+    import sys
+    import time
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(8 << 20); "
+                              "time.sleep(60)"])
+    try:
+        guard = RendererGuard(limit_mib=1)
+        time.sleep(0.5)  # its 8 MiB touched
+        guard._known, guard._scanned = [other.pid], time.monotonic()  # as if found by a walk
+        guard.check()
+        assert other.poll() is None and guard.killed == []
+    finally:
+        other.kill()
+        other.wait()

@@ -27,7 +27,10 @@ logger = logging.getLogger(__name__)
 INTERVAL = 0.25
 RESCAN = 1.0
 """Seconds between walks of the crawl's process tree for new renderers; in between, only the
-renderers already found are looked at (a walk reads every thread of every Chromium process)."""
+renderers already found are looked at, one `statm` read each (a walk reads every thread of
+every Chromium process); a pid over the limit is checked to be a renderer before it is
+killed."""
+_PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def _children(root: str, pid: int) -> list[int] | None:
@@ -114,6 +117,19 @@ def resident(pids: list[int], root: str = "/proc") -> dict[int, int]:
     return out
 
 
+def rss_kib(pids: list[int], root: str = "/proc") -> dict[int, int]:
+    """Resident KiB of each live pid of `pids` (one read of /proc/<pid>/statm; no check of what
+    the process is: `resident` does that)."""
+    out: dict[int, int] = {}
+    for pid in pids:
+        try:
+            with open(f"{root}/{pid}/statm", encoding="ascii") as statm:
+                out[pid] = int(statm.read().split()[1]) * _PAGE_KIB
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 class RendererGuard:
     """Extension: kills a renderer past `limit_mib` of resident memory."""
 
@@ -156,8 +172,11 @@ class RendererGuard:
             found = renderers()
             self._known, self._scanned = list(found), now
         else:
-            found = resident(self._known)
+            found = rss_kib(self._known)
         for pid, kib in found.items():
+            if kib <= self.limit_kib:
+                continue
+            kib = resident([pid]).get(pid, 0)  # still a renderer (pids are reused), still over
             if kib <= self.limit_kib:
                 continue
             try:
