@@ -53,13 +53,17 @@ def _children(root: str, pid: int) -> list[int] | None:
     return out
 
 
-def _descendants(root: str, me: int) -> list[int] | None:
+def _descendants(root: str, me: int, leaves: frozenset[int] = frozenset()) -> list[int] | None:
     """Every live descendant of `me`, walking children files: a crawl's few dozen processes,
-    rather than every process of the machine (None where children files are missing)."""
+    rather than every process of the machine (None where children files are missing). The
+    threads of `leaves` (renderers found before: they start no processes) are not read."""
     seen: list[int] = []
     todo = [me]
     while todo and len(seen) < 4096:
-        kids = _children(root, todo.pop())
+        pid = todo.pop()
+        if pid in leaves:
+            continue
+        kids = _children(root, pid)
         if kids is None:
             return None
         seen.extend(kids)
@@ -90,10 +94,12 @@ def _all_descendants(root: str, me: int) -> list[int]:
     return out
 
 
-def renderers(root: str = "/proc", ancestor: int | None = None) -> dict[int, int]:
-    """Renderer processes started under `ancestor` (this process): pid -> resident KiB."""
+def renderers(root: str = "/proc", ancestor: int | None = None,
+              known: frozenset[int] = frozenset()) -> dict[int, int]:
+    """Renderer processes started under `ancestor` (this process): pid -> resident KiB.
+    `known`: renderers found by an earlier walk, whose threads need not be read again."""
     me = os.getpid() if ancestor is None else ancestor
-    pids = _descendants(root, me)
+    pids = _descendants(root, me, known)
     if pids is None:
         pids = _all_descendants(root, me)
     return resident(pids, root)
@@ -169,7 +175,7 @@ class RendererGuard:
         """One look at the renderers; kills those over the limit."""
         now = time.monotonic()
         if now - self._scanned >= RESCAN:
-            found = renderers()
+            found = renderers(known=frozenset(self._known))
             self._known, self._scanned = list(found), now
         else:
             found = rss_kib(self._known)
