@@ -3,6 +3,7 @@ descendants (the browser included), read from /proc."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -88,12 +89,25 @@ class TreeStats:
     returncode: int = 0
     cpu_by_kind: dict[str, float] = field(default_factory=dict)
     """CPU seconds by kind of process (`kind_of`), summed over the run."""
+    pss_by_group: list[dict[str, float]] = field(default_factory=list)
+    """PSS MiB by `group_of` kind (python, driver, chromium), one dict per sample (`samples`'
+    order), kept when `run_sampled(..., by_group=True)`."""
+
+
+def group_of(kind: str) -> str:
+    """`python`, `driver` or `chromium` (every Chromium process), or `other`."""
+    if kind.startswith("chromium"):
+        return "chromium"
+    return kind if kind in ("python", "driver") else "other"
 
 
 def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
                 interval: float = 0.25, progress: Callable[[], int] | None = None,
-                timeout: float = 7200, log: str | None = None) -> TreeStats:
-    """Run a command to the end while sampling its tree's PSS and CPU."""
+                timeout: float = 7200, log: str | None = None, by_group: bool = False,
+                trace: str | None = None) -> TreeStats:
+    """Run a command to the end while sampling its tree's PSS and CPU; with `by_group`, PSS by
+    process group per sample too; with `trace`, every sample appended to that file as a JSON
+    line as it is taken (to follow a long run)."""
     stats = TreeStats()
     cpu_by_pid: dict[int, float] = {}
     kind_by_pid: dict[int, str] = {}
@@ -105,7 +119,8 @@ def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
     def sample() -> None:
         while not stop.is_set():
             pids = tree(proc.pid)
-            pss = sum(pss_kib(p) for p in pids) / 1024
+            by_pid = {p: pss_kib(p) for p in pids}
+            pss = sum(by_pid.values()) / 1024
             for p in pids:
                 cpu_by_pid[p] = max(cpu_by_pid.get(p, 0.0), cpu_seconds(p))
                 kind = kind_of(p)  # read again: a child is its parent until it execs
@@ -113,6 +128,18 @@ def run_sampled(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
                     kind_by_pid[p] = kind
             count = progress() if progress else 0
             stats.samples.append((time.monotonic() - start, pss, count))
+            if by_group:
+                groups: dict[str, float] = {}
+                for p, kib in by_pid.items():
+                    g = group_of(kind_by_pid.get(p, "gone"))
+                    groups[g] = groups.get(g, 0.0) + kib / 1024
+                stats.pss_by_group.append(groups)
+                if trace:
+                    with open(trace, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps({"t": round(stats.samples[-1][0], 1),
+                                             "captures": count, "pss": round(pss, 1),
+                                             **{k: round(v, 1) for k, v in groups.items()}})
+                                 + "\n")
             stats.peak_pss_mib = max(stats.peak_pss_mib, pss)
             stop.wait(interval)
 

@@ -114,8 +114,8 @@ EXTRA_SETTINGS: list[str] = []
 
 
 def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency: int,
-                  store: str, label: str, interval: float = 0.25) -> tuple[Row, list[str],
-                                                                           TreeStats]:
+                  store: str, label: str, interval: float = 0.25,
+                  trace: str | None = None) -> tuple[Row, list[str], TreeStats]:
     wl = work / "watchlist.yaml"
     wl.write_text(watchlist(target, market.page_size), encoding="utf-8")
     local = work / "store"
@@ -131,7 +131,8 @@ def run_markwatch(work: Path, market: DemoMarketplace, target: int, concurrency:
     for pair in EXTRA_SETTINGS:
         cmd += ["-s", pair]
     stats = run_sampled(cmd, env=env_for(market.base_url), cwd=str(work), interval=interval,
-                        progress=lambda: catalog_count(catalog), log=str(work / "crawl.log"))
+                        progress=lambda: catalog_count(catalog), log=str(work / "crawl.log"),
+                        by_group=trace is not None, trace=trace)
     data = json.loads(report.read_text()) if report.exists() else {"counts": {}}
     captures = int(data["counts"].get("captures", 0))
     with sqlite3.connect(catalog) as con:
@@ -253,8 +254,13 @@ def print_cpu(rows: list[Row]) -> None:
 
 def long_run(work: Path, market: DemoMarketplace, captures: int, concurrency: int) -> dict[str,
                                                                                           Any]:
+    """One crawl of `captures`; peak PSS over the first and last tenth, and the memory curve:
+    peak and mean PSS of the tree and peak PSS of Python, the driver and Chromium per tenth of
+    the captures (each sample is also written to `long/samples.jsonl` as it is taken)."""
+    trace = str(work / "samples.jsonl")
     row, _, stats = run_markwatch(work, market, captures, concurrency,
-                                  f"file://{work / 'store'}", "markwatch", interval=1.0)
+                                  f"file://{work / 'store'}", "markwatch", interval=1.0,
+                                  trace=trace)
     window = max(captures // 10, 1)
     first = [pss for _, pss, n in stats.samples if 0 < n <= window]
     last = [pss for _, pss, n in stats.samples if n >= row.captures - window]
@@ -262,7 +268,47 @@ def long_run(work: Path, market: DemoMarketplace, captures: int, concurrency: in
     growth = (last_peak / first_peak - 1) if first_peak else float("nan")
     return {"captures": row.captures, "rate": row.rate, "window": window,
             "peak_first_mib": first_peak, "peak_last_mib": last_peak,
-            "growth": growth, "flat": bool(first_peak and growth <= 0.10)}
+            "growth": growth, "flat": bool(first_peak and growth <= 0.10),
+            "curve": memory_curve(stats, row.captures)}
+
+
+GROUPS = ("python", "driver", "chromium")
+
+
+def memory_curve(stats: TreeStats, captures: int, parts: int = 10) -> list[dict[str, Any]]:
+    """Per tenth of the captures (by the catalog's count at each sample): the samples' peak and
+    mean PSS of the whole tree, and peak PSS of each process group."""
+    width = max(math.ceil(captures / parts), 1)
+    buckets: dict[int, list[int]] = {}
+    for i, (_, _, n) in enumerate(stats.samples):
+        if n > 0:
+            buckets.setdefault(min((n - 1) // width, parts - 1), []).append(i)
+    curve = []
+    for b in sorted(buckets):
+        idx = buckets[b]
+        tree_pss = [stats.samples[i][1] for i in idx]
+        entry: dict[str, Any] = {"from": b * width + 1, "to": min((b + 1) * width, captures),
+                                 "samples": len(idx), "peak": max(tree_pss),
+                                 "mean": sum(tree_pss) / len(tree_pss)}
+        for g in GROUPS:
+            vals = [stats.pss_by_group[i].get(g, 0.0) for i in idx
+                    if i < len(stats.pss_by_group)]
+            entry[g] = max(vals) if vals else 0.0
+        curve.append(entry)
+    return curve
+
+
+def print_curve(curve: list[dict[str, Any]]) -> None:
+    print(f"{'captures':>13}  {'samples':>7}  {'peak PSS':>8}  {'mean PSS':>8}  "
+          + "  ".join(f"{g + ' peak':>13}" for g in GROUPS) + "   (MiB)")
+    for e in curve:
+        span = f"{e['from']:,}-{e['to']:,}"
+        print(f"{span:>13}  {e['samples']:>7}  {e['peak']:>8.0f}  {e['mean']:>8.0f}  "
+              + "  ".join(f"{e[g]:>13.0f}" for g in GROUPS))
+    if len(curve) >= 2:
+        a, b = curve[0], curve[-1]
+        print("last tenth / first tenth: "
+              + ", ".join(f"{k} {b[k] / a[k]:.2f}" for k in ("peak", "mean", *GROUPS) if a[k]))
 
 
 def main() -> None:
@@ -357,6 +403,7 @@ def main() -> None:
                   f"first {lr['window']}: {lr['peak_first_mib']:.0f} MiB, last "
                   f"{lr['window']}: {lr['peak_last_mib']:.0f} MiB "
                   f"({lr['growth']:+.1%}): {'flat' if lr['flat'] else 'GROWING'}")
+            print_curve(lr["curve"])
     if opts.json:
         opts.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     if not opts.keep:

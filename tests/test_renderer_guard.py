@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 
 import pytest
@@ -55,3 +56,54 @@ def test_the_guard_is_off_without_a_limit() -> None:
     with pytest.raises(NotConfigured):
         RendererGuard.from_crawler(crawler)
     assert threading.active_count() >= 1
+
+
+def test_a_known_pid_over_the_limit_is_killed_only_if_it_is_a_renderer() -> None:
+    """Between walks the guard reads only the memory of the pids it found; a pid over the limit
+    is checked to be a renderer first (a renderer's pid can be reused by another process)."""
+    import subprocess
+    import sys
+    import time
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(8 << 20); "
+                              "time.sleep(60)"])
+    try:
+        guard = RendererGuard(limit_mib=1)
+        time.sleep(0.5)  # its 8 MiB touched
+        guard._known, guard._scanned = [other.pid], time.monotonic()  # as if found by a walk
+        guard.check()
+        assert other.poll() is None and guard.killed == []
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_walk_does_not_read_the_threads_of_known_renderers() -> None:
+    """A renderer starts no processes, so a walk skips the threads of those it found before:
+    given as known, a process's own children are not looked for (real processes)."""
+    import subprocess
+    import sys
+    import time
+
+    from crawler.extensions.renderer_guard import _descendants
+
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                               "subprocess.Popen([sys.executable, '-c', 'import time; "
+                               "time.sleep(60)']); time.sleep(60)"])
+    try:
+        for _ in range(100):
+            everything = _descendants("/proc", parent.pid) or []
+            if everything:
+                break
+            time.sleep(0.05)
+        assert len(everything) == 1  # the grandchild, through the parent's threads
+        me = os.getpid()
+        assert set(everything) < set(_descendants("/proc", me) or [])
+        pruned = _descendants("/proc", me, frozenset({parent.pid})) or []
+        assert parent.pid in pruned and not set(everything) & set(pruned)
+    finally:
+        for pid in everything:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        parent.kill()
+        parent.wait()

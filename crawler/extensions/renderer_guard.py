@@ -27,7 +27,10 @@ logger = logging.getLogger(__name__)
 INTERVAL = 0.25
 RESCAN = 1.0
 """Seconds between walks of the crawl's process tree for new renderers; in between, only the
-renderers already found are looked at (a walk reads every thread of every Chromium process)."""
+renderers already found are looked at, one `statm` read each (a walk reads every thread of
+every Chromium process); a pid over the limit is checked to be a renderer before it is
+killed."""
+_PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def _children(root: str, pid: int) -> list[int] | None:
@@ -50,13 +53,17 @@ def _children(root: str, pid: int) -> list[int] | None:
     return out
 
 
-def _descendants(root: str, me: int) -> list[int] | None:
+def _descendants(root: str, me: int, leaves: frozenset[int] = frozenset()) -> list[int] | None:
     """Every live descendant of `me`, walking children files: a crawl's few dozen processes,
-    rather than every process of the machine (None where children files are missing)."""
+    rather than every process of the machine (None where children files are missing). The
+    threads of `leaves` (renderers found before: they start no processes) are not read."""
     seen: list[int] = []
     todo = [me]
     while todo and len(seen) < 4096:
-        kids = _children(root, todo.pop())
+        pid = todo.pop()
+        if pid in leaves:
+            continue
+        kids = _children(root, pid)
         if kids is None:
             return None
         seen.extend(kids)
@@ -87,10 +94,12 @@ def _all_descendants(root: str, me: int) -> list[int]:
     return out
 
 
-def renderers(root: str = "/proc", ancestor: int | None = None) -> dict[int, int]:
-    """Renderer processes started under `ancestor` (this process): pid -> resident KiB."""
+def renderers(root: str = "/proc", ancestor: int | None = None,
+              known: frozenset[int] = frozenset()) -> dict[int, int]:
+    """Renderer processes started under `ancestor` (this process): pid -> resident KiB.
+    `known`: renderers found by an earlier walk, whose threads need not be read again."""
     me = os.getpid() if ancestor is None else ancestor
-    pids = _descendants(root, me)
+    pids = _descendants(root, me, known)
     if pids is None:
         pids = _all_descendants(root, me)
     return resident(pids, root)
@@ -109,6 +118,19 @@ def resident(pids: list[int], root: str = "/proc") -> dict[int, int]:
                     if line.startswith("VmRSS:"):
                         out[pid] = int(line.split()[1])
                         break
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def rss_kib(pids: list[int], root: str = "/proc") -> dict[int, int]:
+    """Resident KiB of each live pid of `pids` (one read of /proc/<pid>/statm; no check of what
+    the process is: `resident` does that)."""
+    out: dict[int, int] = {}
+    for pid in pids:
+        try:
+            with open(f"{root}/{pid}/statm", encoding="ascii") as statm:
+                out[pid] = int(statm.read().split()[1]) * _PAGE_KIB
         except (OSError, ValueError, IndexError):
             continue
     return out
@@ -153,11 +175,14 @@ class RendererGuard:
         """One look at the renderers; kills those over the limit."""
         now = time.monotonic()
         if now - self._scanned >= RESCAN:
-            found = renderers()
+            found = renderers(known=frozenset(self._known))
             self._known, self._scanned = list(found), now
         else:
-            found = resident(self._known)
+            found = rss_kib(self._known)
         for pid, kib in found.items():
+            if kib <= self.limit_kib:
+                continue
+            kib = resident([pid]).get(pid, 0)  # still a renderer (pids are reused), still over
             if kib <= self.limit_kib:
                 continue
             try:
