@@ -124,9 +124,15 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
         sponsored = capture_id in sponsored_captures(cat) if row["kind"] != "search" else False
     manifest = json.loads(open_store(store_uri).read_document(row["manifest_key"]))
     if fmt == "json":
-        click.echo(json.dumps({"manifest": manifest, "manifest_sha256": row["manifest_sha256"],
-                               "history": [h["capture_id"] for h in history]}, indent=2,
-                              ensure_ascii=False))
+        shown: dict[str, Any] = {"manifest": manifest,
+                                 "manifest_sha256": row["manifest_sha256"],
+                                 "history": [h["capture_id"] for h in history]}
+        if row["kind"] == "search":  # the newest results and every version (re-parses)
+            shown["results"] = [r for v in versions for r in v["rows"] if r["newest"]]
+            shown["result_versions"] = versions
+        else:
+            shown["sponsored"] = sponsored
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     listing = manifest.get("listing") or {}
     watch = manifest["watch"]

@@ -35,6 +35,8 @@ search_results = Table(
     Column("title", Text),
     Column("price", Text),
     Column("currency", Text),
+    Column("seller_name", Text),
+    Column("image_url", Text),
     Column("sponsored", Integer, nullable=False, server_default="0"),
     Column("placeholder", Integer, nullable=False, server_default="0"),
     Column("organic_position", Integer),
@@ -42,8 +44,8 @@ search_results = Table(
 )
 Index("search_results_url", search_results.c.url, search_results.c.newest)
 
-RESULT_KEYS = ("position", "url", "listing_id", "title", "price", "currency", "sponsored",
-               "placeholder", "organic_position", "strategy")
+RESULT_KEYS = ("position", "url", "listing_id", "title", "price", "currency", "seller_name",
+               "image_url", "sponsored", "placeholder", "organic_position", "strategy")
 """The keys of one result in a search re-parse record and in the JSON views."""
 
 
@@ -59,7 +61,8 @@ def result_rows(capture_id: str, origin: str, results: list[dict[str, Any]],
         rows.append((capture_id, origin, int(result.get("position") or n), int(newest),
                      str(url), result.get("listing_id"), result.get("title"),
                      None if result.get("price") is None else str(result["price"]),
-                     result.get("currency"), int(bool(result.get("sponsored"))),
+                     result.get("currency"), result.get("seller_name"),
+                     result.get("image_url"), int(bool(result.get("sponsored"))),
                      int(bool(result.get("placeholder"))), result.get("organic_position"),
                      result.get("strategy")))
     return rows

@@ -9,7 +9,10 @@ and key rule as listing re-parses, `type: search-reparse`): the capture's id, ma
 digest, what was parsed (the DOM's digest, or the WARC record), the parser version, the time,
 the strategy that found the results, and each result with its position, organic position,
 sponsored and placeholder flags. Nothing is written when the results are those the capture
-(or its newest re-parse) already has; the same results read again are the same object.
+(or its newest re-parse) already has; the same results read again are the same object. Nor
+when no layer finds a result: a page whose results a script draws (read from the server's
+response rather than the rendered DOM) or a page the parser no longer understands at all
+would otherwise replace results with none; the capture is reported as skipped instead.
 The catalog indexes it (`crawler.fields.search_index`).
 """
 
@@ -36,6 +39,10 @@ from storage.catalog import Catalog
 SearchPageFactory = Callable[[str, str, str | bytes, int], SearchPage | None]
 """(marketplace, url, html, status) -> the search page object, or None when there is none."""
 
+class NoResults(LookupError):
+    """No layer found a result on the page (nothing is recorded)."""
+
+
 RECORD_TYPE = "search-reparse"
 """The `type` of a search re-parse record (a listing re-parse's is `reparse`)."""
 
@@ -56,14 +63,20 @@ def result_json(result: SearchResult, strategy: str | None) -> dict[str, Any]:
     """One result as a re-parse record holds it."""
     return {"position": result.position, "url": result.url, "listing_id": result.listing_id,
             "title": result.title, "price": None if result.price is None else str(result.price),
-            "currency": result.currency, "sponsored": bool(result.sponsored),
+            "currency": result.currency, "seller_name": result.seller_name,
+            "image_url": result.image_url, "sponsored": bool(result.sponsored),
             "placeholder": bool(result.placeholder),
             "organic_position": result.organic_position, "strategy": strategy}
 
 
+_NOT_COMPARED = ("strategy", "image_url")
+"""Keys that alone make no new version: the strategy, and the thumbnail (which a capture's
+own results do not keep)."""
+
+
 def _comparable(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What decides whether two versions differ (not the strategy that found them)."""
-    return [{k: r.get(k) for k in RESULT_KEYS if k != "strategy"} for r in results]
+    """What decides whether two versions differ."""
+    return [{k: r.get(k) for k in RESULT_KEYS if k not in _NOT_COMPARED} for r in results]
 
 
 def _newest(store: Store, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -82,12 +95,17 @@ def reparse_search(store: Store, catalog: Catalog, clock: Clock, row: dict[str, 
                    manifest: dict[str, Any], manifest_bytes: bytes, got: PageSource,
                    page_for: SearchPageFactory) -> str | None:
     """Re-parse one search capture from `got`; the new record's key, None when nothing
-    changed. `LookupError` when there is no search page object for its marketplace."""
+    changed. `LookupError` when there is no search page object for its marketplace,
+`NoResults` when no layer finds a result."""
     url = manifest.get("final_url") or manifest["request_url"]
     page = page_for(row["marketplace"], url, got.html, int(manifest.get("status") or 200))
     if page is None:
         raise LookupError(f"no search page object for {row['marketplace']!r}")
     extraction = extract_results(page)
+    if not extraction.results:
+        errors = "; ".join(f"{k}: {v}" for k, v in extraction.errors.items())
+        raise NoResults(f"no layer found a search result in the {got.source['kind']}"
+                        + (f" ({errors})" if errors else ""))
     results = [result_json(r, extraction.source) for r in extraction.results]
     if _comparable(results) == _comparable(_newest(store, manifest)):
         return None

@@ -29,6 +29,8 @@ def upgrade() -> None:
                     sa.Column("title", sa.Text),
                     sa.Column("price", sa.Text),
                     sa.Column("currency", sa.Text),
+                    sa.Column("seller_name", sa.Text),
+                    sa.Column("image_url", sa.Text),
                     sa.Column("sponsored", sa.Integer, nullable=False, server_default="0"),
                     sa.Column("placeholder", sa.Integer, nullable=False, server_default="0"),
                     sa.Column("organic_position", sa.Integer),
