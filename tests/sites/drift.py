@@ -4,10 +4,11 @@
 title, price and seller. An admin switch (`Drift.layout = 2`, or `GET /__admin/layout?v=2`
 from 127.0.0.1) turns on the redesigned listing page: no JSON-LD, the seller no longer a link
 in `.seller` but a plain `<div class="mrc-name">`, as marketplaces do between two runs.
-A separate switch (`Drift.search_layout`, or `GET /__admin/layout?search=N`) redesigns the search page: layout 2 draws the results as
-`div.tile` cards with a text-less "promoted" badge (the recipe's `li.hit` finds nothing; the
-repeated-card layer still finds the cards but not the adverts), layout 3 also links each card
-through `/v/<sku>` (no layer finds the results any more). `/v/<sku>` serves the item page too.
+A separate switch (`Drift.search_layout`, or `GET /__admin/layout?search=N`) redesigns the
+search page: layout 2 draws the results as `div.tile` cards with a text-less "promoted" badge
+(the recipe's `li.hit` finds nothing; the repeated-card layer still finds the cards but not
+the adverts), layout 3 also links each card through `/v/<sku>` (no layer finds the results
+any more). `/v/<sku>` serves the item page too.
 Stdlib only; listens on 127.0.0.1.
 """
 
