@@ -25,7 +25,7 @@ from crawler.evidence.manifest import canonical_json
 from crawler.fields import reparse as reparse_mod
 from crawler.fields.index import sponsored_captures
 from crawler.fields.reparse import reparse
-from crawler.fields.search_index import newest_results, result_versions
+from crawler.fields.search_index import newest_results, result_versions, shown_results
 from storage.catalog import Catalog
 from storage.layout import blob_key, manifest_key
 from tests.helpers import local_store, overwrite_stored
@@ -202,3 +202,23 @@ def test_hostile_doms_reported_not_fatal(tmp_path: Path, monkeypatch: pytest.Mon
         assert len(report.written) == 1 and f"/{good['capture_id']}/" in report.written[0]
         _check(newest_results(catalog, good["capture_id"]), expected, "ebay/search-1")
         assert newest_results(catalog, broken["capture_id"]) == []
+
+
+def test_catalog_without_rows_shows_the_manifests_results(tmp_path: Path) -> None:
+    """A catalog migrated from a release before `search_results` (not rebuilt yet) has no
+    rows for its search captures: what is shown is then the capture's own results."""
+    store = local_store(tmp_path / "store")
+    own = [{"position": 1, "url": "https://shop.test/item/1", "listing_id": "1",
+            "title": "<b>own</b>", "price": "3.50", "currency": "EUR", "seller_name": None,
+            "sponsored": True, "placeholder": False, "organic_position": None}]
+    with Catalog(tmp_path / "catalog.db") as catalog:
+        manifest = store_capture(store, catalog, 1, "ebay", own[0]["url"], b"<html></html>",
+                                 results=own)
+        indexed = newest_results(catalog, manifest["capture_id"])
+        assert [(r["url"], r["sponsored"], r["title"]) for r in indexed] == [
+            (own[0]["url"], 1, "<b>own</b>")]
+        catalog.execute("DELETE FROM search_results")
+        assert newest_results(catalog, manifest["capture_id"]) == []
+        assert shown_results(catalog, manifest) == indexed
+        catalog.rebuild(store)
+        assert newest_results(catalog, manifest["capture_id"]) == indexed

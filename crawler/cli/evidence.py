@@ -14,7 +14,7 @@ from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
 from crawler.fields.index import field_lines, sponsored_captures
 from crawler.fields.index import history as fields_history
-from crawler.fields.search_index import result_lines, result_versions
+from crawler.fields.search_index import own_results, result_lines, result_versions
 from crawler.portal.queries import ListingQuery, search
 from storage.catalog import Catalog
 from storage.uri import open_store
@@ -123,12 +123,14 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
         versions = result_versions(cat, capture_id) if row["kind"] == "search" else []
         sponsored = capture_id in sponsored_captures(cat) if row["kind"] != "search" else False
     manifest = json.loads(open_store(store_uri).read_document(row["manifest_key"]))
+    results = ([r for v in versions for r in v["rows"] if r["newest"]] or own_results(manifest)
+               if row["kind"] == "search" else [])
     if fmt == "json":
         shown: dict[str, Any] = {"manifest": manifest,
                                  "manifest_sha256": row["manifest_sha256"],
                                  "history": [h["capture_id"] for h in history]}
         if row["kind"] == "search":  # the newest results and every version (re-parses)
-            shown["results"] = [r for v in versions for r in v["rows"] if r["newest"]]
+            shown["results"] = results
             shown["result_versions"] = versions
         else:
             shown["sponsored"] = sponsored
@@ -162,7 +164,7 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
     if sponsored and not listing.get("sponsored"):
         lines.append("sponsored  a re-parse of this run's search page marks the result that "
                      "led here as sponsored")
-    lines += result_lines(versions)
+    lines += result_lines(results, versions)
     if manifest.get("block"):
         lines.append(f"blocked    {safe(manifest['block']['kind'])}: "
                      f"{safe(manifest['block']['reason'])}")

@@ -118,6 +118,21 @@ def newest_results(catalog: Any, capture_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+def own_results(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """A search capture's own results (its manifest's) as `search_results` rows."""
+    own = (manifest.get("search") or {}).get("results") or []
+    names = [c.name for c in search_results.columns]
+    return [dict(zip(names, row, strict=True))
+            for row in result_rows(manifest["capture_id"], "capture", own)]
+
+
+def shown_results(catalog: Any, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The results to show for a search capture: the catalog's newest, else the manifest's
+    own (a catalog migrated from a release before this table and not rebuilt yet has no rows;
+    a re-parse record always holds at least one result, so no rows means no re-parse)."""
+    return newest_results(catalog, manifest["capture_id"]) or own_results(manifest)
+
+
 def result_versions(catalog: Any, capture_id: str) -> list[dict[str, Any]]:
     """Every version of a search capture's results, oldest first: origin, time, parser,
     organic count, and the rows."""
@@ -145,13 +160,12 @@ def derived_sponsored(catalog: Any, capture_ids: list[str] | None = None) -> set
     return found if capture_ids is None else found & set(capture_ids)
 
 
-def result_lines(versions: list[dict[str, Any]]) -> list[str]:
-    """Lines of `evidence show` for a search capture: the newest results, then each
-    version's summary."""
+def result_lines(newest: list[dict[str, Any]], versions: list[dict[str, Any]]) -> list[str]:
+    """Lines of `evidence show` for a search capture: the results shown, then each
+    re-parse's summary."""
     from crawler.cli.text import clip, safe
 
     lines: list[str] = []
-    newest = [r for v in versions for r in v["rows"] if r["newest"]]
     if newest:
         lines.append("results")
     for r in newest:

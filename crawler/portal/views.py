@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from crawler.clock import isoformat, parse_utc
 from crawler.evidence.screenshot import screenshot_entry
-from crawler.fields.search_index import newest_results
+from crawler.fields.search_index import shown_results
 from crawler.portal import access, queries
 from crawler.portal.users import User
 from crawler.portal.verdicts import capture_verdicts
@@ -137,7 +137,7 @@ def capture(portal: Any, user: User, capture_id: str, via: str) -> dict[str, Any
     screenshot = screenshot_entry(row["artifacts"])
     warc = next((a for a in row["artifacts"] if a["name"].endswith(".warc.gz")), None)
     # a search page's newest results (its own, or its newest re-parse's), as `evidence show`
-    results = newest_results(portal.catalog, capture_id) if row["kind"] == "search" else []
+    results = shown_results(portal.catalog, manifest) if row["kind"] == "search" else []
     return {"case": queries.case_of(row), "row": row, "manifest": manifest,
             "verdicts": verdicts, "custody": events, "screenshot": screenshot, "warc": warc,
             "results": results}
