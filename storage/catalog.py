@@ -20,7 +20,6 @@ from typing import Any
 import crawler.portal.catalog_schema  # noqa: F401 - declares the portal's indexes
 from crawler.alerts.records import rebuild_alert_index
 from crawler.fields.index import capture_fields_row, listing_fields, rebuild_fields
-from crawler.fields.search_index import capture_result_rows, index_capture_results
 from storage.base import Store
 from storage.case_summary import TABLES as CASE_TABLES
 from storage.case_summary import count_new, insert_captures
@@ -117,7 +116,7 @@ class Catalog:
         inserted are counted in the per-case summaries (`storage.case_summary`); a capture
         already there is replaced, not counted again. `summaries=False` leaves them to the
         caller (a rebuild makes them once at the end)."""
-        rows, arts, fields, results = [], [], [], []
+        rows, arts, fields = [], [], []
         # rows in one order (by capture id) in every writer: concurrent batches that share
         # captures wait for each other, never in a cycle
         for manifest, key, sha256 in sorted(items, key=lambda i: str(i[0]["capture_id"])):
@@ -126,7 +125,6 @@ class Catalog:
             arts.extend(more)
             if (found := capture_fields_row(manifest)) is not None:
                 fields.append(found)
-            results.extend(capture_result_rows(manifest))
         names = [c.name for c in captures.columns]
         values = [dict(zip(names, row, strict=True)) for row in rows]
         with self.transaction() as tx:
@@ -139,7 +137,6 @@ class Catalog:
                 tx.upsert(captures, values)
             tx.upsert(artifacts, arts)
             tx.upsert(listing_fields, fields)
-            index_capture_results(tx, results)
 
     def index_run(self, record: dict[str, Any], key: str, sha256: str) -> None:
         """Index one run record (idempotent)."""

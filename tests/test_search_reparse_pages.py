@@ -155,7 +155,7 @@ def test_versions_sponsored_and_rebuild_on_both_engines(tmp_path: Path,
                              kind="listing", listing={"listing_id": advert["listing_id"],
                                                       "sponsored": False, "title": "x"})
         assert item["capture_id"] in sponsored_captures(catalog)
-        versions = result_versions(catalog, search["capture_id"])
+        versions = result_versions(catalog, search)
         assert [v["origin"] for v in versions] == ["capture", truth.written[0]]
         assert [len(v["rows"]) for v in versions] == [1, len(rows)]
         assert [r["newest"] for r in versions[0]["rows"]] == [0]
@@ -167,7 +167,7 @@ def test_versions_sponsored_and_rebuild_on_both_engines(tmp_path: Path,
         shown = {r["capture_id"] for r in catalog.query("SELECT capture_id FROM search_results")}
         catalog.rebuild(store)
         assert newest_results(catalog, search["capture_id"]) == rows
-        assert result_versions(catalog, search["capture_id"]) == versions
+        assert result_versions(catalog, search) == versions
         assert item["capture_id"] in sponsored_captures(catalog)
         assert shown == {r["capture_id"] for r in catalog.query(
             "SELECT capture_id FROM search_results")}
@@ -204,9 +204,10 @@ def test_hostile_doms_reported_not_fatal(tmp_path: Path, monkeypatch: pytest.Mon
         assert newest_results(catalog, broken["capture_id"]) == []
 
 
-def test_catalog_without_rows_shows_the_manifests_results(tmp_path: Path) -> None:
-    """A catalog migrated from a release before `search_results` (not rebuilt yet) has no
-    rows for its search captures: what is shown is then the capture's own results."""
+def test_own_results_shown_until_a_reparse(tmp_path: Path) -> None:
+    """Nothing is indexed for a search capture until it is re-parsed (so a catalog migrated
+    from an earlier release is the one rebuilt from its store): what is shown is then the
+    capture's own results, read from its manifest."""
     store = local_store(tmp_path / "store")
     own = [{"position": 1, "url": "https://shop.test/item/1", "listing_id": "1",
             "title": "<b>own</b>", "price": "3.50", "currency": "EUR", "seller_name": None,
@@ -214,11 +215,13 @@ def test_catalog_without_rows_shows_the_manifests_results(tmp_path: Path) -> Non
     with Catalog(tmp_path / "catalog.db") as catalog:
         manifest = store_capture(store, catalog, 1, "ebay", own[0]["url"], b"<html></html>",
                                  results=own)
-        indexed = newest_results(catalog, manifest["capture_id"])
-        assert [(r["url"], r["sponsored"], r["title"]) for r in indexed] == [
-            (own[0]["url"], 1, "<b>own</b>")]
-        catalog.execute("DELETE FROM search_results")
-        assert newest_results(catalog, manifest["capture_id"]) == []
-        assert shown_results(catalog, manifest) == indexed
+        assert catalog.query("SELECT * FROM search_results") == []
+        shown = shown_results(catalog, manifest)
+        assert [(r["url"], r["sponsored"], r["title"], r["origin"], r["newest"])
+                for r in shown] == [(own[0]["url"], 1, "<b>own</b>", "capture", 1)]
+        versions = result_versions(catalog, manifest)
+        assert [(v["origin"], v["results"], v["rows"]) for v in versions] == [
+            ("capture", 1, shown)]
         catalog.rebuild(store)
-        assert newest_results(catalog, manifest["capture_id"]) == indexed
+        assert catalog.query("SELECT * FROM search_results") == []
+        assert shown_results(catalog, manifest) == shown

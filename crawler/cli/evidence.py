@@ -14,7 +14,7 @@ from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
 from crawler.fields.index import field_lines, sponsored_captures
 from crawler.fields.index import history as fields_history
-from crawler.fields.search_index import own_results, result_lines, result_versions
+from crawler.fields.search_index import result_lines, result_versions
 from crawler.portal.queries import ListingQuery, search
 from storage.catalog import Catalog
 from storage.uri import open_store
@@ -120,11 +120,10 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
         history = (cat.history(row["marketplace"], row["listing_id"])
                    if row["listing_id"] else [])
         reparsed = fields_history(cat, capture_id)
-        versions = result_versions(cat, capture_id) if row["kind"] == "search" else []
         sponsored = capture_id in sponsored_captures(cat) if row["kind"] != "search" else False
-    manifest = json.loads(open_store(store_uri).read_document(row["manifest_key"]))
-    results = ([r for v in versions for r in v["rows"] if r["newest"]] or own_results(manifest)
-               if row["kind"] == "search" else [])
+        manifest = json.loads(open_store(store_uri).read_document(row["manifest_key"]))
+        versions = result_versions(cat, manifest) if row["kind"] == "search" else []
+    results = [r for v in versions for r in v["rows"] if r["newest"]]
     if fmt == "json":
         shown: dict[str, Any] = {"manifest": manifest,
                                  "manifest_sha256": row["manifest_sha256"],

@@ -1,17 +1,19 @@
-"""The catalog's side table of search results: each search capture's results as captured and
-after each re-parse, with the newest version flagged.
+"""The catalog's side table of re-parsed search results, and what is shown for a search
+capture: its newest re-parse's results, else its own.
 
-`search_results` holds one row per result of a search capture (`origin = 'capture'`, from its
-manifest) and one per result of each search re-parse record (`origin` = the record's store
-key, `crawler.fields.search_reparse`). `newest = 1` marks the rows of the version the catalog
-shows: the capture's own until a re-parse record is made, then the newest record's (by its
-time, then key, as listing re-parses are ordered). Every version stays, so `evidence show`
-lists the history; `catalog rebuild` re-indexes the captures, then re-applies the records
-oldest first, which restores the same flags.
+A search capture's own results are in its manifest (and `results.json`), which the catalog
+row names; `search_results` holds one row per result of each search re-parse record
+(`crawler.fields.search_reparse`; `origin` = the record's store key), with `newest = 1` on the
+rows of the capture's newest record (by its time, then key, as listing re-parses are ordered).
+What the catalog shows (`shown_results`: `evidence show`, the portal's capture page) is the
+newest record's results, else the capture's own; every version is kept (`result_versions`:
+the capture's own, then each record's). `catalog rebuild` re-applies the records oldest first,
+which restores the same flags. Nothing is indexed for a capture until it is re-parsed, so a
+catalog migrated from an earlier release is the same as one rebuilt from its store.
 
 A listing capture is shown as sponsored in `evidence list` when its own record says so
 (`Listing.sponsored`, set at crawl time from the result the crawler followed; never changed)
-or when the newest results of a search capture of the same run and marketplace mark the
+or when the newest re-parse of a search capture of the same run and marketplace marks the
 result with the listing capture's request URL as sponsored (`derived_sponsored`): a re-parse
 can add the mark, never take the capture's own away.
 """
@@ -68,29 +70,6 @@ def result_rows(capture_id: str, origin: str, results: list[dict[str, Any]],
     return rows
 
 
-def capture_result_rows(manifest: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """The rows of a search capture's own results (none for other kinds)."""
-    if manifest.get("kind") != "search":
-        return []
-    results = (manifest.get("search") or {}).get("results") or []
-    return result_rows(manifest["capture_id"], "capture", results)
-
-
-def index_capture_results(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
-    """The captures' own results (inside the catalog's transaction); a capture that already
-    has a re-parse keeps showing the newest re-parse."""
-    if not rows:
-        return
-    tx.upsert(search_results, rows)
-    ids = sorted({r[0] for r in rows})
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        tx.query("UPDATE search_results SET newest = 0 WHERE origin = 'capture' "  # noqa: S608
-                 f"AND capture_id IN ({marks}) AND capture_id IN (SELECT capture_id FROM "
-                 "listing_fields WHERE origin != 'capture')", chunk)
-
-
 def index_search_reparse(tx: Tx, record: dict[str, Any], key: str) -> None:
     """One search re-parse record (inside one transaction): its results, and its count in
     `listing_fields`; its rows become the newest when it is the capture's newest record."""
@@ -118,32 +97,35 @@ def newest_results(catalog: Any, capture_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def own_results(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """A search capture's own results (its manifest's) as `search_results` rows."""
+def own_results(manifest: dict[str, Any], newest: bool = True) -> list[dict[str, Any]]:
+    """A search capture's own results (its manifest's) in the shape of `search_results`
+    rows (`origin` `capture`)."""
     own = (manifest.get("search") or {}).get("results") or []
     names = [c.name for c in search_results.columns]
     return [dict(zip(names, row, strict=True))
-            for row in result_rows(manifest["capture_id"], "capture", own)]
+            for row in result_rows(manifest["capture_id"], "capture", own, newest)]
 
 
 def shown_results(catalog: Any, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The results to show for a search capture: the catalog's newest, else the manifest's
-    own (a catalog migrated from a release before this table and not rebuilt yet has no rows;
-    a re-parse record always holds at least one result, so no rows means no re-parse)."""
+    """The results to show for a search capture: its newest re-parse's, else its own (a
+    re-parse record always holds at least one result, so no rows means no re-parse)."""
     return newest_results(catalog, manifest["capture_id"]) or own_results(manifest)
 
 
-def result_versions(catalog: Any, capture_id: str) -> list[dict[str, Any]]:
-    """Every version of a search capture's results, oldest first: origin, time, parser,
-    organic count, and the rows."""
+def result_versions(catalog: Any, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every version of a search capture's results, oldest first (its own, then each
+    re-parse): origin, time, parser, organic count, and the rows."""
+    capture_id = manifest["capture_id"]
     versions: list[dict[str, Any]] = catalog.query(
         "SELECT origin, parsed_at, parser_version, results FROM listing_fields "
         "WHERE capture_id = ? ORDER BY CASE WHEN origin = 'capture' THEN 0 ELSE 1 END, "
         "parsed_at, origin", (capture_id,))
     rows = catalog.query("SELECT * FROM search_results WHERE capture_id = ? "
                          "ORDER BY origin, position", (capture_id,))
+    own = own_results(manifest, newest=not rows)
     for version in versions:
-        version["rows"] = [r for r in rows if r["origin"] == version["origin"]]
+        version["rows"] = (own if version["origin"] == "capture"
+                           else [r for r in rows if r["origin"] == version["origin"]])
     return versions
 
 
