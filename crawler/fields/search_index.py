@@ -30,7 +30,8 @@ search_results = Table(
     "search_results", METADATA,
     Column("capture_id", Text, primary_key=True),
     Column("origin", Text, primary_key=True),
-    Column("position", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("position", Integer, nullable=False),
     Column("newest", Integer, nullable=False, server_default="1"),
     Column("url", Text, nullable=False),
     Column("listing_id", Text),
@@ -53,14 +54,14 @@ RESULT_KEYS = ("position", "url", "listing_id", "title", "price", "currency", "s
 
 def result_rows(capture_id: str, origin: str, results: list[dict[str, Any]],
                 newest: bool = True) -> list[tuple[Any, ...]]:
-    """The `search_results` rows of one version of a capture's results (placeholder rows
-    keep their place; a result with no URL is not indexed)."""
+    """The `search_results` rows of one version of a capture's results, in page order (`seq`;
+    `position` as the page object gave it; a result with no URL is not indexed)."""
     rows: list[tuple[Any, ...]] = []
     for n, result in enumerate(results, start=1):
         url = result.get("url")
         if not url:
             continue
-        rows.append((capture_id, origin, int(result.get("position") or n), int(newest),
+        rows.append((capture_id, origin, n, int(result.get("position") or n), int(newest),
                      str(url), result.get("listing_id"), result.get("title"),
                      None if result.get("price") is None else str(result["price"]),
                      result.get("currency"), result.get("seller_name"),
@@ -92,7 +93,7 @@ def index_search_reparse(tx: Tx, record: dict[str, Any], key: str) -> None:
 def newest_results(catalog: Any, capture_id: str) -> list[dict[str, Any]]:
     """The results the catalog shows for a search capture, in page order."""
     rows: list[dict[str, Any]] = catalog.query(
-        "SELECT * FROM search_results WHERE capture_id = ? AND newest = 1 ORDER BY position",
+        "SELECT * FROM search_results WHERE capture_id = ? AND newest = 1 ORDER BY seq",
         (capture_id,))
     return rows
 
@@ -121,7 +122,7 @@ def result_versions(catalog: Any, manifest: dict[str, Any]) -> list[dict[str, An
         "WHERE capture_id = ? ORDER BY CASE WHEN origin = 'capture' THEN 0 ELSE 1 END, "
         "parsed_at, origin", (capture_id,))
     rows = catalog.query("SELECT * FROM search_results WHERE capture_id = ? "
-                         "ORDER BY origin, position", (capture_id,))
+                         "ORDER BY origin, seq", (capture_id,))
     own = own_results(manifest, newest=not rows)
     for version in versions:
         version["rows"] = (own if version["origin"] == "capture"
