@@ -154,7 +154,8 @@ class Catalog:
         from crawler.triage.records import rebuild as rebuild_triage
 
         with self.transaction() as tx:
-            for table in ("artifacts", "listing_fields", "captures", "runs", *CASE_TABLES):
+            for table in ("artifacts", "listing_fields", "search_results", "captures", "runs",
+                          *CASE_TABLES):
                 tx.query(f"DELETE FROM {table}")  # noqa: S608 - fixed names
             captures_n = runs_n = 0
             batch: list[tuple[dict[str, Any], str, str]] = []

@@ -12,7 +12,8 @@
     triage/pages/<capture_id>.json                a capture's photo hashes, contacts, rating
     triage/scores/<capture_id>/<score_id>.json    one triage score of a capture
     triage/decisions/<capture_id>/<id>.json       one reviewer's verdict on a capture
-    derived/reparse/<capture_id>/<version>-<digest>.json   a capture's fields re-parsed
+    derived/reparse/<capture_id>/<version>-<digest>.json   a capture's fields (or search
+                                                  results) re-parsed
     takedown/changes/<capture_id>.json            how a capture differs from the listing's last
     takedown/relistings/<capture_id>.json         a probable relisting found by that capture
     takedown/status/<event_id>.json               one listing status transition (per case)

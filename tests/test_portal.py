@@ -327,3 +327,28 @@ def test_tls_cookies_are_secure(portal: Portal, tmp_path: Path) -> None:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+def test_search_capture_shows_its_results(portal: Portal, browser: Browser) -> None:
+    """A search capture's page and API show the results the catalog holds for it (its own
+    until a re-parse, `crawler.fields.search_index`), titles from the page shown as text."""
+    status, body = portal.api("/api/cases/CASE-A/listings?kind=search", "alice")
+    assert status == 200
+    cid = json.loads(body)["rows"][0]["capture_id"]
+    data = json.loads(portal.api(f"/api/captures/{cid}", "alice")[1])
+    own = data["manifest"]["search"]["results"]
+    assert own and [(r["position"], r["url"], bool(r["sponsored"]), r["organic_position"])
+                    for r in data["results"]] == [
+        (r["position"], r["url"], r["sponsored"], r["organic_position"]) for r in own]
+    context = _context(browser, portal, "alice")
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{portal.base}/captures/{cid}")
+    page.wait_for_selector("#results")
+    assert page.locator("#results tbody tr").count() == len(own)
+    titles = page.locator("#results td.title").all_inner_texts()
+    assert titles == [r["title"] or r["url"] for r in own]
+    assert page.locator("#results img, #results script").count() == 0 and not dialogs
+    _shot(page, "search-capture")
+    context.close()

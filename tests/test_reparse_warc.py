@@ -279,7 +279,8 @@ def test_plain_fetch_recorded_without_proxy_credentials(tmp_path: Path) -> None:
 def test_rendered_capture_reparsed_from_its_byte_exact_warc(tmp_path: Path) -> None:
     """A capture rendered in Chromium and recorded byte-exact by the recording proxy: the
     document's response (gzip-encoded by the demo marketplace) read back from the WARC gives
-    the same fields as the capture, so `--source warc` writes nothing and skips nothing."""
+    the same fields (and search results) as the capture, so `--source warc` writes nothing
+    and skips nothing."""
     from crawler.demo.server import DemoMarketplace
     from tests.helpers import env_for, write_watchlist
 
@@ -291,8 +292,10 @@ def test_rendered_capture_reparsed_from_its_byte_exact_warc(tmp_path: Path) -> N
                                "-s", "MAX_PAGES=1"], cwd=tmp_path, env=env)
     assert crawl.code == 0, crawl.err[-3000:]
     encodings = []
+    searches = 0
     for path in sorted(store.glob("captures/**/*.json")):
         manifest = json.loads(path.read_text("utf-8"))
+        searches += manifest.get("kind") == "search"
         if manifest.get("kind") != "listing":
             continue
         assert manifest["browser"]["name"] == "chromium"
@@ -304,9 +307,20 @@ def test_rendered_capture_reparsed_from_its_byte_exact_warc(tmp_path: Path) -> N
                           == manifest["final_url"]]
     assert encodings and set(encodings) == {"gzip"}
     before = _digests(store)
-    out = _cli(tmp_path, "reparse", "--source", "warc", "--format", "json")
+    out = _cli(tmp_path, "reparse", "--source", "warc", "--kind", "listing", "--format", "json")
     assert out.code == 0, out.err
     summary = json.loads(out.out)
     assert summary["examined"] == len(encodings) and summary["skipped"] == {}
     assert summary["unchanged"] == summary["examined"] and summary["written"] == 0
+    # the demo's search results are drawn by a script: its rendered DOM gives the results
+    # captured (nothing to write), the server's response none (skipped, nothing recorded)
+    out = _cli(tmp_path, "reparse", "--kind", "search", "--format", "json")
+    summary = json.loads(out.out)
+    assert summary["kinds"] == {"search": searches} and searches, out.out + out.err
+    assert summary["unchanged"] == searches and summary["written"] == 0, summary
+    out = _cli(tmp_path, "reparse", "--kind", "search", "--source", "warc", "--format", "json")
+    summary = json.loads(out.out)
+    assert summary["written"] == 0 and len(summary["skipped"]) == searches, summary
+    assert all("no layer found a search result in the warc-response" in why
+               for why in summary["skipped"].values())
     assert _digests(store) == before

@@ -14,6 +14,7 @@ from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
 from crawler.fields.index import field_lines, sponsored_captures
 from crawler.fields.index import history as fields_history
+from crawler.fields.search_index import result_lines, result_versions
 from crawler.portal.queries import ListingQuery, search
 from storage.catalog import Catalog
 from storage.uri import open_store
@@ -119,11 +120,20 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
         history = (cat.history(row["marketplace"], row["listing_id"])
                    if row["listing_id"] else [])
         reparsed = fields_history(cat, capture_id)
-    manifest = json.loads(open_store(store_uri).read_document(row["manifest_key"]))
+        sponsored = capture_id in sponsored_captures(cat) if row["kind"] != "search" else False
+        manifest = json.loads(open_store(store_uri).read_document(row["manifest_key"]))
+        versions = result_versions(cat, manifest) if row["kind"] == "search" else []
+    results = [r for v in versions for r in v["rows"] if r["newest"]]
     if fmt == "json":
-        click.echo(json.dumps({"manifest": manifest, "manifest_sha256": row["manifest_sha256"],
-                               "history": [h["capture_id"] for h in history]}, indent=2,
-                              ensure_ascii=False))
+        shown: dict[str, Any] = {"manifest": manifest,
+                                 "manifest_sha256": row["manifest_sha256"],
+                                 "history": [h["capture_id"] for h in history]}
+        if row["kind"] == "search":  # the newest results and every version (re-parses)
+            shown["results"] = results
+            shown["result_versions"] = versions
+        else:
+            shown["sponsored"] = sponsored
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     listing = manifest.get("listing") or {}
     watch = manifest["watch"]
@@ -150,6 +160,10 @@ def show(capture_id: str, fmt: str, store: str | None, catalog_uri: str | None) 
             f"listing id {safe(listing.get('listing_id'))}",
         ]
         lines += field_lines(listing, reparsed)
+    if sponsored and not listing.get("sponsored"):
+        lines.append("sponsored  a re-parse of this run's search page marks the result that "
+                     "led here as sponsored")
+    lines += result_lines(results, versions)
     if manifest.get("block"):
         lines.append(f"blocked    {safe(manifest['block']['kind'])}: "
                      f"{safe(manifest['block']['reason'])}")

@@ -97,16 +97,25 @@ def rebuild_fields(tx: Tx, store: Any) -> int:
     for key in store.list_documents(REPARSE_PREFIX):
         records.append((json.loads(store.read_document(key)), key))
     records.sort(key=lambda r: (r[0]["parsed_at"], r[1]))
+    from crawler.fields.search_index import index_search_reparse
+
     for record, key in records:
-        index_reparse(tx, record, key)
+        if record.get("type") == "search-reparse":
+            index_search_reparse(tx, record, key)
+        else:
+            index_reparse(tx, record, key)
     return len(records)
 
 
 def sponsored_captures(catalog: Any) -> set[str]:
-    """Ids of the captures of listings reached from a sponsored search result."""
+    """Ids of the captures of listings reached from a sponsored search result: by their own
+    record, or by the newest results of their run's search captures (a re-parse can add the
+    mark, `crawler.fields.search_index.derived_sponsored`)."""
+    from crawler.fields.search_index import derived_sponsored
+
     rows = catalog.execute(
         "SELECT capture_id FROM listing_fields WHERE origin = 'capture' AND sponsored = 1", ())
-    return {r["capture_id"] for r in rows}
+    return {r["capture_id"] for r in rows} | derived_sponsored(catalog)
 
 
 def history(catalog: Any, capture_id: str) -> list[dict[str, Any]]:

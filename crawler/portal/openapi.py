@@ -42,7 +42,8 @@ def document() -> dict[str, Any]:
                 "A listing's timeline: every capture, with changes", ("case", "marketplace",
                                                                        "listing_id")),
             "/api/captures/{capture_id}": _get(
-                "A capture: manifest, artifacts, custody events, seal verdicts checked now",
+                "A capture: manifest, artifacts, custody events, seal verdicts checked now; "
+                "a search page's newest results (`results`)",
                 ("capture_id",)),
             "/api/captures/{capture_id}/artifacts/{name}": _get(
                 "An artifact's bytes (X-Evidence-SHA256 names their digest)",

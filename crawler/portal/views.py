@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from crawler.clock import isoformat, parse_utc
 from crawler.evidence.screenshot import screenshot_entry
+from crawler.fields.search_index import shown_results
 from crawler.portal import access, queries
 from crawler.portal.users import User
 from crawler.portal.verdicts import capture_verdicts
@@ -135,8 +136,11 @@ def capture(portal: Any, user: User, capture_id: str, via: str) -> dict[str, Any
               for e in portal.custody.entries_for(capture_id)]
     screenshot = screenshot_entry(row["artifacts"])
     warc = next((a for a in row["artifacts"] if a["name"].endswith(".warc.gz")), None)
+    # a search page's newest results (its own, or its newest re-parse's), as `evidence show`
+    results = shown_results(portal.catalog, manifest) if row["kind"] == "search" else []
     return {"case": queries.case_of(row), "row": row, "manifest": manifest,
-            "verdicts": verdicts, "custody": events, "screenshot": screenshot, "warc": warc}
+            "verdicts": verdicts, "custody": events, "screenshot": screenshot, "warc": warc,
+            "results": results}
 
 
 def artifact(portal: Any, user: User, capture_id: str, name: str,

@@ -4,6 +4,11 @@
 title, price and seller. An admin switch (`Drift.layout = 2`, or `GET /__admin/layout?v=2`
 from 127.0.0.1) turns on the redesigned listing page: no JSON-LD, the seller no longer a link
 in `.seller` but a plain `<div class="mrc-name">`, as marketplaces do between two runs.
+A separate switch (`Drift.search_layout`, or `GET /__admin/layout?search=N`) redesigns the
+search page: layout 2 draws the results as `div.tile` cards with a text-less "promoted" badge
+(the recipe's `li.hit` finds nothing; the repeated-card layer still finds the cards but not
+the adverts), layout 3 also links each card through `/v/<sku>` (no layer finds the results
+any more). `/v/<sku>` serves the item page too.
 Stdlib only; listens on 127.0.0.1.
 """
 
@@ -48,6 +53,19 @@ def search_page(items: tuple[Item, ...]) -> str:
            "</body></html>"
 
 
+def tiles_page(items: tuple[Item, ...], layout: int) -> str:
+    """The redesigned search page (layouts 2 and 3, see the module doc)."""
+    prefix = "/item/" if layout == 2 else "/v/"
+    cards = "".join(
+        f'<div class="tile"><a class="tile-link" href="{prefix}{i.sku}">'
+        f'<span class="tile-name">{escape(i.title)}</span></a>'
+        f'<span class="tile-price">{escape(i.price_text)}</span>'
+        + ('<i class="promo-badge" title="Promoted"></i>' if i.sponsored else "") + "</div>"
+        for i in items)
+    return ("<!doctype html><html><head><title>Search</title></head><body>"
+            f'<main><section class="grid">{cards}</section></main></body></html>')
+
+
 def item_page(item: Item, layout: int) -> str:
     if layout == 1:
         ld = {"@context": "https://schema.org", "@type": "Product", "name": item.title,
@@ -69,6 +87,7 @@ class Drift:
 
     def __init__(self) -> None:
         self.layout = 1
+        self.search_layout = 1
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -100,12 +119,18 @@ class Drift:
 
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, str]:
         if path == "/__admin/layout":
+            if "search" in query:
+                self.search_layout = {"2": 2, "3": 3}.get(query["search"][0], 1)
+                return 200, f"search layout {self.search_layout}"
             self.layout = 2 if query.get("v") == ["2"] else 1
             return 200, f"layout {self.layout}"
         if path == "/search":
+            if self.search_layout > 1:
+                return 200, tiles_page(ITEMS, self.search_layout)
             return 200, search_page(ITEMS)
-        if path.startswith("/item/"):
-            item = next((i for i in ITEMS if i.sku == path.removeprefix("/item/")), None)
+        if path.startswith(("/item/", "/v/")):
+            sku = path.rsplit("/", 1)[-1]
+            item = next((i for i in ITEMS if i.sku == sku), None)
             if item is not None:
                 return 200, item_page(item, self.layout)
         if path == "/robots.txt":
