@@ -298,6 +298,8 @@ def main() -> None:
                                         f"file://{work / 'store'}", "markwatch")
             if "baseline" in skip:
                 rows.append(mw)
+                if opts.s3:
+                    rows.append(s3_row(work_root / f"c{c}-s3", market, opts.captures, c, None))
                 continue
             base = run_script("baseline.py", urls, c, "baseline", work, chromium)
             mw.ratio = mw.rate / base.rate
@@ -359,7 +361,7 @@ def main() -> None:
 
 
 def s3_row(work: Path, market: DemoMarketplace, target: int, concurrency: int,
-           base: Row) -> Row:
+           base: Row | None) -> Row:
     """markwatch into a bucket on a local moto server."""
     import boto3
 
@@ -377,7 +379,8 @@ def s3_row(work: Path, market: DemoMarketplace, target: int, concurrency: int,
         row, _, _ = run_markwatch(work, market, target, concurrency,
                                   f"s3://bench/evidence?endpoint_url={endpoint}",
                                   "markwatch+s3")
-        row.ratio = row.rate / base.rate
+        if base is not None:
+            row.ratio = row.rate / base.rate
         return row
     finally:
         server.terminate()
