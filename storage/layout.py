@@ -70,8 +70,8 @@ TAKEDOWN_STATUS = "takedown/status/"
 CHECK = "_markwatch-check/"
 """Prefix of the scratch objects `markwatch store check` writes and deletes (S3 only)."""
 WRITE_PROBE = CHECK + "write-probe/"
-"""Prefix of the two fixed scratch objects an `S3Store` writes once per process to learn what
-its bucket enforces (`storage.s3_probe`); never documents, never deleted, rewritten in place."""
+"""Prefix of the two fixed scratch keys an `S3Store` puts once per process to learn what its
+bucket enforces (`storage.s3_probe`); never documents."""
 LOCAL_STATE_DIR = "state"
 """Folder of a local store's unfinished-run state (not a key)."""
 LOCAL_TMP_DIR = "tmp"

@@ -9,10 +9,12 @@ enforces what the dropped request checked (see docs/storage.md, "Fewer requests 
   skipped: an existing key makes the put fail with 412, and the 412 path does the HEAD and the
   same-bytes / conflict checks.
 * **Content-MD5 verification**: a scratch put with a wrong `Content-MD5` must be refused
-  (`BadDigest`/`InvalidDigest`). Then the server stored exactly the bytes whose MD5 we sent
-  when a single-part put answers with that MD5 as its ETag, and the read-back GET is skipped.
+  (`BadDigest`/`InvalidDigest`); one that is accepted is deleted again (by its VersionId).
+  Then the server stored exactly the bytes whose MD5 we sent when a single-part put answers
+  with that MD5 as its ETag, and the read-back GET is skipped.
 
-Both scratch objects live under `storage.layout.WRITE_PROBE` (never listed as documents). The
+Both scratch keys live under `storage.layout.WRITE_PROBE` (never listed as documents); only the
+conditional one, in unversioned buckets, is left in place. The
 answers are kept by the store that asked, for its one bucket; any doubt (an error, an answer
 that is not a clean refusal) counts as "not enforced", which keeps the full protocol.
 """
@@ -55,23 +57,41 @@ def _b64(digest: bytes) -> str:
 
 
 def _put(store: S3Store, name: str, *, md5: str, passthrough: frozenset[str],
-         **extra: Any) -> None:
-    store._call("PutObject", store.client.put_object, Bucket=store.bucket,
-                Key=store.prefix + WRITE_PROBE + name, Body=_BODY, ContentMD5=md5,
-                ContentType="text/plain", passthrough=passthrough, **extra)
+         **extra: Any) -> dict[str, Any]:
+    resp: dict[str, Any] = store._call(
+        "PutObject", store.client.put_object, Bucket=store.bucket,
+        Key=store.prefix + WRITE_PROBE + name, Body=_BODY, ContentMD5=md5,
+        ContentType="text/plain", passthrough=passthrough, **extra)
+    return resp
 
 
 def probe_md5(store: S3Store) -> bool:
-    """Whether the server refuses a body whose Content-MD5 is wrong."""
+    """Whether the server refuses a body whose Content-MD5 is wrong.
+
+    Put with `IfNoneMatch='*'` and, if accepted, deleted again by its VersionId: a server that
+    does not verify MD5s never piles up probe versions in a versioned bucket (at most one, if
+    Object Lock's default retention keeps it; the next probe's 412 then reads as "not
+    verified", which keeps the read-back).
+    """
     wrong = _b64(hashlib.md5(b"not the body", usedforsecurity=False).digest())
+    passthrough = MD5_REFUSALS | CONDITIONAL_REFUSALS | {"NotImplemented", "AccessDenied", "403"}
     try:
-        _put(store, "md5", md5=wrong, passthrough=MD5_REFUSALS | {"AccessDenied", "403"})
+        resp = _put(store, "md5", md5=wrong, passthrough=passthrough, IfNoneMatch="*")
     except ClientError as exc:
         if error_code(exc) in MD5_REFUSALS:
             return True
-        log.warning("could not probe Content-MD5 checking on %s (%s); reading uploads back",
-                    store.target, error_code(exc))
+        if error_code(exc) not in CONDITIONAL_REFUSALS:
+            log.warning("could not probe Content-MD5 checking on %s (%s); reading uploads "
+                        "back", store.target, error_code(exc))
         return False
+    args: dict[str, Any] = {"Bucket": store.bucket, "Key": store.prefix + WRITE_PROBE + "md5"}
+    if resp.get("VersionId") not in (None, "null"):
+        args["VersionId"] = resp["VersionId"]
+    try:
+        store._call("DeleteObject", store.client.delete_object, **args,
+                    passthrough=frozenset({"AccessDenied", "403"}))
+    except ClientError as exc:
+        log.info("probe object %s kept (%s)", args["Key"], error_code(exc))
     return False
 
 

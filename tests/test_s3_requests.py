@@ -143,6 +143,10 @@ def test_versioned_bucket_keeps_head_and_one_version(s3_server: S3Server,
     with pytest.raises(ArtifactConflict):
         store.put_document("captures/v.json", b"two", "application/json")
     assert [v["VersionId"] for v in versions(store, "captures/v.json")] == [new.version_id]
+    # The Content-MD5 probe leaves no version behind, whichever way the server answered.
+    again, _ = make_store(store.bucket)
+    assert again.write_probe() == probe
+    assert versions(store, WRITE_PROBE + "md5") == []
 
 
 def test_probe_not_trusted_across_a_bucket_change(s3_server: S3Server,
