@@ -320,6 +320,8 @@ def main() -> None:
                         help="16: the best of 1-24 for markwatch and the baseline on this "
                              "2-core machine (docs/performance.md)")
     parser.add_argument("--s3", action="store_true", help="add a row with an S3 store (moto)")
+    parser.add_argument("--s3-server", choices=("moto", "ceph"), default="moto",
+                        help="the S3 row's server: moto, or a one-node Ceph RGW")
     parser.add_argument("--long", type=int, nargs="?", const=10_000, default=0,
                         help="one long crawl of this many captures (default 10000): memory")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
@@ -351,6 +353,9 @@ def main() -> None:
                                         f"file://{work / 'store'}", "markwatch")
             if "baseline" in skip:
                 rows.append(mw)
+                if opts.s3:
+                    rows.append(s3_row(work_root / f"c{c}-s3", market, opts.captures, c, None,
+                                       opts.s3_server))
                 continue
             base = run_script("baseline.py", urls, c, "baseline", work, chromium)
             mw.ratio = mw.rate / base.rate
@@ -362,7 +367,8 @@ def main() -> None:
                 mw.steps_ratio = mw.rate / steps.rate
                 rows.insert(len(rows) - 1, steps)
             if opts.s3:
-                rows.append(s3_row(work_root / f"c{c}-s3", market, opts.captures, c, base))
+                rows.append(s3_row(work_root / f"c{c}-s3", market, opts.captures, c, base,
+                                   opts.s3_server))
             if "unrendered" not in skip:
                 rows.append(run_script("unrendered.py", urls, c, "unrendered", work, chromium))
             python = None if "peer" in skip else peer_python()
@@ -413,11 +419,25 @@ def main() -> None:
 
 
 def s3_row(work: Path, market: DemoMarketplace, target: int, concurrency: int,
-           base: Row) -> Row:
-    """markwatch into a bucket on a local moto server."""
+           base: Row | None, server_kind: str = "moto") -> Row:
+    """markwatch into a bucket on a local moto server (or a one-node Ceph RGW)."""
     import boto3
 
     work.mkdir()
+    if server_kind == "ceph":
+        from tests.servers.ceph import CephRGW
+
+        with CephRGW() as ceph:
+            os.environ.update(AWS_ACCESS_KEY_ID=ceph.access_key,
+                              AWS_SECRET_ACCESS_KEY=ceph.secret_key,
+                              AWS_DEFAULT_REGION=ceph.region)
+            boto3.client("s3", endpoint_url=ceph.endpoint_url).create_bucket(Bucket="bench")
+            row, _, _ = run_markwatch(work, market, target, concurrency,
+                                      f"s3://bench/evidence?endpoint_url={ceph.endpoint_url}",
+                                      "markwatch+ceph")
+        if base is not None:
+            row.ratio = row.rate / base.rate
+        return row
     port = _free_port()
     server = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -431,7 +451,8 @@ def s3_row(work: Path, market: DemoMarketplace, target: int, concurrency: int,
         row, _, _ = run_markwatch(work, market, target, concurrency,
                                   f"s3://bench/evidence?endpoint_url={endpoint}",
                                   "markwatch+s3")
-        row.ratio = row.rate / base.rate
+        if base is not None:
+            row.ratio = row.rate / base.rate
         return row
     finally:
         server.terminate()

@@ -41,6 +41,10 @@ class StoredObject:
     """S3 VersionId, where the server keeps versions."""
     etag: str | None = None
     """S3 ETag, where there is one."""
+    checked: str | None = None
+    """How an S3 store confirmed the bytes it holds: "read-back", "content-md5" (the server
+    refused wrong MD5s and answered with ours as the ETag), "checksum-echo", "existing"
+    (already there, compared), "known" (stored or confirmed earlier by this process)."""
 
 
 def sha256_of(source: bytes | Path) -> tuple[str, int]:

@@ -17,6 +17,13 @@ Write-once, whatever the server does or fails to do (see docs/storage.md):
    upload retried; if it stays bad, `IntegrityError`.
 4. In a versioned bucket, list the key's versions: if a concurrent writer got there first
    (Ceph ignores IfNoneMatch in versioned buckets), delete our version and answer with theirs.
+
+Fewer requests where the bucket shows it enforces the check a request made (`storage.s3_probe`,
+probed once per store): no HEAD before a single-part put into an unversioned bucket that
+refuses `IfNoneMatch='*'` over an existing key (the 412 then leads to step 1's checks); no
+read-back where the server refuses a wrong Content-MD5 and the put's ETag is the MD5 we sent
+(unless `read_back=True` was asked for); no request at all for a blob this store already
+stored or confirmed (a bounded LRU of keys: the key is the hash).
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import logging
 import posixpath
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -43,6 +51,7 @@ from crawler.exceptions import ArtifactConflict, ConfigError, IntegrityError, St
 from storage.base import CHUNK, Store, StoredObject, sha256_of
 from storage.layout import BLOBS, CHECK, blob_key
 from storage.retrying import RetryPolicy, botocore_config, error_code
+from storage.s3_probe import WriteProbe, probe
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +65,9 @@ INTEGRITY_ATTEMPTS = 3
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 RACE_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 URI_OPTIONS = frozenset({"endpoint_url", "region", "addressing_style", "read_back",
-                         "lock_mode", "lock_days", "multipart_threshold"})
+                         "lock_mode", "lock_days", "multipart_threshold", "known_blobs"})
+KNOWN_BLOBS = 8192
+"""Blob keys an `S3Store` remembers as stored (4.2 MiB measured when full); 0: none."""
 
 
 LockMode = Literal["COMPLIANCE", "GOVERNANCE"]
@@ -114,6 +125,7 @@ class S3Store(Store):
         read_back: bool | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
+        known_blobs: int = KNOWN_BLOBS,
     ) -> None:
         if not bucket:
             raise ConfigError("an S3 store needs a bucket name")
@@ -132,6 +144,15 @@ class S3Store(Store):
         self.multipart_threshold = multipart_threshold
         host = urlsplit(self.endpoint).hostname or ""
         self.read_back = (not host.endswith(".amazonaws.com")) if read_back is None else read_back
+        self.read_back_forced = read_back is True
+        """Asked for explicitly: every upload is read back, whatever the server verifies."""
+        if known_blobs < 0:
+            raise ConfigError(f"known_blobs must be 0 or more: {known_blobs}")
+        self.known_blobs = known_blobs
+        self._known: OrderedDict[str, StoredObject] = OrderedDict()
+        self._known_lock = threading.Lock()
+        self._probe: WriteProbe | None = None
+        self._probe_lock = threading.Lock()
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
         self._conditional = True
@@ -163,6 +184,11 @@ class S3Store(Store):
             options["read_back"] = query["read_back"].lower() in ("1", "true", "yes")
         if "multipart_threshold" in query:
             options["multipart_threshold"] = int(query["multipart_threshold"])
+        if "known_blobs" in query:
+            try:
+                options["known_blobs"] = int(query["known_blobs"])
+            except ValueError as exc:
+                raise ConfigError("known_blobs must be a whole number of keys") from exc
         if "lock_mode" in query or "lock_days" in query:
             try:
                 days = int(query.get("lock_days", ""))
@@ -177,7 +203,13 @@ class S3Store(Store):
 
     def put_blob(self, source: bytes | Path, media_type: str) -> StoredObject:
         sha, size = sha256_of(source)
-        return self._put(blob_key(sha), source, sha, size, media_type, blob=True)
+        key = blob_key(sha)
+        known = self._known_blob(key)
+        if known is not None:
+            return known
+        stored = self._put(key, source, sha, size, media_type, blob=True)
+        self._remember_blob(stored)
+        return stored
 
     def put_document(self, key: str, data: bytes, media_type: str) -> StoredObject:
         sha, size = sha256_of(data)
@@ -189,7 +221,34 @@ class S3Store(Store):
         return io.BufferedReader(_VerifyingReader(body, sha256.lower(), key), CHUNK)
 
     def has_blob(self, sha256: str) -> bool:
-        return self._head(self.prefix + blob_key(sha256)) is not None
+        key = blob_key(sha256)
+        if self._known_blob(key) is not None:
+            return True
+        return self._head(self.prefix + key) is not None
+
+    def _known_blob(self, key: str) -> StoredObject | None:
+        """A blob this store stored or confirmed earlier in this process, else None."""
+        with self._known_lock:
+            known = self._known.get(key)
+            if known is not None:
+                self._known.move_to_end(key)
+        return None if known is None else replace(known, created=False, checked="known")
+
+    def _remember_blob(self, stored: StoredObject) -> None:
+        if not self.known_blobs:
+            return
+        with self._known_lock:
+            self._known[stored.key] = stored
+            self._known.move_to_end(stored.key)
+            while len(self._known) > self.known_blobs:
+                self._known.popitem(last=False)
+
+    def write_probe(self) -> WriteProbe:
+        """What this store's bucket enforces on writes (probed on first use, then kept)."""
+        with self._probe_lock:
+            if self._probe is None:
+                self._probe = probe(self)
+            return self._probe
 
     def read_document(self, key: str) -> bytes:
         key = _document_key(key)
@@ -320,14 +379,22 @@ class S3Store(Store):
     def _put_unlocked(self, key: str, source: bytes | Path, sha: str, size: int,
                       media_type: str, *, blob: bool) -> StoredObject:
         full = self.prefix + key
-        existing = self._head(full)
-        if existing is not None:
-            return self._existing(key, existing, sha, size, blob=blob)
-        if self.is_versioned():
-            self._refuse_hidden_versions(key)
+        # No HEAD first where the put itself refuses an existing key (probed, unversioned).
+        unchecked = (size <= self.multipart_threshold and self._conditional
+                     and not self.is_versioned() and self.write_probe().conditional)
+        if not unchecked:
+            existing = self._head(full)
+            if existing is not None:
+                return self._existing(key, existing, sha, size, blob=blob)
+            if self.is_versioned():
+                self._refuse_hidden_versions(key)
+        checked = "read-back"
         for attempt in range(1, INTEGRITY_ATTEMPTS + 1):
             try:
-                version_id, etag, echo = self._upload(full, source, sha, size, media_type)
+                version_id, etag, echo, md5 = self._upload(full, source, sha, size, media_type,
+                                                           unchecked=unchecked)
+            except _NeedsHead:
+                return self._put_unlocked(key, source, sha, size, media_type, blob=blob)
             except ClientError as exc:
                 if error_code(exc) not in RACE_CODES:
                     raise
@@ -337,7 +404,16 @@ class S3Store(Store):
                     raise StoreError(f"{key}: conditional put refused but nothing is there "
                                      f"({self.target})") from exc
                 return self._existing(key, existing, sha, size, blob=blob)
-            confirmed = self._confirm(full, version_id, sha, size, echo)
+            if unchecked and version_id not in (None, "null") and not self._versioned:
+                # The bucket was unversioned when probed and now keeps versions: trust the
+                # probe no more (Ceph ignores IfNoneMatch in versioned buckets); step 4 below
+                # withdraws our version if an earlier one exists.
+                log.warning("%s: bucket versioning was switched on after the write probe; "
+                            "checking every key first from now on", self.target)
+                with self._probe_lock:
+                    self._versioned = True
+                    self._probe = None
+            confirmed, checked = self._confirm(full, version_id, sha, size, echo, md5, etag)
             if confirmed is not None:
                 version_id = confirmed.get("VersionId") or version_id
                 etag = confirmed.get("ETag") or etag
@@ -350,7 +426,7 @@ class S3Store(Store):
             raise IntegrityError(f"{key}: the server kept storing bytes other than those sent "
                                  f"({INTEGRITY_ATTEMPTS} attempts, {self.target}); bad copies "
                                  "were deleted")
-        stored = StoredObject(key, sha, size, True, version_id, etag)
+        stored = StoredObject(key, sha, size, True, version_id, etag, checked)
         if self.is_versioned():
             return self._settle_race(stored, blob=blob)
         return stored
@@ -365,7 +441,7 @@ class S3Store(Store):
             theirs, their_size, _ = self._call("GetObject", self._hash_remote,
                                                self.prefix + key, version_id)
         if theirs == sha and their_size == size:
-            return StoredObject(key, sha, size, False, version_id, head.get("ETag"))
+            return StoredObject(key, sha, size, False, version_id, head.get("ETag"), "existing")
         if blob:
             raise IntegrityError(f"blob {key} already holds other bytes (SHA-256 {theirs}, "
                                  f"{their_size} bytes); {self.target}")
@@ -386,24 +462,31 @@ class S3Store(Store):
         markers = [m for m in resp.get("DeleteMarkers", []) if m["Key"] == full]
         return versions, markers
 
-    def _upload(self, full: str, source: bytes | Path, sha: str, size: int,
-                media_type: str) -> tuple[str | None, str | None, str]:
-        """Upload; (VersionId, ETag, the ChecksumSHA256 a checksum-storing server echoes)."""
+    def _upload(self, full: str, source: bytes | Path, sha: str, size: int, media_type: str,
+                *, unchecked: bool = False) -> tuple[str | None, str | None, str, str | None]:
+        """Upload; (VersionId, ETag, the ChecksumSHA256 a checksum-storing server echoes, the
+        Content-MD5 sent with a single-part put)."""
         extra: dict[str, Any] = {"ContentType": media_type, "Metadata": {"sha256": sha}}
         if self.object_lock:
             extra.update(self.object_lock.headers(self.clock.now()))
         if size > self.multipart_threshold:
-            return self._upload_multipart(full, source, sha, size, extra)
+            return (*self._upload_multipart(full, source, sha, size, extra), None)
         data = source if isinstance(source, bytes) else source.read_bytes()
         if hashlib.sha256(data).hexdigest() != sha:
             raise IntegrityError(f"{source!s:.80} changed while being stored")
         args = {"Bucket": self.bucket, "Key": full, "Body": data, "ChecksumAlgorithm": "SHA256",
                 "ChecksumSHA256": b64(bytes.fromhex(sha)), "ContentMD5": _md5(data), **extra}
-        resp = self._conditional_call("PutObject", self.client.put_object, args)
-        return resp.get("VersionId"), resp.get("ETag"), args["ChecksumSHA256"]
+        resp = self._conditional_call("PutObject", self.client.put_object, args,
+                                      unchecked=unchecked)
+        return resp.get("VersionId"), resp.get("ETag"), args["ChecksumSHA256"], args["ContentMD5"]
 
-    def _conditional_call(self, operation: str, fn: Any, args: dict[str, Any]) -> Any:
-        """Call with IfNoneMatch='*' unless the server has said it does not implement it."""
+    def _conditional_call(self, operation: str, fn: Any, args: dict[str, Any],
+                          *, unchecked: bool = False) -> Any:
+        """Call with IfNoneMatch='*' unless the server has said it does not implement it.
+
+        `unchecked`: no HEAD was made first, so the condition is the only guard: a server that
+        turns out not to implement it raises `_NeedsHead` instead of writing unconditionally.
+        """
         if self._conditional:
             try:
                 return self._call(operation, fn, IfNoneMatch="*", **args,
@@ -414,6 +497,8 @@ class S3Store(Store):
                 log.warning("%s does not implement If-None-Match; relying on HEAD checks",
                             self.endpoint)
                 self._conditional = False
+        if unchecked:
+            raise _NeedsHead
         return self._call(operation, fn, **args)
 
     def _upload_multipart(self, full: str, source: bytes | Path, sha: str, size: int,
@@ -460,23 +545,34 @@ class S3Store(Store):
             raise IntegrityError(f"{what} changed while being stored")
         return parts, f"{b64(digests.digest())}-{len(parts)}"
 
-    def _confirm(self, full: str, version_id: str | None, sha: str, size: int,
-                 echo: str) -> dict[str, Any] | None:
-        """The object's headers if the server holds exactly our bytes, else None."""
+    def _confirm(self, full: str, version_id: str | None, sha: str, size: int, echo: str,
+                 md5: str | None = None, etag: str | None = None,
+                 ) -> tuple[dict[str, Any] | None, str]:
+        """(The object's headers if the server holds exactly our bytes else None, how known)."""
+        if (md5 is not None and etag is not None and not self.read_back_forced
+                and self.write_probe().md5_verified):
+            if etag.strip('"').lower() == base64.b64decode(md5).hex():
+                # The server checked the body against our MD5 and stored it under that MD5.
+                if self.object_lock is None:
+                    return {"VersionId": version_id, "ETag": etag}, "content-md5"
+                head = self._head(full, version_id)  # the retention check needs its headers
+                if head is not None and head.get("ETag") == etag:
+                    return head, "content-md5"
+            log.debug("%s: ETag %s of %s is not the MD5 sent", self.endpoint, etag, full)
         if not self.read_back:
             head = self._head(full, version_id)
             echoed = head.get("ChecksumSHA256") if head else None
             if head is not None and echoed:
                 ok = echoed == echo and int(head["ContentLength"]) == size
-                return head if ok else None
+                return (head if ok else None), "checksum-echo"
             log.debug("%s stores no SHA-256 for %s; reading it back", self.endpoint, full)
         got_sha, got_size, resp = self._call("GetObject", self._hash_remote, full, version_id)
         if got_sha != sha or got_size != size:
             log.error("%s read back with SHA-256 %s (%d bytes), sent %s (%d bytes)", full,
                       got_sha, got_size, sha, size)
-            return None
+            return None, "read-back"
         headers: dict[str, Any] = resp
-        return headers
+        return headers, "read-back"
 
     def _ensure_retention(self, key: str, version_id: str | None,
                           headers: dict[str, Any]) -> None:
@@ -533,6 +629,10 @@ class S3Store(Store):
         if head is None:
             raise StoreError(f"{ours.key}: version {first['VersionId']} vanished")
         return self._existing(ours.key, head, ours.sha256, ours.size, blob=blob)
+
+
+class _NeedsHead(Exception):
+    """A put meant to rely on IfNoneMatch met a server that does not implement it."""
 
 
 def _hex_checksum(head: dict[str, Any]) -> str | None:

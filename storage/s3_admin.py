@@ -217,7 +217,8 @@ def _checksums(probe: _Probe) -> Iterable[CheckResult]:
         yield CheckResult("checksum storage", False,
                           f"HeadObject returned {'no' if not echoed else 'a different'} SHA-256",
                           "The server does not keep SHA-256 checksums; markwatch confirms each "
-                          "upload by reading it back (one extra download per new object).")
+                          "upload by reading it back (one extra download per new object), "
+                          "or by its MD5 where the server refuses wrong Content-MD5s.")
     refused, said = probe.rejected("bad-sha", data, sha=b"other bytes")
     yield CheckResult(
         "checksum verification", refused, f"a wrong x-amz-checksum-sha256 was {said}",
@@ -269,6 +270,9 @@ def _verification_mode(store: S3Store, results: list[CheckResult]) -> CheckResul
     trusted = bool(verifies.get("checksum storage")) and bool(
         verifies.get("checksum verification"))
     mode = "read-back" if store.read_back else "checksum echo"
+    if verifies.get("content-md5 verification") and not store.read_back_forced:
+        return CheckResult("upload verification", True, "Content-MD5 refused when wrong, ETag "
+                           f"compared with the MD5 sent (single-part puts; else {mode})")
     if store.read_back or trusted:
         advice = None if store.read_back and not trusted else (
             "The server stores and verifies SHA-256: read_back=false would save a download "

@@ -330,11 +330,16 @@ def test_byte_flipped_in_transit_is_caught(s3_server: S3Server, make_store: Stor
 def test_throttling_resets_and_slow_answers_are_retried(
         make_store: StoreFactory, proxy: FaultProxy, retries: list[RetryEvent]) -> None:
     store = make_store(read_timeout=1.0)
-    store.is_versioned()
+    store.write_probe()  # the faults below then meet the object's own requests
     proxy.slowdown(2)
     proxy.fail_503(1)
     first = store.put_blob(payload(7), "image/png")
-    assert [e.reason for e in retries] == ["503"] * 3  # a HEAD answer has no body to name it
+    assert [e.reason for e in retries] == ["SlowDown", "SlowDown", "503"]
+    assert {e.operation for e in retries} == {"PutObject"}  # no HEAD first (probed bucket)
+    proxy.slowdown(1)
+    assert not store.has_blob("0" * 64)
+    assert retries[-1].reason == "503"  # a HEAD answer has no body to name it
+    assert retries[-1].operation == "HeadObject"
     proxy.slowdown(1)
     assert list(store.list_documents("")) == []
     assert retries[-1].reason == "SlowDown" and retries[-1].operation == "ListObjectsV2"
@@ -342,11 +347,11 @@ def test_throttling_resets_and_slow_answers_are_retried(
     second = store.put_document("captures/r.json", b"{}", "application/json")
     proxy.delay(1.5, 1)
     third = store.put_blob(payload(8), "image/png")
-    assert len(retries) >= 7
-    assert {e.operation for e in retries} >= {"HeadObject"}
+    assert len(retries) >= 8
+    assert {e.operation for e in retries} >= {"HeadObject", "PutObject"}
     for obj in (first, second, third):
         assert store.verify(obj.key).sha256 == obj.sha256
-    assert proxy.applied == {"slowdown": 3, "503": 1, "reset": 2, "delay": 1}
+    assert proxy.applied == {"slowdown": 4, "503": 1, "reset": 2, "delay": 1}
 
 
 @pytest.mark.s3
