@@ -56,6 +56,8 @@ class Backoff:
     """How often one request is sent again after a 429."""
     consecutive: int = 0
     delay: float = field(default=0.0)
+    held_until: float = 0.0
+    """Monotonic time before which a `Retry-After` being waited out keeps the delay up."""
 
     def __post_init__(self) -> None:
         self.delay = max(self.delay, self.base)
@@ -82,9 +84,24 @@ class Backoff:
         self.delay = min(self.cap, max(grown, retry_after or 0.0, self.base))
         return self.delay
 
-    def passed(self) -> float:
-        """Note a page that was not blocked; the new delay (halved towards `base`)."""
+    def hold(self, retry_after: float, now: float) -> float:
+        """Wait out a 429's `Retry-After` from `now`; the new delay (at least `retry_after`).
+
+        Until `now + retry_after` a page that passes does not relax the delay: the request
+        sent again must not leave before the server said it may.
+        """
+        self.held_until = max(self.held_until, now + retry_after)
+        self.delay = max(self.delay, retry_after)
+        return self.delay
+
+    def passed(self, now: float | None = None) -> float:
+        """Note a page that was not blocked; the new delay (halved towards `base`).
+
+        While a `Retry-After` is being waited out (`now` before `held_until`) it stays.
+        """
         self.consecutive = 0
+        if now is not None and now < self.held_until:
+            return self.delay
         half = self.delay / 2
         self.delay = max(self.base, half if half >= self.start else self.base)
         return self.delay
@@ -145,8 +162,7 @@ class BackoffMixin:
         assert wait is not None
         self.logger.info("HTTP 429 for %s: waiting %.1f s (Retry-After) before asking again",
                          response.url, wait)
-        self.backoff.delay = max(wait, self.backoff.delay)
-        self._delay_slots(response, self.backoff.delay)
+        self._delay_slots(response, self.backoff.hold(wait, time.monotonic()))
         self._inc("backoff/retry_after")
         again = self.rebuild_request(response.request)
         again.meta[RETRY_AFTER_META] = attempts + 1
@@ -166,7 +182,10 @@ class BackoffMixin:
     def note_passed(self, response: Response) -> None:
         """A page that was not blocked: relax the delay again."""
         if self.backoff.consecutive or self.backoff.delay > self.backoff.base:
-            self._delay_slots(response, self.backoff.passed(), restart=False)
+            before = self.backoff.delay
+            after = self.backoff.passed(time.monotonic())
+            if after != before:
+                self._delay_slots(response, after, restart=False)
 
     def stop_if_exhausted(self) -> None:
         """Stop the marketplace after too many blocks in a row (`CloseSpider`)."""

@@ -51,6 +51,16 @@ def test_retry_after_raises_the_delay_and_is_bounded() -> None:
     assert not Backoff(stop_after=0).exhausted
 
 
+def test_a_page_passing_does_not_relax_a_retry_after_being_waited_out() -> None:
+    # The kiosk recipe crawl once sent a 429'd listing again 0.54 s after `Retry-After: 1`:
+    # another listing passed meanwhile and put the slots' delay back to 0.
+    backoff = Backoff(base=0, start=5, cap=300)
+    assert backoff.hold(1.0, now=100.0) == 1.0
+    assert backoff.passed(now=100.5) == 1.0  # still waiting it out
+    assert backoff.passed(now=101.0) == 0.0  # waited out: back to the configured delay
+    assert Backoff(cap=10).hold(30, now=0) == 30  # a Retry-After above the cap is still honoured
+
+
 def test_parse_retry_after() -> None:
     assert parse_retry_after(b"120") == 120
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10
