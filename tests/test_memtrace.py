@@ -71,3 +71,29 @@ def test_names_what_grew(tmp_path: Path) -> None:
 def test_type_counts_counts_live_objects() -> None:
     kept = [_Kept(1) for _ in range(50)]
     assert type_counts()[f"{__name__}._Kept"] >= len(kept)
+
+
+def test_sizes_only_and_trim(tmp_path: Path) -> None:
+    if tracemalloc.is_tracing():
+        pytest.skip("tracemalloc is already on (python -X tracemalloc)")
+    out = tmp_path / "mem.txt"
+    crawler = get_crawler(settings_dict={
+        "MEMTRACE_FILE": str(out), "MEMTRACE_FIRST": 1, "MEMTRACE_EVERY": 1,
+        "MEMTRACE_TRACEMALLOC": False, "MEMTRACE_TRIM": True})
+    assert crawler.stats is not None
+    ext = MemTrace.from_crawler(crawler)
+    kept: list[_Kept] = []
+    ext.spider_opened(object())
+    try:
+        assert not tracemalloc.is_tracing()  # sizes and object counts only
+        crawler.stats.set_value("evidence/captured", 1)
+        ext.check()
+        _leak(kept, 300)
+        crawler.stats.set_value("evidence/captured", 2)
+        ext.check()
+    finally:
+        ext.spider_closed(object())
+    text = out.read_text()
+    second = text.split("\n## 2 captures")[1].split("\n## ")[0]
+    assert "RSS after malloc_trim(0)" in second and "by line" not in second
+    assert f"+300  {__name__}._Kept (now 300)" in second
