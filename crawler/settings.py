@@ -128,6 +128,8 @@ EXTENSIONS = {
     "crawler.extensions.renderer_guard.RendererGuard": 10,
     # debug only, off unless MEMTRACE_FILE is set: where Python's memory grows
     "crawler.extensions.memtrace.MemTrace": 600,
+    # glibc's freed heap given back every MALLOC_TRIM_EVERY captures (0: off)
+    "crawler.extensions.malloc_trim.MallocTrim": 610,
     # off (above) and not even loaded: Scrapy imports a disabled extension's module before it
     # says NotConfigured, and these two bring aiohttp and twisted.conch (0.1 s of start-up)
     "scrapy.extensions.remote_control.RemoteControl": None,

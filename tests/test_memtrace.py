@@ -97,3 +97,19 @@ def test_sizes_only_and_trim(tmp_path: Path) -> None:
     second = text.split("\n## 2 captures")[1].split("\n## ")[0]
     assert "RSS after malloc_trim(0)" in second and "by line" not in second
     assert f"+300  {__name__}._Kept (now 300)" in second
+
+
+def test_malloc_trim_every_n_captures() -> None:
+    from crawler.extensions.malloc_trim import MallocTrim, libc_trim
+
+    with pytest.raises(NotConfigured):
+        MallocTrim.from_crawler(get_crawler())  # off by default
+    if libc_trim() is None:
+        pytest.skip("not glibc")
+    crawler = get_crawler(settings_dict={"MALLOC_TRIM_EVERY": 3})
+    assert crawler.stats is not None
+    ext = MallocTrim.from_crawler(crawler)
+    for captured in range(1, 8):
+        crawler.stats.set_value("evidence/captured", captured)
+        ext.item_scraped({}, None)
+    assert crawler.stats.get_value("memory/malloc_trims") == 2  # at 3 and at 6
