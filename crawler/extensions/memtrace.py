@@ -2,8 +2,8 @@
 
 Off unless `MEMTRACE_FILE` names a file (`-s MEMTRACE_FILE=/tmp/mem.txt`). It then starts
 `tracemalloc` when the spider opens, takes a first snapshot once `MEMTRACE_FIRST` captures are
-stored (the state a warm crawl has), and every `MEMTRACE_EVERY` captures after it (and when
-the spider closes) appends to the file: the traced total, the process's resident size, the top
+stored (the state a warm crawl has), and every `MEMTRACE_EVERY` captures after it (checked as
+items pass; and when the spider closes) appends to the file: the traced total, the process's resident size, the top
 `MEMTRACE_TOP` allocation sites grown since the first snapshot (by line and by traceback) and
 the live objects whose count by type grew most (`gc.get_objects()`). tracemalloc slows Python
 down (about 2x) and holds its own traces: figures of a traced run are for comparison within it.
@@ -30,7 +30,6 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
-from twisted.internet import task
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +108,6 @@ class MemTrace:
         self.base: tracemalloc.Snapshot | None = None
         self.base_types: Counter[str] = Counter()
         self.next_at = first
-        self.loop: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MemTrace:
@@ -125,6 +123,7 @@ class MemTrace:
                   settings.getbool("MEMTRACE_TRIM", False))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
         return ext
 
     def captured(self) -> int:
@@ -135,15 +134,15 @@ class MemTrace:
             tracemalloc.start(self.frames)
         self.write(f"# memtrace: started {time.strftime('%H:%M:%S')}, first snapshot at "
                    f"{self.first} captures, then every {self.every}\n")
-        self.loop = task.LoopingCall(self.check)
-        self.loop.start(2.0, now=False)
 
     def spider_closed(self, spider: object) -> None:
-        if self.loop is not None and self.loop.running:
-            self.loop.stop()
         self.take("spider closed")
         if self.trace and tracemalloc.is_tracing():
             tracemalloc.stop()
+
+    def item_scraped(self, item: object, spider: object) -> None:
+        # Checked as items pass (no timer: the extension needs no reactor of its own).
+        self.check()
 
     def check(self) -> None:
         if self.captured() >= self.next_at:
