@@ -4,11 +4,11 @@ Off unless `MEMTRACE_FILE` names a file (`-s MEMTRACE_FILE=/tmp/mem.txt`). It th
 `tracemalloc` when the spider opens, takes a first snapshot once `MEMTRACE_FIRST` captures are
 stored (the state a warm crawl has), and every `MEMTRACE_EVERY` captures after it (checked as
 items pass; and when the spider closes) appends to the file: the traced total, the process's
-resident size, the top
-`MEMTRACE_TOP` allocation sites grown since the first snapshot (by line and by traceback) and
-the live objects whose count by type grew most (`gc.get_objects()`). tracemalloc slows Python
-down (about 2x) and holds its own traces: figures of a traced run are for comparison within it.
-`MEMTRACE_TRACEMALLOC=False` leaves it off (the sizes and the object counts only).
+resident size, the top `MEMTRACE_TOP` allocation sites grown since the first snapshot (by line
+and by traceback) and the live objects whose count by type grew most (`gc.get_objects()`).
+tracemalloc slows Python down (about 2x) and holds its own traces: figures of a traced run are
+for comparison within it. `MEMTRACE_TRACEMALLOC=False` leaves it off (the sizes and the object
+counts only).
 
 Each snapshot also says what glibc's allocator holds (`mallinfo2`: in use, free but kept), and
 with `MEMTRACE_TRIM=True` gives the free part back (`malloc_trim(0)`) and says the resident
