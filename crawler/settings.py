@@ -126,6 +126,10 @@ EXTENSIONS = {
     "crawler.extensions.playwright_logs.PlaywrightLogLevel": 0,
     # a renderer past EVIDENCE_RENDERER_MAX_MB is killed (its captures fail: page crashed)
     "crawler.extensions.renderer_guard.RendererGuard": 10,
+    # debug only, off unless MEMTRACE_FILE is set: where Python's memory grows
+    "crawler.extensions.memtrace.MemTrace": 600,
+    # glibc's freed heap given back every MALLOC_TRIM_EVERY captures (0: off)
+    "crawler.extensions.malloc_trim.MallocTrim": 610,
     # off (above) and not even loaded: Scrapy imports a disabled extension's module before it
     # says NotConfigured, and these two bring aiohttp and twisted.conch (0.1 s of start-up)
     "scrapy.extensions.remote_control.RemoteControl": None,
