@@ -1,20 +1,27 @@
 # ruff: noqa: RUF001 - look-alike letters are what the skeleton test is about
 """The Python work cut per capture gives the same answers as the code it replaced: a head's
-values read from its index, word skeletons from their cache, and the other sellers showing a
-capture's photos asked in one statement (on SQLite, then a real PostgreSQL)."""
+values read from its index, word skeletons from their cache, the other sellers showing a
+capture's photos asked in one statement (on SQLite, then a real PostgreSQL), and canonical
+JSON from the standard encoder (the same bytes and errors as `rfc8785`)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.clock import FrozenClock
 from crawler.demo.data import DemoListing, build_catalog
 from crawler.demo.pages import item_page
+from crawler.evidence.canonical import canonical_bytes
 from crawler.evidence.manifest import WatchRef
 from crawler.recording.http1 import Head
 from crawler.triage import brands, engine
@@ -179,3 +186,57 @@ def test_other_sellers_in_one_statement_equal_one_statement_a_photo(
         shared_seen += len(new.shared_images)
     assert shared_seen >= 8  # the plan shares photos: the comparison is not of empty lists
     assert triage.context(catalog.get(ids[3]), brand).official_images  # type: ignore[arg-type]
+
+
+# -- canonical JSON ----------------------------------------------------------------------------
+
+_TEXT = st.text(st.characters(codec=None), max_size=12) | st.sampled_from(
+    ["", "\x00", "\x1f\x7f", "\b\f\n\r\t", '"\\', "\u2028\u2029", "é", "😀", "\ud800", "\uffff"])
+_KEYS = _TEXT | st.sampled_from(["a", "B", "_", "aa", "a\x00", "\ue000", "😀", "z"])
+_SCALARS = (st.none() | st.booleans() | _TEXT | st.floats(allow_nan=True) |
+            st.integers(min_value=-(2**60), max_value=2**60) |
+            st.sampled_from([2**53 - 1, -(2**53) + 1, 2**53, -(2**53), 0, -0.0, 1.0, 1e21]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=5) |
+                       st.dictionaries(_KEYS, inner, max_size=5) |
+                       st.tuples(inner, inner), max_leaves=30)
+
+
+def _jcs(value: Any) -> bytes | str:
+    try:
+        return rfc8785.dumps(value)
+    except (ValueError, RecursionError) as exc:  # rfc8785 errors, UnicodeEncodeError
+        return type(exc).__name__
+
+
+def _ours(value: Any) -> bytes | str:
+    try:
+        return canonical_bytes(value)
+    except (ValueError, RecursionError) as exc:  # rfc8785 errors, UnicodeEncodeError
+        return type(exc).__name__
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_VALUES)
+def test_canonical_bytes_equal_rfc8785(value: Any) -> None:
+    assert _ours(value) == _jcs(value)
+
+
+class _Kind(enum.StrEnum):
+    LISTING = "listing"
+
+
+def test_canonical_bytes_on_records_and_odd_values() -> None:
+    manifest_like = {"schema": "markwatch/capture-manifest/1", "capture_id": "01J",
+                     "artifacts": [{"name": "dom.html", "size": 4571, "sha256": "ab" * 32}],
+                     "listing": {"title": "Lumara Tasche – größe M \"neu\"\n", "price": "1299.00",
+                                 "images": ("a.jpg", "b.jpg")}, "flags": [True, False, None]}
+    for value in (manifest_like, {"n": 2**53 - 1}, {"n": 2**53}, {"f": 1.5}, {"ключ": 1},
+                  {"😀": 1, "\uffff": 2}, {_Kind.LISTING: 1}, {"k": _Kind.LISTING},
+                  {"i": True}, [OrderedDict(b=1, a=2)], {"s": "\ud800"}, {1: "x"}):
+        assert _ours(value) == _jcs(value), value
+    shared = ["x"]
+    assert _ours({"a": shared, "b": shared}) == _jcs({"a": shared, "b": shared})
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    with pytest.raises(RecursionError):
+        canonical_bytes(cycle)  # as rfc8785 does
