@@ -232,7 +232,10 @@ def test_canonical_bytes_on_records_and_odd_values() -> None:
                                  "images": ("a.jpg", "b.jpg")}, "flags": [True, False, None]}
     for value in (manifest_like, {"n": 2**53 - 1}, {"n": 2**53}, {"f": 1.5}, {"ключ": 1},
                   {"😀": 1, "\uffff": 2}, {_Kind.LISTING: 1}, {"k": _Kind.LISTING},
-                  {"i": True}, [OrderedDict(b=1, a=2)], {"s": "\ud800"}, {1: "x"}):
+                  {"i": True}, [OrderedDict(b=1, a=2)], {"s": "\ud800"}, {1: "x"},
+                  [97.8, -97.8, 1e-4, 1e-5, 0.1 + 0.2, 1e15 + 0.5, 123456789012345.6, 5e-324,
+                   1.7976931348623157e308, 2.0, -0.0, float("inf"), float("nan")][:11],
+                  {"rating": 89.8, "inf": float("inf")}, {"nan": float("nan")}):
         assert _ours(value) == _jcs(value), value
     shared = ["x"]
     assert _ours({"a": shared, "b": shared}) == _jcs({"a": shared, "b": shared})
