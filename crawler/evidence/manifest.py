@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import rfc8785
-
 from crawler import SOFTWARE_NAME, __version__
 from crawler.clock import isoformat
+from crawler.evidence.canonical import canonical_bytes
 from crawler.items import Block, Listing, SearchResult
 
 MANIFEST_SCHEMA = "markwatch/capture-manifest/1"
@@ -113,8 +112,8 @@ class StoredArtifact:
 
 
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes."""
-    return rfc8785.dumps(value)
+    """RFC 8785 canonical JSON bytes (`crawler.evidence.canonical`)."""
+    return canonical_bytes(value)
 
 
 @functools.cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crawler.exceptions import MarkwatchError
 
@@ -24,19 +24,24 @@ class Head:
 
     first: bytes
     lines: list[bytes]
+    _index: dict[bytes, list[str]] | None = field(default=None, init=False, repr=False,
+                                                   compare=False)
+    """The values by lower-cased name, built at the first look-up (a proxied exchange asks
+    its heads some fifteen times): `lines` is not changed after a head is read."""
 
     @property
     def parts(self) -> list[bytes]:
         return self.first.split(b" ", 2)
 
     def values(self, name: bytes) -> list[str]:
-        name = name.lower()
-        out = []
-        for line in self.lines:
-            key, _, value = line.partition(b":")
-            if key.strip().lower() == name:
-                out.append(value.strip().decode("latin-1"))
-        return out
+        if self._index is None:
+            index: dict[bytes, list[str]] = {}
+            for line in self.lines:
+                key, _, value = line.partition(b":")
+                index.setdefault(key.strip().lower(), []).append(
+                    value.strip().decode("latin-1"))
+            self._index = index
+        return list(self._index.get(name.lower(), ()))
 
     def value(self, name: bytes) -> str | None:
         found = self.values(name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from crawler.triage.text import fold
 
@@ -54,8 +55,26 @@ def _strip_marks(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+SKELETON_CACHE = 16_384
+"""Short texts whose skeleton is remembered (words of listing pages and seller names repeat
+from one capture to the next; `find_brand` asks for each word of a page)."""
+SKELETON_CACHED_CHARS = 64
+"""Longer texts are not remembered (the cache's keys stay small)."""
+
+
 def skeleton(text: str) -> str:
     """Folded text with look-alike letters mapped to Latin and accents removed."""
+    if len(text) <= SKELETON_CACHED_CHARS:
+        return _cached_skeleton(text)
+    return _skeleton(text)
+
+
+@lru_cache(maxsize=SKELETON_CACHE)
+def _cached_skeleton(text: str) -> str:
+    return _skeleton(text)
+
+
+def _skeleton(text: str) -> str:
     folded = fold(text)
     return _strip_marks("".join(CONFUSABLES.get(ch, ch) for ch in folded))
 

@@ -34,6 +34,8 @@ from storage.base import Store
 logger = logging.getLogger(__name__)
 PHASH_CACHE = 4096
 """Photos whose perceptual hash is remembered by SHA-256 (64 hex digits each: about 0.6 MiB)."""
+PHASHES_PER_QUERY = 200
+"""Photo hashes asked about in one statement (well under SQLite's and PostgreSQL's limits)."""
 
 _NAME_NOISE = re.compile(
     r"\b(official|store|shop|outlet|trading|trade|co|ltd|inc|llc|direct|supply|global|"
@@ -125,12 +127,13 @@ class Triage:
     def score_row(self, row: dict[str, Any], text: str) -> int | None:
         """Score one catalog row; a new record only when the result changed. Its score."""
         brand = self.brands.get(str(row["brand"]).casefold()) or feat.BrandInfo(row["brand"])
-        context = self.context(row, brand)
+        with self.catalog.transaction(write=False):  # the reads below share one transaction
+            context = self.context(row, brand)
+            previous = self.catalog.query(
+                "SELECT score, version, signals FROM triage_scores WHERE capture_id = ?",
+                (row["capture_id"],))
         features = feat.build(row, text, brand, self.rates, self.vocabulary, context)
         score = compute(features, self.config)
-        previous = self.catalog.query(
-            "SELECT score, version, signals FROM triage_scores WHERE capture_id = ?",
-            (row["capture_id"],))
         signals = json.dumps([s.to_json() for s in score.signals], ensure_ascii=False,
                              sort_keys=True)
         if previous and (previous[0]["score"], previous[0]["version"], previous[0]["signals"]) \
@@ -151,6 +154,7 @@ class Triage:
             ctx.seller_marketplaces = self._seller_marketplaces(cid, seller)
         mine = self.catalog.query(
             "SELECT name, phash FROM triage_images WHERE capture_id = ?", (cid,))
+        shared = []
         for image in mine:
             official = [
                 {"image": image["name"], "reference": Path(path).name, "distance": d}
@@ -158,18 +162,32 @@ class Triage:
                 if (d := hamming(image["phash"], ref)) <= self.config.weights.image_hamming]
             if official:  # the brand's own photo: a signal of its own, not a shared photo
                 ctx.official_images += official
-                continue
-            others = self.catalog.query(
-                "SELECT DISTINCT c.marketplace, c.seller_name FROM triage_images i "
-                "JOIN captures c ON c.capture_id = i.capture_id WHERE i.phash = ? "
-                "AND c.seller_name IS NOT NULL "
-                "AND NOT (c.marketplace = ? AND c.seller_name = ?)",
-                (image["phash"], market, seller or ""))
-            if others:
+            else:
+                shared.append(image)
+        others = self._other_sellers({i["phash"] for i in shared}, market, seller or "")
+        for image in shared:
+            if others.get(image["phash"]):
                 ctx.shared_images.append({
                     "image": image["name"], "phash": image["phash"],
-                    "sellers": sorted(f"{o['marketplace']}:{o['seller_name']}" for o in others)})
+                    "sellers": sorted(others[image["phash"]])})
         return ctx
+
+    def _other_sellers(self, phashes: set[str], market: str,
+                       seller: str) -> dict[str, list[str]]:
+        """`marketplace:seller` of the other sellers' captures showing each photo hash (one
+        statement for a capture's photos rather than one a photo)."""
+        out: dict[str, list[str]] = {}
+        ordered = sorted(phashes)
+        for start in range(0, len(ordered), PHASHES_PER_QUERY):
+            chunk = ordered[start:start + PHASHES_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            sql = ("SELECT DISTINCT i.phash, c.marketplace, c.seller_name "  # noqa: S608
+                   "FROM triage_images i JOIN captures c ON c.capture_id = i.capture_id "
+                   f"WHERE i.phash IN ({marks}) AND c.seller_name IS NOT NULL "
+                   "AND NOT (c.marketplace = ? AND c.seller_name = ?)")
+            for o in self.catalog.query(sql, (*chunk, market, seller)):
+                out.setdefault(o["phash"], []).append(f"{o['marketplace']}:{o['seller_name']}")
+        return out
 
     def _seller_marketplaces(self, capture_id: str, seller: str) -> list[str]:
         key = seller_key(seller)
