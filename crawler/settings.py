@@ -126,6 +126,8 @@ EXTENSIONS = {
     "crawler.extensions.playwright_logs.PlaywrightLogLevel": 0,
     # a renderer past EVIDENCE_RENDERER_MAX_MB is killed (its captures fail: page crashed)
     "crawler.extensions.renderer_guard.RendererGuard": 10,
+    # a JSON-lines timeline of the crawl's events, only with MARKWATCH_TIMELINE (bench/timeline.py)
+    "crawler.extensions.timeline.Timeline": 20,
     # off (above) and not even loaded: Scrapy imports a disabled extension's module before it
     # says NotConfigured, and these two bring aiohttp and twisted.conch (0.1 s of start-up)
     "scrapy.extensions.remote_control.RemoteControl": None,
@@ -181,3 +183,4 @@ STORAGE_SPOOL_DIR = ""  # empty: MARKWATCH_SPOOL_DIR or ./markwatch-data/spool
 ALERTS_OUTBOX_DIR = ""  # empty: MARKWATCH_OUTBOX_DIR or ./markwatch-data/outbox (crawler.alerts)
 
 MARKWATCH_VERSION = __version__
+MARKWATCH_TIMELINE = ""  # a file for the crawl's timeline of events (crawler.extensions.timeline)

@@ -43,6 +43,7 @@ from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDown
 
 from crawler.browser.tabs import TAB_META, TabPool
 from crawler.config import MarkwatchConfig
+from crawler.extensions.timeline import note
 from crawler.sandbox import log_sandbox
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,21 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
             tabs = TabPool(captures, crawler.stats)
             crawler.markwatch_tabs = tabs  # type: ignore[attr-defined]
         self.tabs = tabs
+        self.crawler = crawler
+
+    async def _launch(self) -> None:
+        """scrapy-playwright's start (the Playwright driver), on the crawl's timeline."""
+        note(self.crawler, "driver_starting")
+        await super()._launch()
+        note(self.crawler, "driver_started")
+
+    async def _maybe_launch_browser(self) -> None:
+        """scrapy-playwright's browser launch, on the crawl's timeline."""
+        if hasattr(self, "browser"):
+            return
+        note(self.crawler, "browser_launching")
+        await super()._maybe_launch_browser()
+        note(self.crawler, "browser_launched")
 
     async def _idle_tab(self, context_name: str) -> Page | None:
         """A tab a finished capture left in the context, if any (waiting for one while the
