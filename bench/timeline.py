@@ -10,8 +10,9 @@ tree's CPU seconds every `--interval` (`bench/proctree.py`), and prints:
 * the crawl cut into phases (start-up: to the first search request; search only: to the first
   listing request; steady: while every page slot is busy; tail: after the last time they all
   were; shutdown: after the last capture) with, for each, wall seconds, CPU seconds, cores
-  used and idle core-seconds (cores x wall - CPU), and the mean number of pages busy (a page
-  is busy from its request reaching the downloader to its capture being stored);
+  used and idle core-seconds (cores x wall - CPU), and the mean number of tabs busy (a
+  tab is busy from its request reaching the downloader to the capture giving it back, a
+  capture open until it is stored);
 * cores used and pages busy per second (`--series`).
 
 `--tree DIR --python PY` runs another checkout's code (main's, for an A/B): its crawl module
@@ -132,21 +133,21 @@ def last(events: list[dict[str, Any]], event: str) -> float | None:
     return max(times) if times else None
 
 
-def busy_intervals(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """(from, to) of each rendered page: its request reaching the downloader to its capture
-    stored (or its request leaving the downloader, for a page that stored nothing)."""
+def busy_intervals(events: list[dict[str, Any]], end: str = "stored"
+                   ) -> list[tuple[float, float]]:
+    """(from, to) of each rendered page: its request reaching the downloader to `end`, its
+    tab given back (`rendered`) or its capture stored (`stored`); for a page without that
+    event, to its request leaving the downloader."""
     open_at: dict[str, float] = {}
     left: dict[str, float] = {}
     spans = []
     for e in events:
-        if e.get("kind") not in ("search", "listing") and e["event"] != "stored":
-            continue
         url = e.get("url", "")
-        if e["event"] == "downloading":
+        if e["event"] == "downloading" and e.get("kind") in ("search", "listing"):
             open_at[url] = e["t"]
         elif e["event"] == "downloaded":
             left[url] = e["t"]
-        elif e["event"] == "stored" and url in open_at:
+        elif e["event"] == end and url in open_at:
             spans.append((open_at.pop(url), e["t"]))
     spans += [(t, left.get(url, t)) for url, t in open_at.items()]
     return spans
@@ -178,7 +179,7 @@ def phases(s: Sampled, concurrency: int) -> list[tuple[str, float, float]]:
     search = first(ev, "downloading", "search")
     listing = first(ev, "downloading", "listing")
     stored = last(ev, "stored")
-    spans = busy_intervals(ev)
+    spans = busy_intervals(ev, "rendered")
     cuts: list[tuple[str, float | None]] = [("start-up", search), ("search only", listing)]
     tail = tail_start(spans, concurrency, stored or s.ended)
     if tail is not None and listing is not None and tail > listing:
@@ -212,6 +213,7 @@ def report(label: str, s: Sampled, concurrency: int, series: bool) -> dict[str, 
              ("browser launched", first(s.events, "browser_launched")),
              ("robots.txt requested", first(s.events, "downloading", "robots")),
              ("first search requested", first(s.events, "downloading", "search")),
+             ("first search rendered", first(s.events, "rendered", "search")),
              ("first search stored", first(s.events, "stored", "search")),
              ("first listing scheduled", first(s.events, "scheduled", "listing")),
              ("first listing requested", first(s.events, "downloading", "listing")),
@@ -223,25 +225,28 @@ def report(label: str, s: Sampled, concurrency: int, series: bool) -> dict[str, 
             print(f"   {t - s.started:7.2f} s  {name}  (cores used to here "
                   f"{cpu_at(s.samples, t) / max(t - s.started, 1e-9):.2f})")
     result["marks"] = {name: (t - s.started if t is not None else None) for name, t in marks}
-    spans = busy_intervals(s.events)
+    spans = busy_intervals(s.events, "rendered")
+    capturing = busy_intervals(s.events, "stored")
     print(f"   {'phase':12} {'wall s':>7} {'CPU s':>7} {'cores':>6} {'idle core-s':>11} "
-          f"{'pages busy':>10}")
+          f"{'tabs busy':>9} {'captures open':>13}")
     result["phases"] = []
     for name, a, b in phases(s, concurrency):
         used = cpu_at(s.samples, b) - cpu_at(s.samples, a)
         idle = CORES * (b - a) - used
         busy = mean_busy(spans, a, b)
+        open_ = mean_busy(capturing, a, b)
         print(f"   {name:12} {b - a:>7.2f} {used:>7.2f} {used / max(b - a, 1e-9):>6.2f} "
-              f"{idle:>11.2f} {busy:>10.2f}")
+              f"{idle:>11.2f} {busy:>9.2f} {open_:>13.2f}")
         result["phases"].append({"phase": name, "wall_s": b - a, "cpu_s": used,
-                                 "idle_core_s": idle, "pages_busy": busy})
+                                 "idle_core_s": idle, "tabs_busy": busy,
+                                 "captures_open": open_})
     if series:
         line = []
         for second in range(int(wall) + 1):
             a, b = s.started + second, min(s.started + second + 1, s.ended)
             used = (cpu_at(s.samples, b) - cpu_at(s.samples, a)) / max(b - a, 1e-9)
             line.append(f"{second}:{used:.1f}/{busy_at(spans, a + (b - a) / 2)}")
-        print("   per second (cores/pages busy): " + " ".join(line))
+        print("   per second (cores used/tabs busy): " + " ".join(line))
     return result
 
 

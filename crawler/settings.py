@@ -175,6 +175,9 @@ EVIDENCE_CONTEXT_PAGES = "auto"
 EVIDENCE_RENDERER_MAX_MB = 1536  # resident memory of one renderer; past it, killed (0: off)
 EVIDENCE_INFLIGHT_MB = 256  # bytes of captures not yet stored; past it new requests wait (0: off)
 EVIDENCE_STORE_WORKERS = 4  # threads storing captures (hashing, writes, uploads) beside rendering
+# the driver and Chromium started beside the first requests, not before or after them
+# (crawler.browser.download_handler)
+EVIDENCE_BROWSER_EARLY = True
 EVIDENCE_TAB_CAPTURES = 20  # captures one browser tab serves before a fresh tab (1: one each)
 
 STORAGE_URI = "file://./markwatch-data"

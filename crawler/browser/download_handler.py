@@ -29,6 +29,8 @@ the driver and decoded the less (1-2 MB on real marketplace pages).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -76,12 +78,54 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
             crawler.markwatch_tabs = tabs  # type: ignore[attr-defined]
         self.tabs = tabs
         self.crawler = crawler
+        self.early = MarkwatchConfig.from_settings(crawler.settings).browser_early
+        self._starting: asyncio.Future[None] | None = None
+        self._start_lock = asyncio.Lock()
 
     async def _launch(self) -> None:
-        """scrapy-playwright's start (the Playwright driver), on the crawl's timeline."""
-        note(self.crawler, "driver_starting")
-        await super()._launch()
-        note(self.crawler, "driver_started")
+        """At the engine's start: scrapy-playwright starts the Playwright driver there, and the
+        engine waits for it; Chromium follows on the first rendered request, which waits for
+        it in turn. With `EVIDENCE_BROWSER_EARLY` both start in the background at once, while
+        Python fetches robots.txt and schedules the first requests; the first request that
+        needs the browser waits for them (`_ready`)."""
+        if not self.early:
+            await self._start()
+            return
+        self._starting = asyncio.ensure_future(self._start_early())
+        self._starting.add_done_callback(_launch_done)
+
+    async def _start(self) -> None:
+        """scrapy-playwright's start (the Playwright driver), once, on the crawl's timeline."""
+        async with self._start_lock:
+            if getattr(self, "browser_provider", None) is not None:
+                return
+            note(self.crawler, "driver_starting")
+            await super()._launch()
+            note(self.crawler, "driver_started")
+
+    async def _start_early(self) -> None:
+        await self._start()
+        spider = getattr(self.crawler, "spider", None)
+        if getattr(spider, "render_search", True) or getattr(spider, "render_listing", True):
+            await self._maybe_launch_browser()
+
+    async def _ready(self) -> None:
+        """Wait for the early start, if any; what failed there is tried again here (and fails
+        the request with its reason)."""
+        task = self._starting
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)  # a cancelled request leaves the launch running
+        await self._start()
+
+    async def _close(self) -> None:
+        """scrapy-playwright's close, once an early start has finished (no browser is left
+        running behind a closed handler)."""
+        task = self._starting
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await task
+        await super()._close()
 
     async def _maybe_launch_browser(self) -> None:
         """scrapy-playwright's browser launch, on the crawl's timeline."""
@@ -103,6 +147,7 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     async def _create_browser_context(self, name: str, context_kwargs: dict | None,
                                       spider: Spider | None = None) -> Any:
         """scrapy-playwright's context, with page slots that know about idle tabs."""
+        await self._ready()
         wrapper = await super()._create_browser_context(name, context_kwargs, spider)
         wrapper.semaphore = self.tabs.slots_for(wrapper.context, self.config.max_pages_per_context)
         return wrapper
@@ -188,6 +233,13 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
                 await page.close()
                 self.stats.inc_value("playwright/page_count/closed")
             raise
+
+
+def _launch_done(task: asyncio.Future[None]) -> None:
+    """The early start's outcome is read (a failure is tried again, and reported, by the first
+    request that needs the browser)."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("early browser start failed: %s", task.exception())
 
 
 def _navigation_response_only(page: Page, handler: Any) -> Any:
