@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import scrapy
 from playwright.async_api import Error as PlaywrightError
@@ -202,6 +203,14 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         for state in self.states:
             yield self._search_request(state, self.first_page, self.search_url(
                 state.watch.term, self.first_page))
+
+    def rendered_schemes(self) -> set[str]:
+        """The URL schemes of the rendered pages this spider starts with (the download
+        handler of such a scheme starts the browser early: `crawler.browser.download_handler`)."""
+        urls = [url for _, url in self.targets] if self.render_listing else []
+        if self.render_search:
+            urls += [self.search_url(s.watch.term, self.first_page) for s in self.states]
+        return {urlsplit(url).scheme for url in urls}
 
     def _meta(self, state: WatchState, kind: str, render: bool, **extra: Any) -> dict[str, Any]:
         meta: dict[str, Any] = {"watch_state": state, "page_kind": kind, **extra}
@@ -428,8 +437,10 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
                        **found: Any) -> CaptureItem:
         """The evidence of this page (`crawler.evidence.assembly`), for the request's watch."""
         state: WatchState = response.meta["watch_state"]
-        return await self.assembler.capture(response, rendered, kind, state.watch, state.msrp,
+        item = await self.assembler.capture(response, rendered, kind, state.watch, state.msrp,
                                             **found)
+        note(self.crawler, "assembled", kind=kind, url=item.request_url)
+        return item
 
 GONE_STATUSES = (404, 410)
 

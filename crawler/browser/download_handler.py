@@ -85,14 +85,18 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     async def _launch(self) -> None:
         """At the engine's start: scrapy-playwright starts the Playwright driver there, and the
         engine waits for it; Chromium follows on the first rendered request, which waits for
-        it in turn. With `EVIDENCE_BROWSER_EARLY` both start in the background at once, while
-        Python fetches robots.txt and schedules the first requests; the first request that
-        needs the browser waits for them (`_ready`)."""
-        if not self.early:
+        it in turn. With `EVIDENCE_BROWSER_EARLY` the handler of the scheme the spider's first
+        rendered pages use starts both in the background at once, while Python fetches
+        robots.txt and schedules the first requests (the first request that needs the browser
+        waits for them: `_ready`); the handler of another scheme (Scrapy makes one for http
+        and one for https) starts its driver only if a request ever needs it."""
+        wanted, mine = _rendered_schemes(self.crawler), _schemes_of(self, self.crawler)
+        if not self.early or wanted is None or mine is None:
             await self._start()
             return
-        self._starting = asyncio.ensure_future(self._start_early())
-        self._starting.add_done_callback(_launch_done)
+        if wanted & mine:
+            self._starting = asyncio.ensure_future(self._start_early())
+            self._starting.add_done_callback(_launch_done)
 
     async def _start(self) -> None:
         """scrapy-playwright's start (the Playwright driver), once, on the crawl's timeline."""
@@ -105,9 +109,7 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
 
     async def _start_early(self) -> None:
         await self._start()
-        spider = getattr(self.crawler, "spider", None)
-        if getattr(spider, "render_search", True) or getattr(spider, "render_listing", True):
-            await self._maybe_launch_browser()
+        await self._maybe_launch_browser()
 
     async def _ready(self) -> None:
         """Wait for the early start, if any; what failed there is tried again here (and fails
@@ -233,6 +235,22 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
                 await page.close()
                 self.stats.inc_value("playwright/page_count/closed")
             raise
+
+
+def _rendered_schemes(crawler: Crawler) -> set[str] | None:
+    """The URL schemes of the rendered pages the crawl's spider starts with, if it says."""
+    schemes = getattr(getattr(crawler, "spider", None), "rendered_schemes", None)
+    return set(schemes()) if callable(schemes) else None
+
+
+def _schemes_of(handler: Any, crawler: Crawler) -> set[str] | None:
+    """The schemes Scrapy's downloader sends to `handler` (None: it cannot be told)."""
+    engine = getattr(crawler, "engine", None)
+    handlers = getattr(getattr(getattr(engine, "downloader", None), "handlers", None),
+                       "_handlers", None)
+    if not isinstance(handlers, dict):
+        return None
+    return {scheme for scheme, h in handlers.items() if h is handler}
 
 
 def _launch_done(task: asyncio.Future[None]) -> None:

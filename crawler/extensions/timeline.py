@@ -58,7 +58,8 @@ class Timeline:
         config = TimelineConfig.from_settings(crawler.settings)
         if not config.path:
             raise NotConfigured
-        extension = cls(open(config.path, "a", encoding="utf-8"))  # noqa: SIM115 - until stop
+        # line-buffered: a harness follows the file as the crawl goes
+        extension = cls(open(config.path, "a", buffering=1, encoding="utf-8"))  # noqa: SIM115
         setattr(crawler, CRAWLER_ATTRIBUTE, extension)
         extension.note("crawler_created")
         for handler, signal in (
