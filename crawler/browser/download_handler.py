@@ -81,6 +81,7 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         self.early = MarkwatchConfig.from_settings(crawler.settings).browser_early
         self._starting: asyncio.Future[None] | None = None
         self._start_lock = asyncio.Lock()
+        self._started = False
 
     async def _launch(self) -> None:
         """At the engine's start: scrapy-playwright starts the Playwright driver there, and the
@@ -91,7 +92,8 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         waits for them: `_ready`); the handler of another scheme (Scrapy makes one for http
         and one for https) starts its driver only if a request ever needs it."""
         wanted, mine = _rendered_schemes(self.crawler), _schemes_of(self, self.crawler)
-        if not self.early or wanted is None or mine is None:
+        if (not self.early or wanted is None or mine is None
+                or self.config.startup_context_kwargs):  # contexts made at start: as before
             await self._start()
             return
         if wanted & mine:
@@ -101,10 +103,11 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     async def _start(self) -> None:
         """scrapy-playwright's start (the Playwright driver), once, on the crawl's timeline."""
         async with self._start_lock:
-            if getattr(self, "browser_provider", None) is not None:
+            if self._started:
                 return
             note(self.crawler, "driver_starting")
             await super()._launch()
+            self._started = True
             note(self.crawler, "driver_started")
 
     async def _start_early(self) -> None:
@@ -113,7 +116,10 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
 
     async def _ready(self) -> None:
         """Wait for the early start, if any; what failed there is tried again here (and fails
-        the request with its reason)."""
+        the request with its reason). Nothing to wait for once the driver is up (the browser
+        launch has its own lock)."""
+        if self._started:
+            return
         task = self._starting
         if task is not None and not task.done():
             with contextlib.suppress(Exception):
