@@ -92,8 +92,8 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         waits for them: `_ready`); the handler of another scheme (Scrapy makes one for http
         and one for https) starts its driver only if a request ever needs it."""
         wanted, mine = _rendered_schemes(self.crawler), _schemes_of(self, self.crawler)
-        if (not self.early or wanted is None or mine is None
-                or self.config.startup_context_kwargs):  # contexts made at start: as before
+        if (not self.early or not wanted or mine is None  # a spider that cannot say (a
+                or self.config.startup_context_kwargs):  # frontier worker): as before
             await self._start()
             return
         if wanted & mine:
