@@ -69,6 +69,11 @@ class MarkwatchConfig:
     """How the screenshot is stored (`EVIDENCE_SCREENSHOT_FORMAT`): `webp`, Chromium's PNG
     re-encoded as lossless WebP with its pixels checked, `png`, Chromium's PNG as it is, or
     `png-compact`, Chromium's PNG at its default zlib level (`crawler.evidence.screenshot`)."""
+    browser_early: bool = True
+    """`EVIDENCE_BROWSER_EARLY`: the Playwright driver and Chromium are started in the
+    background as the engine starts, beside robots.txt and the first requests, instead of the
+    engine waiting for the driver and the first rendered request for the browser
+    (`crawler.browser.download_handler`)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> MarkwatchConfig:
@@ -108,6 +113,7 @@ class MarkwatchConfig:
                                       STATIC_REVALIDATE_MODES),
             screenshot_format=_choice(settings, "EVIDENCE_SCREENSHOT_FORMAT",
                                       SCREENSHOT_FORMATS),
+            browser_early=settings.getbool("EVIDENCE_BROWSER_EARLY", True),
         )
 
 

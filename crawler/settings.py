@@ -130,6 +130,8 @@ EXTENSIONS = {
     "crawler.extensions.memtrace.MemTrace": 600,
     # glibc's freed heap given back every MALLOC_TRIM_EVERY captures (0: off)
     "crawler.extensions.malloc_trim.MallocTrim": 610,
+    # a JSON-lines timeline of the crawl's events, only with MARKWATCH_TIMELINE (bench/timeline.py)
+    "crawler.extensions.timeline.Timeline": 20,
     # off (above) and not even loaded: Scrapy imports a disabled extension's module before it
     # says NotConfigured, and these two bring aiohttp and twisted.conch (0.1 s of start-up)
     "scrapy.extensions.remote_control.RemoteControl": None,
@@ -177,6 +179,9 @@ EVIDENCE_CONTEXT_PAGES = "auto"
 EVIDENCE_RENDERER_MAX_MB = 1536  # resident memory of one renderer; past it, killed (0: off)
 EVIDENCE_INFLIGHT_MB = 256  # bytes of captures not yet stored; past it new requests wait (0: off)
 EVIDENCE_STORE_WORKERS = 4  # threads storing captures (hashing, writes, uploads) beside rendering
+# the driver and Chromium started beside the first requests, not before or after them
+# (crawler.browser.download_handler)
+EVIDENCE_BROWSER_EARLY = True
 EVIDENCE_TAB_CAPTURES = 20  # captures one browser tab serves before a fresh tab (1: one each)
 
 STORAGE_URI = "file://./markwatch-data"
@@ -185,3 +190,4 @@ STORAGE_SPOOL_DIR = ""  # empty: MARKWATCH_SPOOL_DIR or ./markwatch-data/spool
 ALERTS_OUTBOX_DIR = ""  # empty: MARKWATCH_OUTBOX_DIR or ./markwatch-data/outbox (crawler.alerts)
 
 MARKWATCH_VERSION = __version__
+MARKWATCH_TIMELINE = ""  # a file for the crawl's timeline of events (crawler.extensions.timeline)

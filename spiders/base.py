@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import scrapy
 from playwright.async_api import Error as PlaywrightError
@@ -38,6 +39,7 @@ from crawler.config import MarkwatchConfig
 from crawler.evidence.assembly import CaptureAssembler, unrendered
 from crawler.evidence.manifest import CaptureItem, FailureItem, WatchRef
 from crawler.exceptions import CaptureError, ConfigError
+from crawler.extensions.timeline import note
 from crawler.items import Block, SearchResult
 from crawler.recording import release_page
 from crawler.recording.crawl_dedup import crawl_dedup
@@ -202,6 +204,14 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             yield self._search_request(state, self.first_page, self.search_url(
                 state.watch.term, self.first_page))
 
+    def rendered_schemes(self) -> set[str]:
+        """The URL schemes of the rendered pages this spider starts with (the download
+        handler of such a scheme starts the browser early: `crawler.browser.download_handler`)."""
+        urls = [url for _, url in self.targets] if self.render_listing else []
+        if self.render_search:
+            urls += [self.search_url(s.watch.term, self.first_page) for s in self.states]
+        return {urlsplit(url).scheme for url in urls}
+
     def _meta(self, state: WatchState, kind: str, render: bool, **extra: Any) -> dict[str, Any]:
         meta: dict[str, Any] = {"watch_state": state, "page_kind": kind, **extra}
         if render:
@@ -275,8 +285,19 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             return
         self.note_passed(response)
         results = extract_results(page).results  # page object, ItemList or repeated cards
+        # the listings (and the next results page) are asked for before this page's evidence
+        # is assembled (WARC, screenshot encoding: CPU that can run while they render), so the
+        # browser's page slots are not left empty meanwhile; the capture is made all the same
+        for request in self._follow(state, page, page_no, results):
+            yield request
         yield await self._capture(response, rendered, "search", results=results,
                                   search_page=page_no)
+
+    def _follow(self, state: WatchState, page: SearchPage, page_no: int,
+                results: list[SearchResult]) -> list[Request]:
+        """The requests a results page leads to: its new listings, within `max_listings`,
+        then the next results page, within `max_pages` and while pages bring new results."""
+        out: list[Request] = []
         new = 0
         for result in results:
             if result.placeholder or result.url in state.seen or self._excluded(state, result):
@@ -286,14 +307,15 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             if state.listings >= self.max_listings:
                 break
             state.listings += 1
-            yield self._listing_request(state, result.url, result.sponsored)
+            out.append(self._listing_request(state, result.url, result.sponsored))
         if state.listings >= self.max_listings or state.pages >= self.max_pages or not new:
-            return
+            return out
         next_url = page.next_page_url()
         if next_url is None and self._increments(page):
             next_url = self.search_url(state.watch.term, page_no + 1)
         if next_url:
-            yield self._search_request(state, page_no + 1, next_url)
+            out.append(self._search_request(state, page_no + 1, next_url))
+        return out
 
     @staticmethod
     def _excluded(state: WatchState, result: SearchResult) -> bool:
@@ -373,6 +395,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             return self._failure(response.url, response.meta, str(exc))
         finally:
             await self._end_page(page, response.meta, reusable=captured)
+            note(self.crawler, "rendered", kind=response.meta.get("page_kind", "other"),
+                 url=response.request.url if response.request else response.url)
 
     async def _end_page(self, page: Any, meta: dict[str, Any], reusable: bool = False
                         ) -> list[str]:
@@ -413,8 +437,10 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
                        **found: Any) -> CaptureItem:
         """The evidence of this page (`crawler.evidence.assembly`), for the request's watch."""
         state: WatchState = response.meta["watch_state"]
-        return await self.assembler.capture(response, rendered, kind, state.watch, state.msrp,
+        item = await self.assembler.capture(response, rendered, kind, state.watch, state.msrp,
                                             **found)
+        note(self.crawler, "assembled", kind=kind, url=item.request_url)
+        return item
 
 GONE_STATUSES = (404, 410)
 

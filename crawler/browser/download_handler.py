@@ -29,6 +29,8 @@ the driver and decoded the less (1-2 MB on real marketplace pages).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -43,6 +45,7 @@ from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDown
 
 from crawler.browser.tabs import TAB_META, TabPool
 from crawler.config import MarkwatchConfig
+from crawler.extensions.timeline import note
 from crawler.sandbox import log_sandbox
 
 logger = logging.getLogger(__name__)
@@ -74,6 +77,71 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
             tabs = TabPool(captures, crawler.stats)
             crawler.markwatch_tabs = tabs  # type: ignore[attr-defined]
         self.tabs = tabs
+        self.crawler = crawler
+        self.early = MarkwatchConfig.from_settings(crawler.settings).browser_early
+        self._starting: asyncio.Future[None] | None = None
+        self._start_lock = asyncio.Lock()
+        self._started = False
+
+    async def _launch(self) -> None:
+        """At the engine's start: scrapy-playwright starts the Playwright driver there, and the
+        engine waits for it; Chromium follows on the first rendered request, which waits for
+        it in turn. With `EVIDENCE_BROWSER_EARLY` the handler of the scheme the spider's first
+        rendered pages use starts both in the background at once, while Python fetches
+        robots.txt and schedules the first requests (the first request that needs the browser
+        waits for them: `_ready`); the handler of another scheme (Scrapy makes one for http
+        and one for https) starts its driver only if a request ever needs it."""
+        wanted, mine = _rendered_schemes(self.crawler), _schemes_of(self, self.crawler)
+        if (not self.early or not wanted or mine is None  # a spider that cannot say (a
+                or self.config.startup_context_kwargs):  # frontier worker): as before
+            await self._start()
+            return
+        if wanted & mine:
+            self._starting = asyncio.ensure_future(self._start_early())
+            self._starting.add_done_callback(_launch_done)
+
+    async def _start(self) -> None:
+        """scrapy-playwright's start (the Playwright driver), once, on the crawl's timeline."""
+        async with self._start_lock:
+            if self._started:
+                return
+            note(self.crawler, "driver_starting")
+            await super()._launch()
+            self._started = True
+            note(self.crawler, "driver_started")
+
+    async def _start_early(self) -> None:
+        await self._start()
+        await self._maybe_launch_browser()
+
+    async def _ready(self) -> None:
+        """Wait for the early start, if any; what failed there is tried again here (and fails
+        the request with its reason). Nothing to wait for once the driver is up (the browser
+        launch has its own lock)."""
+        if self._started:
+            return
+        task = self._starting
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)  # a cancelled request leaves the launch running
+        await self._start()
+
+    async def _close(self) -> None:
+        """scrapy-playwright's close, once an early start has finished (no browser is left
+        running behind a closed handler)."""
+        task = self._starting
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await task
+        await super()._close()
+
+    async def _maybe_launch_browser(self) -> None:
+        """scrapy-playwright's browser launch, on the crawl's timeline."""
+        if hasattr(self, "browser"):
+            return
+        note(self.crawler, "browser_launching")
+        await super()._maybe_launch_browser()
+        note(self.crawler, "browser_launched")
 
     async def _idle_tab(self, context_name: str) -> Page | None:
         """A tab a finished capture left in the context, if any (waiting for one while the
@@ -87,6 +155,7 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     async def _create_browser_context(self, name: str, context_kwargs: dict | None,
                                       spider: Spider | None = None) -> Any:
         """scrapy-playwright's context, with page slots that know about idle tabs."""
+        await self._ready()
         wrapper = await super()._create_browser_context(name, context_kwargs, spider)
         wrapper.semaphore = self.tabs.slots_for(wrapper.context, self.config.max_pages_per_context)
         return wrapper
@@ -172,6 +241,29 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
                 await page.close()
                 self.stats.inc_value("playwright/page_count/closed")
             raise
+
+
+def _rendered_schemes(crawler: Crawler) -> set[str] | None:
+    """The URL schemes of the rendered pages the crawl's spider starts with, if it says."""
+    schemes = getattr(getattr(crawler, "spider", None), "rendered_schemes", None)
+    return set(schemes()) if callable(schemes) else None
+
+
+def _schemes_of(handler: Any, crawler: Crawler) -> set[str] | None:
+    """The schemes Scrapy's downloader sends to `handler` (None: it cannot be told)."""
+    engine = getattr(crawler, "engine", None)
+    handlers = getattr(getattr(getattr(engine, "downloader", None), "handlers", None),
+                       "_handlers", None)
+    if not isinstance(handlers, dict):
+        return None
+    return {scheme for scheme, h in handlers.items() if h is handler}
+
+
+def _launch_done(task: asyncio.Future[None]) -> None:
+    """The early start's outcome is read (a failure is tried again, and reported, by the first
+    request that needs the browser)."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("early browser start failed: %s", task.exception())
 
 
 def _navigation_response_only(page: Page, handler: Any) -> Any:
