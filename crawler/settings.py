@@ -128,6 +128,8 @@ EXTENSIONS = {
     "crawler.extensions.renderer_guard.RendererGuard": 10,
     # debug only, off unless MEMTRACE_FILE is set: where Python's memory grows
     "crawler.extensions.memtrace.MemTrace": 600,
+    # glibc's mmap threshold fixed (MALLOC_MMAP_THRESHOLD): large transient buffers unmapped
+    "crawler.extensions.malloc_mmap.MallocMmapThreshold": 5,
     # glibc's freed heap given back every MALLOC_TRIM_EVERY captures (0: off)
     "crawler.extensions.malloc_trim.MallocTrim": 610,
     # a JSON-lines timeline of the crawl's events, only with MARKWATCH_TIMELINE (bench/timeline.py)
@@ -137,6 +139,10 @@ EXTENSIONS = {
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.telnet.TelnetConsole": None,
 }
+
+# glibc's mmap threshold in bytes, fixed so that freed large buffers go back to the system
+# (crawler/extensions/malloc_mmap.py); 0 leaves glibc's dynamic threshold
+MALLOC_MMAP_THRESHOLD = 128 * 1024
 
 # Evidence (see crawler.config for meaning and defaults).
 EVIDENCE_ENABLED = True
