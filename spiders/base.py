@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -37,6 +37,7 @@ from crawler.browser.capture import (
 from crawler.browser.download_handler import NAVIGATION_ONLY_META
 from crawler.config import MarkwatchConfig
 from crawler.evidence.assembly import CaptureAssembler, unrendered
+from crawler.evidence.budget import EvidenceBudget
 from crawler.evidence.manifest import CaptureItem, FailureItem, WatchRef
 from crawler.exceptions import CaptureError, ConfigError
 from crawler.extensions.timeline import note
@@ -288,10 +289,32 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         # the listings (and the next results page) are asked for before this page's evidence
         # is assembled (WARC, screenshot encoding: CPU that can run while they render), so the
         # browser's page slots are not left empty meanwhile; the capture is made all the same
-        for request in self._follow(state, page, page_no, results):
-            yield request
-        yield await self._capture(response, rendered, "search", results=results,
-                                  search_page=page_no)
+        with self._assembling(response, rendered):  # its bytes count while the listings go
+            for request in self._follow(state, page, page_no, results):
+                yield request
+            item = await self._capture(response, rendered, "search", results=results,
+                                       search_page=page_no)
+        yield item
+
+    @contextlib.contextmanager
+    def _assembling(self, response: Response, rendered: RenderedPage) -> Iterator[None]:
+        """Count the rendered page's bytes in the evidence budget (`crawler.evidence.budget`)
+        while its capture is assembled: the requests it leads to are asked for meanwhile, and
+        the budget holds them back when what is not yet stored is already too much. The
+        evidence pipeline counts the capture itself once it is taken in."""
+        settings = self.crawler.settings
+        budget = (EvidenceBudget.for_crawler(self.crawler)
+                  if settings.getbool("EVIDENCE_ENABLED") else None)
+        if budget is None or not budget.max_bytes:
+            yield
+            return
+        key = f"assembling:{id(rendered)}"
+        budget.hold(key, len(rendered.dom) + len(rendered.screenshot) + len(response.body)
+                    + sum(len(data) for _, _, data in rendered.images))
+        try:
+            yield
+        finally:
+            budget.release(key)
 
     def _follow(self, state: WatchState, page: SearchPage, page_no: int,
                 results: list[SearchResult]) -> list[Request]:

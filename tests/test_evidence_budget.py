@@ -105,7 +105,9 @@ brands:
 def test_a_tiny_budget_holds_requests_back_and_loses_nothing(
         tmp_path: Path, demo_market: DemoMarketplace, chromium: str) -> None:
     """1 KiB of budget (less than any capture) and one store thread, three requests at once:
-    every request after a capture is taken in waits for it to be stored. Every listing is still
+    the listings a results page leads to are asked for while that page's capture is assembled,
+    and its bytes already count then (`MarketplaceSpider._assembling`), so they wait; so does
+    every request after a capture is taken in, until it is stored. Every listing is still
     captured, and every capture verifies (artifacts, payloads, manifest, seal)."""
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
     store = tmp_path / "store"
