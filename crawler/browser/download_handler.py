@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from typing import Any
@@ -61,6 +62,20 @@ SUPPORTED = all(hasattr(ScrapyPlaywrightDownloadHandler, name) for name in _PARE
     hasattr(sp_utils, name) for name in _UTILS)
 """Whether the installed scrapy-playwright has the internals this handler builds on; when it
 does not, every request takes scrapy-playwright's own (routed) path."""
+_START_HOOKS = ("_launch", "_close", "_maybe_launch_browser")
+
+
+def has_start_hooks(handler_class: type) -> bool:
+    """Whether scrapy-playwright's handler starts and stops its driver and browser through the
+    coroutines the early start builds on (`EVIDENCE_BROWSER_EARLY`; scrapy-playwright 0.0.43
+    to 0.0.48 do)."""
+    return all(inspect.iscoroutinefunction(getattr(handler_class, name, None))
+               for name in _START_HOOKS)
+
+
+EARLY_SUPPORTED = has_start_hooks(ScrapyPlaywrightDownloadHandler)
+"""When False, `EVIDENCE_BROWSER_EARLY` is ignored (with a warning) and scrapy-playwright
+starts its driver and browser its own way."""
 
 
 class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
@@ -79,6 +94,10 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         self.tabs = tabs
         self.crawler = crawler
         self.early = MarkwatchConfig.from_settings(crawler.settings).browser_early
+        if self.early and not EARLY_SUPPORTED:
+            logger.warning("EVIDENCE_BROWSER_EARLY is ignored: this scrapy-playwright does not "
+                           "start its browser through %s", ", ".join(_START_HOOKS))
+            self.early = False
         self._starting: asyncio.Future[None] | None = None
         self._start_lock = asyncio.Lock()
         self._started = False
@@ -118,7 +137,7 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         """Wait for the early start, if any; what failed there is tried again here (and fails
         the request with its reason). Nothing to wait for once the driver is up (the browser
         launch has its own lock)."""
-        if self._started:
+        if self._started or not EARLY_SUPPORTED:  # (without the hooks: started its own way)
             return
         task = self._starting
         if task is not None and not task.done():
