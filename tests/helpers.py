@@ -213,9 +213,9 @@ def env_for(market: DemoMarketplace | None = None) -> dict[str, str]:
 
 
 def start(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = (cwd / "process.log").open("ab")
-    return subprocess.Popen([MARKWATCH, *args], cwd=cwd, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with (cwd / "process.log").open("ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([MARKWATCH, *args], cwd=cwd, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def wait_for(what: Callable[[], Any], timeout: float, step: float = 0.2) -> Any:

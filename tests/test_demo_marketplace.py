@@ -389,6 +389,8 @@ def test_module_runs_in_the_foreground() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 # --- browser -------------------------------------------------------------------------------

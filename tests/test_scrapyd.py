@@ -63,9 +63,9 @@ def scrapyd(tmp_path: Path) -> Iterator[str]:
         f"bind_address = 127.0.0.1\nhttp_port = {port}\n"
         f"eggs_dir = {home}/eggs\nlogs_dir = {home}/logs\ndbs_dir = {home}/dbs\n"
         "items_dir =\nmax_proc = 1\npoll_interval = 0.5\n", encoding="utf-8")
-    log = (home / "scrapyd.out").open("wb")
-    proc = subprocess.Popen([str(BIN / "scrapyd")], cwd=home, stdout=log,
-                            stderr=subprocess.STDOUT)
+    with (home / "scrapyd.out").open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([str(BIN / "scrapyd")], cwd=home, stdout=log,
+                                stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
