@@ -252,12 +252,13 @@ def print_cpu(rows: list[Row]) -> None:
             print(f"CPU s/capture at concurrency {r.concurrency} ({r.row}): {parts}")
 
 
-def long_run(work: Path, market: DemoMarketplace, captures: int, concurrency: int) -> dict[str,
-                                                                                          Any]:
+def long_run(work: Path, market: DemoMarketplace, captures: int, concurrency: int,
+             samples: Path | None = None) -> dict[str, Any]:
     """One crawl of `captures`; peak PSS over the first and last tenth, and the memory curve:
     peak and mean PSS of the tree and peak PSS of Python, the driver and Chromium per tenth of
-    the captures (each sample is also written to `long/samples.jsonl` as it is taken)."""
-    trace = str(work / "samples.jsonl")
+    the captures (each sample is also written, as it is taken, to `samples`: by default
+    `long/samples.jsonl` in the work folder, which goes with it unless `--keep`)."""
+    trace = str(samples or work / "samples.jsonl")
     row, _, stats = run_markwatch(work, market, captures, concurrency,
                                   f"file://{work / 'store'}", "markwatch", interval=1.0,
                                   trace=trace)
@@ -324,6 +325,9 @@ def main() -> None:
                         help="the S3 row's server: moto, or a one-node Ceph RGW")
     parser.add_argument("--long", type=int, nargs="?", const=10_000, default=0,
                         help="one long crawl of this many captures (default 10000): memory")
+    parser.add_argument("--samples", type=Path,
+                        help="the long crawl's memory samples (JSON lines), written here as "
+                             "they are taken and kept (default: in the work folder)")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--set", dest="settings", action="append", default=[],
@@ -403,7 +407,8 @@ def main() -> None:
         if opts.long:
             work = work_root / "long"
             work.mkdir()
-            results["long"] = long_run(work, market, opts.long, best.concurrency)
+            results["long"] = long_run(work, market, opts.long, best.concurrency,
+                                       opts.samples)
             lr = results["long"]
             print(f"\nlong run: {lr['captures']} captures at {lr['rate']:.2f}/s; peak PSS "
                   f"first {lr['window']}: {lr['peak_first_mib']:.0f} MiB, last "
