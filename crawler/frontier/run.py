@@ -156,10 +156,10 @@ def _record(frontier: Frontier, meta: dict[str, Any], marketplace: str,
     case = meta.get("cases", {}).get(marketplace)
     watchlist = {k: v for k, v in meta["watchlist"].items() if k != "text"}
     ledger = RunLedger(frontier.run_id, marketplace, started, case, watchlist)
-    ledger.captures = [
+    ledger.captures.extend(
         CaptureEntry(r["capture_id"], r["kind"], r["url"], r["manifest_key"],
                      r["manifest_sha256"])
-        for r in rows if r["marketplace"] == marketplace]
+        for r in rows if r["marketplace"] == marketplace)
     ledger.failures = [
         FailureItem(f["url"], f["page_kind"], WatchRef(f["brand"], f["term"], marketplace,
                                                        f.get("case")),
@@ -169,7 +169,10 @@ def _record(frontier: Frontier, meta: dict[str, Any], marketplace: str,
     ledger.new_blobs = counts.get("new_blobs", 0)
     ledger.reused_blobs = counts.get("reused_blobs", 0)
     ledger.new_bytes = counts.get("new_bytes", 0)
-    return ledger.record(clock.now(), "finished")
+    try:
+        return ledger.record(clock.now(), "finished")
+    finally:
+        ledger.close()
 
 
 def report_json(report: CrawlReport) -> str:

@@ -270,6 +270,13 @@ class EvidencePipeline:
             self.budget.close()
         if self.ledger is None:  # the spider never opened
             return
+        try:
+            await self._write_run_record(reason)
+        finally:
+            self.ledger.close()
+
+    async def _write_run_record(self, reason: str) -> None:
+        assert self.ledger is not None
         # Stopped by a signal: the run resumes under the same id and writes its record then
         if reason == "shutdown" and self.crawler and self.crawler.settings.getbool(
                 "MARKWATCH_RESUMABLE"):
@@ -284,11 +291,11 @@ class EvidencePipeline:
             self.catalog.close()
             self.store.close()
             return
-        record = self.ledger.record(self.config.clock.now(), reason)
-        record["coverage"] = coverage_of_run(self.catalog, record, self.crawler)
-        data = canonical_json(record)
         key = run_record_key(self.run_id, self.ledger.marketplace)
         try:
+            record = self.ledger.record(self.config.clock.now(), reason)
+            record["coverage"] = coverage_of_run(self.catalog, record, self.crawler)
+            data = canonical_json(record)
             doc = await asyncio.to_thread(self.store.put_document, key, data, "application/json")
             self.catalog.index_run(record, key, doc.sha256)
             self.stats.set_value("markwatch/run_record", key)
@@ -296,7 +303,7 @@ class EvidencePipeline:
             outcome = await asyncio.to_thread(self.sealer.after_run, record, key, doc.sha256)
             self.stats.set_value("markwatch/seal", outcome.to_json())
             self.stats.set_value(f"seal/{outcome.status}", 1)
-        except StoreError as exc:
+        except (StoreError, OSError) as exc:  # OSError: the ledger's file could not be read
             logger.error("could not write the run record %s: %s", key, exc)
             self.stats.set_value("markwatch/run_record_error", str(exc))
         finally:

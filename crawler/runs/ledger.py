@@ -1,5 +1,9 @@
 """A run's ledger: what it captured and what failed, written once at the end as the run record.
 
+Its capture entries wait in a temporary file (`crawler.runs.spool`), not in memory, so a long
+crawl's memory does not grow with the captures it stores; its failures stay in memory (one per
+page that could not be captured).
+
 The evidence pipeline keeps one ledger per marketplace inside the crawl; starting, resuming and
 reporting whole runs is `crawler.runs.runner`, which never sees a ledger, only its record.
 """
@@ -13,6 +17,7 @@ from typing import Any
 
 from crawler.clock import isoformat
 from crawler.evidence.manifest import RUN_SCHEMA, FailureItem, software_info
+from crawler.runs.spool import EntrySpool
 
 
 def digest_list_root(digests: list[str]) -> str:
@@ -43,16 +48,14 @@ class RunLedger:
     started_at: dt.datetime
     case: str | None = None
     watchlist: dict[str, Any] = field(default_factory=dict)
-    captures: list[CaptureEntry] = field(default_factory=list)
+    captures: EntrySpool = field(default_factory=EntrySpool)
     failures: list[FailureItem] = field(default_factory=list)
     new_bytes: int = 0
     new_blobs: int = 0
     reused_blobs: int = 0
 
     def counts(self) -> dict[str, int]:
-        kinds: dict[str, int] = {}
-        for entry in self.captures:
-            kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
+        kinds = self.captures.kinds()
         return {
             "captures": len(self.captures),
             "listings": kinds.get("listing", 0),
@@ -97,3 +100,7 @@ class RunLedger:
             ],
             "software": software_info(),
         }
+
+    def close(self) -> None:
+        """Delete the capture entries' temporary file (after the record is written)."""
+        self.captures.close()
