@@ -20,6 +20,7 @@ from typing import Any
 import crawler.portal.catalog_schema  # noqa: F401 - declares the portal's indexes
 from crawler.alerts.records import rebuild_alert_index
 from crawler.fields.index import capture_fields_row, listing_fields, rebuild_fields
+from crawler.triage.sellers import index_seller_names
 from storage.base import Store
 from storage.case_summary import TABLES as CASE_TABLES
 from storage.case_summary import count_new, insert_captures
@@ -137,6 +138,7 @@ class Catalog:
                 tx.upsert(captures, values)
             tx.upsert(artifacts, arts)
             tx.upsert(listing_fields, fields)
+            index_seller_names(tx, [v["seller_name"] for v in values if v["kind"] == "listing"])
 
     def index_run(self, record: dict[str, Any], key: str, sha256: str) -> None:
         """Index one run record (idempotent)."""
@@ -154,8 +156,8 @@ class Catalog:
         from crawler.triage.records import rebuild as rebuild_triage
 
         with self.transaction() as tx:
-            for table in ("artifacts", "listing_fields", "search_results", "captures", "runs",
-                          *CASE_TABLES):
+            for table in ("artifacts", "listing_fields", "search_results", "seller_keys",
+                          "captures", "runs", *CASE_TABLES):
                 tx.query(f"DELETE FROM {table}")  # noqa: S608 - fixed names
             captures_n = runs_n = 0
             batch: list[tuple[dict[str, Any], str, str]] = []

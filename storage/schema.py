@@ -8,7 +8,8 @@ from sqlalchemy import MetaData
 
 MODULES = ("storage.tables", "crawler.portal.catalog_schema", "crawler.alerts.records",
            "storage.case_summary", "crawler.triage.schema", "crawler.takedown.schema",
-           "crawler.fields.index", "crawler.schedule.records", "crawler.fields.search_index")
+           "crawler.fields.index", "crawler.schedule.records", "crawler.fields.search_index",
+           "crawler.triage.sellers")
 """The modules that declare catalog tables (each its own)."""
 
 

@@ -88,6 +88,9 @@ def index_reparse(tx: Tx, record: dict[str, Any], key: str) -> None:
         sets = ", ".join(f"{c} = ?" for c in NEWEST_COLUMNS)
         tx.query(f"UPDATE captures SET {sets} WHERE capture_id = ?",  # noqa: S608 - fixed names
                 (*[listing.get(c) for c in NEWEST_COLUMNS], capture_id))
+        from crawler.triage.sellers import index_seller_names
+
+        index_seller_names(tx, [listing.get("seller_name")])  # its key, for triage's links
 
 
 def rebuild_fields(tx: Tx, store: Any) -> int:

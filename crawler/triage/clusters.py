@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.triage.engine import seller_key
 from crawler.triage.images import hamming
+from crawler.triage.sellers import seller_key
 
 Seller = tuple[str, str]
 """(marketplace, seller name)."""

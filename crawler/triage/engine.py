@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from crawler.triage.images import hamming, phash
 from crawler.triage.rates import RateBook
 from crawler.triage.score import compute
 from crawler.triage.score import record as score_record
+from crawler.triage.sellers import marketplaces_selling_as, seller_key
 from crawler.triage.text import page_text
 from crawler.triage.vocabulary import Vocabulary
 from storage.base import Store
@@ -36,22 +36,6 @@ PHASH_CACHE = 4096
 """Photos whose perceptual hash is remembered by SHA-256 (64 hex digits each: about 0.6 MiB)."""
 PHASHES_PER_QUERY = 200
 """Photo hashes asked about in one statement (well under SQLite's and PostgreSQL's limits)."""
-
-_NAME_NOISE = re.compile(
-    r"\b(official|store|shop|outlet|trading|trade|co|ltd|inc|llc|direct|supply|global|"
-    r"factory|boutique|online)\b")
-
-
-def seller_key(name: str | None) -> str:
-    """A seller name normalised for linking: look-alikes folded, common words and
-    punctuation dropped (`Lux-Outlet Store` and `luxoutlet` are the same)."""
-    from crawler.triage.brands import skeleton
-
-    if not name:
-        return ""
-    text = _NAME_NOISE.sub(" ", skeleton(name))
-    return "".join(ch for ch in text if ch.isalnum())
-
 
 @dataclass
 class Pending:
@@ -190,12 +174,7 @@ class Triage:
         return out
 
     def _seller_marketplaces(self, capture_id: str, seller: str) -> list[str]:
-        key = seller_key(seller)
-        markets = set()
-        for r in self.catalog.query("SELECT DISTINCT marketplace, seller_name FROM captures "
-                                    "WHERE kind = 'listing' AND seller_name IS NOT NULL"):
-            if key and seller_key(r["seller_name"]) == key:
-                markets.add(r["marketplace"])
+        markets = marketplaces_selling_as(self.catalog, seller_key(seller))
         for r in self.catalog.query(
                 "SELECT DISTINCT c.marketplace FROM triage_contacts a "
                 "JOIN triage_contacts b ON a.kind = b.kind AND a.value = b.value "
