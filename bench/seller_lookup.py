@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from crawler.triage.sellers import marketplaces_selling_as, seller_key  # noqa: E402
-from storage.catalog import Catalog  # noqa: E402
+from crawler.triage.sellers import marketplaces_selling_as, seller_key
+from storage.catalog import Catalog
 
 MARKETPLACES = ("amazon", "ebay", "aliexpress", "dhgate", "etsy", "temu")
 WORDS = ("aurum", "luxe", "nova", "prime", "zen", "ultra", "gold", "star", "best", "top")

@@ -1,0 +1,90 @@
+"""No catalog statement made for one capture reads a whole table.
+
+A statement that scans `captures` (or any table, or a whole index of it) for each capture
+costs in proportion to the catalog, capture after capture: invisible on a fresh catalog and a
+crawl's worth of time once the catalog holds months of evidence (triage's seller look-up did,
+1 s a score at 100,000 captures: `bench/seller_lookup.py`). Demo listings are stored and
+scored through the real evidence pipeline and triage into a real SQLite catalog; every
+statement of the later captures is recorded and SQLite's own query plan for it is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from crawler.clock import FrozenClock
+from crawler.demo.data import build_catalog
+from crawler.demo.pages import item_page
+from crawler.evidence.manifest import WatchRef
+from crawler.triage.config import TriageConfig
+from crawler.triage.engine import Triage
+from crawler.triage.offline import offline_pipeline, store_page
+from crawler.watchlist import load_watchlist
+from spiders.pages.demo import DemoListingPage
+from storage.catalog import Catalog
+from storage.local import LocalStore
+
+BASE = "http://demo.test"
+T0 = dt.datetime(2026, 12, 5, 9, 0, tzinfo=dt.UTC)
+CATALOG = build_catalog()
+FULL_SCAN = re.compile(r"\bSCAN (?!CONSTANT ROW)(\w+)")
+
+
+def _watchlist(tmp_path: Path) -> Path:
+    (tmp_path / "lumara-official.png").write_bytes(CATALOG.images["brand-lumara"])
+    path = tmp_path / "watchlist.yaml"
+    path.write_text("""version: 1
+case: CASE-PLANS
+brands:
+  - name: Lumara
+    terms: [lumara]
+    msrp: {currency: EUR, min: 900}
+    marketplaces: [demo]
+    reference_images: [lumara-official.png]
+""", encoding="utf-8")
+    return path
+
+
+def test_no_statement_of_a_capture_scans_a_table(tmp_path: Path) -> None:
+    store, catalog = LocalStore(tmp_path / "store"), Catalog(tmp_path / "catalog.db")
+    clock = FrozenClock(T0, step=1.0)
+    watchlist = load_watchlist(_watchlist(tmp_path), ["demo"])
+    triage = Triage.from_watchlist(watchlist, store, catalog, TriageConfig(), clock)
+    pipeline = offline_pipeline(store, catalog, triage, clock)
+    seen: dict[str, Any] = {}
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        seen.setdefault(statement, parameters[0] if executemany else parameters)
+
+    listings = [i for i in CATALOG.listings if i.brand == "Lumara"][:30]
+    assert len(listings) == 30
+    for n, item in enumerate(listings):
+        if n == 15:  # the first ones fill the catalog; the later ones are what is looked at
+            event.listen(catalog.engine, "before_cursor_execute", record)
+        html = item_page(item, BASE, consented=True).encode()
+        images = {BASE + url: CATALOG.images[url[5:-4]] for url in item.image_urls}
+        store_page(pipeline, DemoListingPage, html, BASE + item.url, images,
+                   WatchRef("Lumara", "lumara", "demo", "CASE-PLANS"), T0)
+    catalog.close()
+    reads = {s: p for s, p in seen.items()
+             if s.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH"))}
+    assert any("seller_keys" in s for s in reads)  # triage's look-ups are among them
+    assert len(reads) >= 8
+    db = sqlite3.connect(tmp_path / "catalog.db")
+    try:
+        scans = {}
+        for statement, params in reads.items():
+            plan = " | ".join(str(r[3]) for r in db.execute("EXPLAIN QUERY PLAN " + statement,
+                                                            params))
+            if FULL_SCAN.search(plan):
+                scans[" ".join(statement.split())] = plan
+    finally:
+        db.close()
+    assert scans == {}
