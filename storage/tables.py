@@ -68,6 +68,7 @@ runs = Table(
     Column("record_key", Text, nullable=False),
     Column("record_sha256", Text, nullable=False),
 )
+Index("runs_marketplace", runs.c.marketplace, runs.c.started_at)
 
 CASE = "COALESCE(case_ref, '_none')"
 """A capture's case name (captures whose watch names none are in case `_none`)."""

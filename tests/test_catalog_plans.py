@@ -1,4 +1,5 @@
-"""No catalog statement made for one capture reads a whole table.
+"""No catalog statement made for one capture, or after a run for each of its captures, reads
+a whole table.
 
 A statement that scans `captures` (or any table, or a whole index of it) for each capture
 costs in proportion to the catalog, capture after capture: invisible on a fresh catalog and a
@@ -22,6 +23,8 @@ from crawler.clock import FrozenClock
 from crawler.demo.data import build_catalog
 from crawler.demo.pages import item_page
 from crawler.evidence.manifest import WatchRef
+from crawler.fields.coverage import CoverageSettings, run_coverage
+from crawler.takedown.observe import Observer
 from crawler.triage.config import TriageConfig
 from crawler.triage.engine import Triage
 from crawler.triage.offline import offline_pipeline, store_page
@@ -72,10 +75,15 @@ def test_no_statement_of_a_capture_scans_a_table(tmp_path: Path) -> None:
         images = {BASE + url: CATALOG.images[url[5:-4]] for url in item.image_urls}
         store_page(pipeline, DemoListingPage, html, BASE + item.url, images,
                    WatchRef("Lumara", "lumara", "demo", "CASE-PLANS"), T0)
+    # and what a run does once its captures are stored: takedown's comparison with earlier
+    # captures (relistings among them) and the run's field coverage against earlier runs
+    Observer(store, catalog, clock, "plans").run(pipeline.run_id)
+    run_coverage(catalog, pipeline.run_id, "demo", CoverageSettings())
     catalog.close()
     reads = {s: p for s, p in seen.items()
              if s.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH"))}
-    assert any("seller_keys" in s for s in reads)  # triage's look-ups are among them
+    for part in ("seller_keys", "availability = 'removed'", "FROM runs"):
+        assert any(part in s for s in reads), part  # the look-ups in question are among them
     assert len(reads) >= 8
     db = sqlite3.connect(tmp_path / "catalog.db")
     try:

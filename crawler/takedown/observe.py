@@ -162,11 +162,17 @@ class Observer:
         photos = self.photos(obs["capture_id"])
         if not photos:
             return False
+        # removed listings of this marketplace ever sold by this seller (a listing's last live
+        # capture, compared below, is one of its captures): read through the seller's index,
+        # not every removal of the marketplace for each new listing
         removed = self.catalog.query(
             "SELECT o.listing_id, o.capture_id AS removal_capture_id, o.started_at "
             "FROM takedown_observations o WHERE o.marketplace = ? AND o.availability = 'removed' "
-            "AND o.listing_id != ? AND o.started_at <= ? ORDER BY o.started_at",
-            (obs["marketplace"], obs["listing_id"], obs["started_at"]))
+            "AND o.listing_id != ? AND o.started_at <= ? AND o.listing_id IN ("
+            "SELECT c.listing_id FROM captures c WHERE c.seller_name = ? AND c.kind = 'listing' "
+            "AND c.marketplace = ?) ORDER BY o.started_at",
+            (obs["marketplace"], obs["listing_id"], obs["started_at"], row["seller_name"],
+             obs["marketplace"]))
         for gone in removed:
             live = queries.last_live_capture(self.catalog, obs["marketplace"], gone["listing_id"])
             if live is None or live.get("seller_name") != row["seller_name"]:

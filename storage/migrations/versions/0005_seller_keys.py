@@ -1,7 +1,8 @@
 """Seller names by normalised key (`crawler.triage.sellers`), so that triage's
 cross-marketplace signal reads the captures of the matching names through an index instead of
 every seller name of the catalog for each score. The keys of the sellers already in the
-catalog are computed here, a batch at a time.
+catalog are computed here, a batch at a time. And an index of runs by marketplace and start
+(a run's field coverage is compared with the marketplace's previous runs).
 
 Revision ID: 0005_seller_keys
 Revises: 0004_search_results
@@ -28,6 +29,7 @@ def upgrade() -> None:
                             sa.Column("seller_key", sa.Text, nullable=False))
     op.create_index("seller_keys_key", "seller_keys", ["seller_key"])
     op.create_index("captures_seller_name", "captures", ["seller_name", "kind", "marketplace"])
+    op.create_index("runs_marketplace", "runs", ["marketplace", "started_at"])
     conn = op.get_bind()
     page = sa.text("SELECT DISTINCT seller_name FROM captures WHERE kind = 'listing' "
                    "AND seller_name IS NOT NULL AND seller_name > :after "
@@ -41,6 +43,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("runs_marketplace", table_name="runs")
     op.drop_index("captures_seller_name", table_name="captures")
     op.drop_index("seller_keys_key", table_name="seller_keys")
     op.drop_table("seller_keys")
