@@ -1,4 +1,5 @@
-"""Triage's cross-marketplace seller look-up against the catalog's size, same run.
+"""Per-capture seller look-ups against the catalog's size, same run: triage's
+cross-marketplace signal and takedown's relisting candidates.
 
 For each catalog size, a SQLite catalog (real `Catalog.index_captures`, so `seller_keys` is
 filled as in a crawl) of that many listing captures, one distinct seller name per two captures
@@ -12,6 +13,12 @@ across six marketplaces, then one look-up per sampled seller, two ways:
 Both must give the same marketplaces for every look-up (checked). It prints milliseconds per
 look-up (process CPU) for each, and the scan's time over the indexed one's.
 
+Then, with one listing in ten of the catalog observed removed, the relisting candidates of a
+new listing (`crawler.takedown.observe.Observer.relisting`: removed listings of the
+marketplace whose last live capture has the new listing's seller), two ways: every removal of
+the marketplace read and each one's last live capture looked up (before), and the removals of
+the seller's own listings only (now); the same candidates for every look-up (checked).
+
     python bench/seller_lookup.py [--sizes 1000,10000,100000] [--lookups 50]
 """
 
@@ -24,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crawler.takedown import queries
+from crawler.takedown.schema import takedown_observations
 from crawler.triage.sellers import marketplaces_selling_as, seller_key
 from storage.catalog import Catalog
 
@@ -57,7 +66,30 @@ def scan(cat: Catalog, key: str) -> set[str]:
         if key and seller_key(r["seller_name"]) == key}
 
 
-def timed(fn: Any, cat: Catalog, keys: list[str]) -> tuple[float, list[set[str]]]:
+REMOVED_ALL = ("SELECT o.listing_id FROM takedown_observations o WHERE o.marketplace = ? "
+               "AND o.availability = 'removed' AND o.listing_id != ? AND o.started_at <= ? "
+               "ORDER BY o.started_at")
+REMOVED_OF_SELLER = (
+    "SELECT o.listing_id FROM takedown_observations o WHERE o.marketplace = ? "
+    "AND o.availability = 'removed' AND o.listing_id != ? AND o.started_at <= ? "
+    "AND o.listing_id IN (SELECT c.listing_id FROM captures c WHERE c.seller_name = ? "
+    "AND c.kind = 'listing' AND c.marketplace = ?) ORDER BY o.started_at")
+LATE = "2026-12-06T00:00:00.000000Z"
+
+
+def candidates(cat: Catalog, sql: str, market: str, name: str) -> list[str]:
+    params: tuple[str, ...] = (market, "NEW", LATE)
+    if "IN (" in sql:
+        params += (name, market)
+    out = []
+    for gone in cat.query(sql, params):
+        live = queries.last_live_capture(cat, market, gone["listing_id"])
+        if live is not None and live.get("seller_name") == name:
+            out.append(gone["listing_id"])
+    return out
+
+
+def timed(fn: Any, cat: Catalog, keys: list[Any]) -> tuple[float, list[Any]]:
     start = time.process_time()
     found = [fn(cat, key) for key in keys]
     return (time.process_time() - start) * 1000 / len(keys), found
@@ -72,6 +104,7 @@ def main() -> None:
     print("| listing captures | distinct sellers | scan ms/look-up | indexed ms/look-up | "
           "scan / indexed |")
     print("| ---: | ---: | ---: | ---: | ---: |")
+    relist_rows: list[str] = []
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "catalog.db") as cat:
             batch = []
@@ -88,6 +121,33 @@ def main() -> None:
             assert indexed == scanned, "the two look-ups disagree"
             print(f"| {size:,} | {size // 2:,} | {scan_ms:.2f} | {indexed_ms:.3f} | "
                   f"{scan_ms / indexed_ms:,.0f} |", flush=True)
+            removed = [{"capture_id": f"R{n:010d}", "case_ref": None,
+                        "marketplace": MARKETPLACES[n % len(MARKETPLACES)],
+                        "listing_id": f"L{n}", "url": f"http://127.0.0.1/item/{n}",
+                        "availability": "removed", "proof": "404",
+                        "started_at": "2026-12-05T23:00:00.000000Z"} for n in range(0, size, 10)]
+            with cat.transaction() as tx:
+                tx.upsert(takedown_observations, removed)
+            picks = [(MARKETPLACES[n % len(MARKETPLACES)], seller(n // 2))
+                     for n in (rng.randrange(size) for _ in range(max(3, args.lookups // 5)))]
+
+            def before(cat: Catalog, pick: tuple[str, str]) -> list[str]:
+                return candidates(cat, REMOVED_ALL, *pick)
+
+            def after(cat: Catalog, pick: tuple[str, str]) -> list[str]:
+                return candidates(cat, REMOVED_OF_SELLER, *pick)
+
+            after_ms, found_after = timed(after, cat, picks)
+            before_ms, found_before = timed(before, cat, picks)
+            assert found_after == found_before, "the two relisting searches disagree"
+            assert any(found_after), "no look-up found a candidate: nothing was compared"
+            relist_rows.append(f"| {size:,} | {len(removed):,} | {before_ms:.2f} | "
+                               f"{after_ms:.3f} | {before_ms / after_ms:,.0f} |")
+    print()
+    print("| listing captures | removed listings | relisting candidates before, ms/new listing "
+          "| now, ms | before / now |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(relist_rows))
 
 
 if __name__ == "__main__":
