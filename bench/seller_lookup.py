@@ -128,8 +128,10 @@ def main() -> None:
                         "started_at": "2026-12-05T23:00:00.000000Z"} for n in range(0, size, 10)]
             with cat.transaction() as tx:
                 tx.upsert(takedown_observations, removed)
+            # half the new listings by sellers with a removed listing there, half by anyone
             picks = [(MARKETPLACES[n % len(MARKETPLACES)], seller(n // 2))
-                     for n in (rng.randrange(size) for _ in range(max(3, args.lookups // 5)))]
+                     for i in range(max(4, args.lookups // 5))
+                     for n in [rng.randrange(0, size, 10) if i % 2 else rng.randrange(size)]]
 
             def before(cat: Catalog, pick: tuple[str, str]) -> list[str]:
                 return candidates(cat, REMOVED_ALL, *pick)
