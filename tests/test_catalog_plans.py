@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import event
 
+from crawler.alerts.config import AlertsConfig
+from crawler.alerts.derive import derive_events
 from crawler.clock import FrozenClock
 from crawler.demo.data import build_catalog
 from crawler.demo.pages import item_page
@@ -76,13 +78,17 @@ def test_no_statement_of_a_capture_scans_a_table(tmp_path: Path) -> None:
         store_page(pipeline, DemoListingPage, html, BASE + item.url, images,
                    WatchRef("Lumara", "lumara", "demo", "CASE-PLANS"), T0)
     # and what a run does once its captures are stored: takedown's comparison with earlier
-    # captures (relistings among them) and the run's field coverage against earlier runs
+    # captures (relistings among them), the run's field coverage against earlier runs, and
+    # its alerts (each listing's history)
     Observer(store, catalog, clock, "plans").run(pipeline.run_id)
     run_coverage(catalog, pipeline.run_id, "demo", CoverageSettings())
+    events = derive_events(AlertsConfig(channels={}, rules=()), {"run_id": pipeline.run_id},
+                           catalog, [], T0)
+    assert events  # suspicious listings among them: each listing's history was read
     catalog.close()
     reads = {s: p for s, p in seen.items()
              if s.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH"))}
-    for part in ("seller_keys", "availability = 'removed'", "FROM runs"):
+    for part in ("seller_keys", "availability = 'removed'", "FROM runs", "listing_id = ?"):
         assert any(part in s for s in reads), part  # the look-ups in question are among them
     assert len(reads) >= 8
     db = sqlite3.connect(tmp_path / "catalog.db")
