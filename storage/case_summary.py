@@ -139,7 +139,10 @@ def _insert_new_rows(tx: Tx, table: Table,
     if not rows:
         return []
     names = [c.name for c in table.columns]
-    values = [r if isinstance(r, dict) else dict(zip(names, r, strict=True)) for r in rows]
+    from storage.index_bounds import bound_row
+
+    values = [bound_row(table, r if isinstance(r, dict) else dict(zip(names, r, strict=True)))
+              for r in rows]  # indexed text bounded: storage/index_bounds.py
     return [tuple(r) for r in tx.conn.execute(_insert_new(tx.dialect, table), values)]
 
 

@@ -26,6 +26,7 @@ from storage.case_summary import TABLES as CASE_TABLES
 from storage.case_summary import count_new, insert_captures
 from storage.case_summary import fill as fill_case_summaries
 from storage.db import Tx, catalog_url, engine_for, is_postgres, redact, transaction
+from storage.index_bounds import bound_row
 from storage.layout import CAPTURES, RUNS
 from storage.tables import TRIAGE_SCORE, artifacts, capture_where, captures, runs
 
@@ -127,7 +128,7 @@ class Catalog:
             if (found := capture_fields_row(manifest)) is not None:
                 fields.append(found)
         names = [c.name for c in captures.columns]
-        values = [dict(zip(names, row, strict=True)) for row in rows]
+        values = [bound_row(captures, dict(zip(names, row, strict=True))) for row in rows]
         with self.transaction() as tx:
             if summaries:
                 new = insert_captures(tx, values)

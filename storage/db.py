@@ -182,9 +182,11 @@ class Tx:
         concurrent writers never put an older row over a newer one)."""
         if not rows:
             return
+        from storage.index_bounds import bound_row
+
         names = [c.name for c in table.columns]
-        values = [r if isinstance(r, dict) else dict(zip(names, r, strict=True))
-                  for r in rows]
+        values = [bound_row(table, r if isinstance(r, dict) else dict(zip(names, r, strict=True)))
+                  for r in rows]  # indexed text bounded: storage/index_bounds.py
         if len(values) > 1:  # one statement may not touch a row twice (PostgreSQL refuses)
             keys = [c.name for c in table.primary_key.columns]
             unique: dict[tuple[Any, ...], dict[str, Any]] = {}

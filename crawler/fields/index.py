@@ -85,12 +85,15 @@ def index_reparse(tx: Tx, record: dict[str, Any], key: str) -> None:
         "SELECT origin FROM listing_fields WHERE capture_id = ? AND origin != 'capture' "
         "ORDER BY parsed_at DESC, origin DESC LIMIT 1", (capture_id,))
     if newest and newest[0]["origin"] == key:
+        from crawler.triage.sellers import index_seller_names
+        from storage.index_bounds import bound_row
+        from storage.tables import captures
+
+        latest = bound_row(captures, {c: listing.get(c) for c in NEWEST_COLUMNS})
         sets = ", ".join(f"{c} = ?" for c in NEWEST_COLUMNS)
         tx.query(f"UPDATE captures SET {sets} WHERE capture_id = ?",  # noqa: S608 - fixed names
-                (*[listing.get(c) for c in NEWEST_COLUMNS], capture_id))
-        from crawler.triage.sellers import index_seller_names
-
-        index_seller_names(tx, [listing.get("seller_name")])  # its key, for triage's links
+                (*[latest[c] for c in NEWEST_COLUMNS], capture_id))
+        index_seller_names(tx, [latest["seller_name"]])  # its key, for triage's links
 
 
 def rebuild_fields(tx: Tx, store: Any) -> int:

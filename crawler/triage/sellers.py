@@ -24,9 +24,6 @@ from sqlalchemy import Column, Index, Table, Text
 from storage.db import METADATA, Tx
 from storage.tables import captures
 
-MAX_NAME_CHARS = 1000
-"""Seller names longer than this get no key (a hostile page's giant name is not indexed)."""
-
 seller_keys = Table(
     "seller_keys", METADATA,
     Column("seller_name", Text, primary_key=True),
@@ -55,7 +52,7 @@ def key_rows(names: Iterable[str | None]) -> list[tuple[str, str]]:
     """`seller_keys` rows (name, key) of the distinct names that have a key, sorted."""
     rows = {}
     for name in names:
-        if name and name not in rows and len(name) <= MAX_NAME_CHARS:
+        if name and name not in rows:  # a giant name is clipped: storage/index_bounds.py
             key = seller_key(name)
             if key:
                 rows[name] = key
