@@ -1,4 +1,5 @@
-"""Text the catalog indexes is bounded in bytes, whatever a page puts in it.
+"""Text a page wrote, made fit for the catalog: bounded in bytes where it is indexed, and
+without NUL characters anywhere.
 
 PostgreSQL refuses a B-tree index entry larger than 2,704 bytes, so one capture whose page gave
 its seller a name of a few thousand random characters (or a listing id, a result URL, a contact)
@@ -11,6 +12,10 @@ and marked with `…`. SQLite has no such limit; the bound is the same on both e
 filter matches the same rows on each. Lowercasing for the case-insensitive indexes can grow
 text by half (`İ` is two bytes, `i̇` three), so with the other columns of an index (a case
 name, a timestamp) 1,200 bytes stays under PostgreSQL's limit.
+
+PostgreSQL's text cannot hold U+0000 at all, and a page's JSON can carry one in any field
+(`"A\\u0000B"` in its JSON-LD is a seller name with a NUL in it): the catalog stores U+FFFD
+in its place (what an HTML parser makes of a NUL in a page's text), on both engines.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ MAX_INDEXED_BYTES = 1200
 SEARCH_URL_BYTES = 2400
 """A search result's URL (its index holds the URL and one integer)."""
 MARK = "…"
+NUL, REPLACEMENT = "\x00", "\ufffd"
 WIDER = {("search_results", "url"): SEARCH_URL_BYTES}
 
 
@@ -55,10 +61,16 @@ def indexed_columns(table: Table) -> dict[str, int]:
 
 
 def bound_row(table: Table, row: dict[str, Any]) -> dict[str, Any]:
-    """`row` with its indexed text clipped (the same dict when nothing needed it)."""
+    """`row` with NUL characters replaced in its text and its indexed text clipped (the same
+    dict when nothing needed either)."""
     out = row
+    for name, value in row.items():
+        if isinstance(value, str) and NUL in value:
+            if out is row:
+                out = dict(row)
+            out[name] = value.replace(NUL, REPLACEMENT)
     for name, limit in indexed_columns(table).items():
-        value = row.get(name)
+        value = out.get(name)
         clipped = clip_text(value, limit)
         if clipped is not value:
             if out is row:

@@ -1,4 +1,5 @@
-"""A page cannot keep its own capture out of the catalog with text too long to index.
+"""A page cannot keep its own capture out of the catalog with text too long to index, or
+with a NUL character in it.
 
 PostgreSQL (Debian's, started by the tests) refuses a B-tree entry over 2,704 bytes: before the
 bound, a seller name of 6,000 random characters made the capture's indexing fail there. Both
@@ -75,6 +76,26 @@ def test_a_capture_with_giant_text_is_indexed(catalog_uri: str, alphabet: str) -
         assert urls[0].endswith(MARK) and len(urls[0].encode()) <= SEARCH_URL_BYTES
         again = cat.get("C00000001")
         assert again is not None and again["seller_name"].endswith(MARK)
+
+
+def test_nul_characters_are_replaced_everywhere(catalog_uri: str) -> None:
+    """PostgreSQL's text cannot hold U+0000 (a page's JSON can: `"A\\u0000B"`)."""
+    doc: dict[str, Any] = manifest(1, "demo", "Aurum\x00Luxe")
+    doc["listing"]["title"] = "bag\x00\x00"
+    doc["listing"]["listing_id"] = "L\x001"
+    with Catalog(catalog_uri) as cat:
+        cat.index_capture(doc, "captures/1.json", "1" * 64)
+        row = cat.get("C00000001")
+        assert row is not None
+        assert (row["seller_name"], row["title"], row["listing_id"]) == (
+            "Aurum\ufffdLuxe", "bag\ufffd\ufffd", "L\ufffd1")
+        record = {"capture_id": "C00000001", "parsed_at": "2026-12-05T11:00:00.000000Z",
+                  "parser_version": "2",
+                  "listing": {**doc["listing"], "seller_name": "Other\x00Seller"}}
+        with cat.transaction() as tx:
+            index_reparse(tx, record, "fields/reparse/C00000001/1.json")
+        again = cat.get("C00000001")
+        assert again is not None and again["seller_name"] == "Other\ufffdSeller"
 
 
 def test_clipping_keeps_whole_characters() -> None:
