@@ -56,6 +56,8 @@ def indexed_columns(table: Table) -> dict[str, int]:
             if isinstance(expression, str):
                 names.add(expression)
                 continue
+            if getattr(expression, "name", None) == "substr":
+                continue  # a prefix: bounded by the index itself (e.g. `captures_url`)
             names |= {el.name for el in visitors.iterate(expression) if isinstance(el, Column)}
     return {n: WIDER.get((table.name, n), MAX_INDEXED_BYTES) for n in sorted(names)}
 

@@ -43,6 +43,14 @@ Index("captures_listing", captures.c.marketplace, captures.c.listing_id, capture
 Index("captures_seller", func.lower(captures.c.seller_name), captures.c.started_at)
 Index("captures_time", captures.c.started_at)
 Index("captures_run", captures.c.run_id)
+URL_PREFIX = 200
+"""Characters of a capture's URLs indexed (`captures_url`, `captures_final_url`): a look-up by
+URL compares the prefix through the index, then the URL whole (URLs are not bounded, so they
+are never indexed whole: `storage/index_bounds.py`)."""
+Index("captures_url", func.substr(captures.c.url, 1, URL_PREFIX))
+Index("captures_final_url", func.substr(captures.c.final_url, 1, URL_PREFIX))
+# (no marketplace before the prefix: SQLite, without statistics, would then take these for
+# any `marketplace = ?` filter, ahead of a narrower index such as captures_run)
 
 artifacts = Table(
     "artifacts", METADATA,

@@ -101,11 +101,23 @@ def index_observations(catalog: Any, rows: list[dict[str, Any]]) -> int:
 
 def listing_for_url(catalog: Any, marketplace: str, url: str) -> str | None:
     """The listing id a URL was last seen as (its last live capture, by request URL)."""
+    from storage.tables import URL_PREFIX
+
+    # each URL column through its prefix index (captures_url, captures_final_url: 200 is their
+    # URL_PREFIX), not every capture of the marketplace; `|| ''` keeps SQLite from putting the
+    # URL itself in place of the column in `substr(...)`, which no index would then match
     rows = catalog.query(
-        "SELECT listing_id, url, final_url FROM captures WHERE marketplace = ? AND "
-        "kind = 'listing' AND listing_id IS NOT NULL AND (url = ? OR final_url = ?) "
-        "ORDER BY started_at DESC LIMIT 50", (marketplace, url, url))
-    for row in rows:  # a listing page, not a redirect to the search or home page
+        "SELECT capture_id, listing_id, url, final_url, started_at FROM captures "
+        "WHERE marketplace = ? AND substr(url, 1, 200) = ? AND url || '' = ? "
+        "AND kind = 'listing' AND listing_id IS NOT NULL "
+        "UNION SELECT capture_id, listing_id, url, final_url, started_at FROM captures "
+        "WHERE marketplace = ? AND substr(final_url, 1, 200) = ? AND final_url || '' = ? "
+        "AND kind = 'listing' AND listing_id IS NOT NULL",
+        (marketplace, url[:URL_PREFIX], url, marketplace, url[:URL_PREFIX], url))
+    # newest first, sorted here: an ORDER BY ... LIMIT would lead SQLite to walk the
+    # marketplace's captures in time order instead (the captures of one URL are few)
+    rows.sort(key=lambda r: (r["started_at"], r["capture_id"]), reverse=True)
+    for row in rows[:50]:  # a listing page, not a redirect to the search or home page
         if redirect_target(row["url"], row["final_url"]) is None:
             return str(row["listing_id"])
     return None
