@@ -97,11 +97,14 @@ class Listing:
     """True when the crawl reached this listing from a sponsored search result."""
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: decimals as strings, keys in field order."""
+        """A JSON-ready dict: decimals as strings, keys in field order, lone surrogates a
+        page's JSON put in its text replaced (`crawler.textsafe`)."""
+        from crawler.textsafe import scrub
+
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Decimal) else value
+            out[f.name] = str(value) if isinstance(value, Decimal) else scrub(value)
         return out
 
 

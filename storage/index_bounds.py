@@ -15,7 +15,8 @@ name, a timestamp) 1,200 bytes stays under PostgreSQL's limit.
 
 PostgreSQL's text cannot hold U+0000 at all, and a page's JSON can carry one in any field
 (`"A\\u0000B"` in its JSON-LD is a seller name with a NUL in it): the catalog stores U+FFFD
-in its place (what an HTML parser makes of a NUL in a page's text), on both engines.
+in its place (what an HTML parser makes of a NUL in a page's text), on both engines; and
+for a lone UTF-16 surrogate, which neither engine can encode (`crawler.textsafe`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import Column, Table
 from sqlalchemy.sql import visitors
+
+from crawler.textsafe import scrub_text
 
 MAX_INDEXED_BYTES = 1200
 """The most UTF-8 bytes of a text the catalog keeps in an indexed column."""
@@ -67,10 +70,12 @@ def bound_row(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     dict when nothing needed either)."""
     out = row
     for name, value in row.items():
-        if isinstance(value, str) and NUL in value:
-            if out is row:
-                out = dict(row)
-            out[name] = value.replace(NUL, REPLACEMENT)
+        if isinstance(value, str) and (NUL in value or not value.isascii()):
+            safe = scrub_text(value.replace(NUL, REPLACEMENT))  # lone surrogates too
+            if safe != value:
+                if out is row:
+                    out = dict(row)
+                out[name] = safe
     for name, limit in indexed_columns(table).items():
         value = out.get(name)
         clipped = clip_text(value, limit)

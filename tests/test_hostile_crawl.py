@@ -111,6 +111,20 @@ def test_every_ordinary_listing_is_captured_and_verifies(crawled: Crawled) -> No
     assert everything.code == 0, everything.out + everything.err
 
 
+def test_text_no_record_can_hold_is_replaced_not_fatal(crawled: Crawled) -> None:
+    """`badtext`'s JSON-LD gives a brand with lone surrogates and a NUL, and an id with a lone
+    surrogate: the capture is made, indexed and verifies (above); its manifest and listing.json
+    hold U+FFFD for each surrogate and the NUL as extracted."""
+    from storage.catalog import Catalog
+    from storage.uri import default_catalog_uri
+
+    manifest = crawled.listing("badtext")
+    assert manifest["listing"]["brand"] == "Lum\ufffdara\x00 \ufffd"
+    with Catalog(default_catalog_uri(f"file://{crawled.store}")) as cat:
+        row = cat.get(manifest["capture_id"])
+    assert row is not None and row["title"] == "Lumara bag badtext"
+
+
 def test_refusals_are_reported_with_their_rule(crawled: Crawled) -> None:
     failures = crawled.failures()
     f = crawled.site.forbidden
@@ -133,6 +147,8 @@ def test_refusals_are_reported_with_their_rule(crawled: Crawled) -> None:
     refresh = crawled.site.base_url + "/item/refresh"
     if refresh in failures:  # the refresh fired while the capture was still loading the page
         assert failures[refresh] == f"egress refused (loopback): {refreshed}"
+    elif refreshed in failures:  # ... or as a navigation of its own, reported by its target
+        assert failures[refreshed] == f"egress refused (loopback): {refreshed}"
     else:  # it fired after the page settled (a loaded machine): the page is captured as it
         # was, and the refresh went nowhere (the forbidden servers' counters are checked above)
         assert [m for m in crawled.manifests() if m["request_url"] == refresh], failures

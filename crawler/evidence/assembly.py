@@ -28,6 +28,7 @@ from crawler.ids import new_ulid
 from crawler.items import Block, Listing, SearchResult
 from crawler.middlewares.timing import STARTED_META
 from crawler.recording.dedup import DedupIndex
+from crawler.textsafe import scrub
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ class CaptureAssembler:
                      "currency": r.currency, "sponsored": r.sponsored,
                      "placeholder": r.placeholder, "organic_position": r.organic_position}
                     for r in results]
-            artifacts.append(Artifact("results.json", "application/json", canonical_json(rows)))
+            artifacts.append(Artifact("results.json", "application/json",
+                                      canonical_json(scrub(rows))))
         if rendered.recording is not None:  # byte-exact exchanges from the recording proxy
             artifacts.insert(0, recorded_warc(
                 rendered.recording, warcinfo, capture_id=capture_id, started=started,

@@ -16,6 +16,7 @@ from crawler import SOFTWARE_NAME, __version__
 from crawler.clock import isoformat
 from crawler.evidence.canonical import canonical_bytes
 from crawler.items import Block, Listing, SearchResult
+from crawler.textsafe import scrub
 
 MANIFEST_SCHEMA = "markwatch/capture-manifest/1"
 RUN_SCHEMA = "markwatch/run-record/1"
@@ -141,7 +142,7 @@ def _read_software_info() -> dict[str, str]:
 
 
 def _result_json(result: SearchResult) -> dict[str, Any]:
-    return {
+    return scrub({
         "position": result.position,
         "url": result.url,
         "listing_id": result.listing_id,
@@ -152,7 +153,7 @@ def _result_json(result: SearchResult) -> dict[str, Any]:
         "sponsored": result.sponsored,
         "placeholder": result.placeholder,
         "organic_position": result.organic_position,
-    }
+    })
 
 
 def build_manifest(
@@ -163,8 +164,9 @@ def build_manifest(
     previous_capture: str | None,
     operator: str,
 ) -> dict[str, Any]:
-    """The manifest of a stored capture, as a JSON-ready dict."""
-    return {
+    """The manifest of a stored capture, as a JSON-ready dict (its text storable whatever the
+    page put in it: `crawler.textsafe`)."""
+    return scrub({
         "schema": MANIFEST_SCHEMA,
         "capture_id": item.capture_id,
         "kind": item.kind,
@@ -189,4 +191,4 @@ def build_manifest(
         "software": software_info(),
         "browser": item.browser,
         "notes": item.notes,
-    }
+    })

@@ -30,6 +30,7 @@ from crawler.fields.keys import REPARSE_PREFIX, reparse_key
 from crawler.fields.search_index import RESULT_KEYS, index_search_reparse
 from crawler.fields.warc_source import PageSource
 from crawler.items import SearchResult
+from crawler.textsafe import scrub
 from spiders.extract.pipeline import PARSER_VERSION
 from spiders.extract.search import extract_results
 from spiders.pages import SearchPage, page_class
@@ -106,7 +107,7 @@ def reparse_search(store: Store, catalog: Catalog, clock: Clock, row: dict[str, 
         errors = "; ".join(f"{k}: {v}" for k, v in extraction.errors.items())
         raise NoResults(f"no layer found a search result in the {got.source['kind']}"
                         + (f" ({errors})" if errors else ""))
-    results = [result_json(r, extraction.source) for r in extraction.results]
+    results = scrub([result_json(r, extraction.source) for r in extraction.results])
     if _comparable(results) == _comparable(_newest(store, manifest)):
         return None
     record = {
@@ -121,7 +122,7 @@ def reparse_search(store: Store, catalog: Catalog, clock: Clock, row: dict[str, 
         "software": {"markwatch": __version__},
         "parsed_at": isoformat(clock.now()),
         "strategy": extraction.source,
-        "errors": extraction.errors,
+        "errors": scrub(extraction.errors),
         "results": results,
     }
     digest = hashlib.sha256(canonical_json({"parser_version": PARSER_VERSION,

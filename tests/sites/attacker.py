@@ -98,8 +98,11 @@ def _bomb(mebibytes: int = 96) -> bytes:
 class Trapdoor:
     """The attacker marketplace on 127.0.0.1 (a free port), with its forbidden places."""
 
-    ORDINARY = ("ok1", "ok2", "ok3", "fakeua", "sockets")
-    """Listings a crawl must capture (the last two are hostile but legitimate pages)."""
+    ORDINARY = ("ok1", "ok2", "ok3", "fakeua", "sockets", "badtext")
+    """Listings a crawl must capture (the last three are hostile but legitimate pages)."""
+    BADTEXT_BRAND = "Lum\\ud800ara\\u0000 \\udfff"
+    """The brand `badtext`'s JSON-LD gives, as written in its JSON: two lone UTF-16 surrogates
+    and a NUL, which no UTF-8 record or PostgreSQL text can hold."""
 
     def __init__(self, secret_file: Path, bomb_mib: int = 96) -> None:
         self.secret_file = secret_file
@@ -163,6 +166,11 @@ class Trapdoor:
         if sku == "fakeua":
             extra = ("<script>Object.defineProperty(navigator, 'userAgent', "
                      "{get: () => 'FakeBrowser/1.0 (trapdoor)'});</script>")
+        elif sku == "badtext":
+            extra = ('<script type="application/ld+json">{"@context": "https://schema.org", '
+                     '"@type": "Product", "name": "Lumara bag badtext", "brand": {"@type": '
+                     f'"Brand", "name": "{self.BADTEXT_BRAND}"}}, "sku": "bad\\ud83d"}}'
+                     "</script>")
         elif sku == "sockets":
             extra = ("<script>for (const u of ['ws://" + self.netloc + "/ws', 'ws://"
                      + f.netloc("metadata") + "/ws']) { try { new WebSocket(u); } "
