@@ -151,3 +151,27 @@ def test_an_unreachable_frontier_is_a_clear_error(tmp_path: Path) -> None:
     out = run_markwatch(["worker", "--once"], cwd=tmp_path, env={"MARKWATCH_FRONTIER": uri})
     assert out.code == 1 and "unavailable" in out.err and "Traceback" not in out.err
     assert PASSWORD not in out.out + out.err and "redis://***@127.0.0.1" in out.err
+
+
+def test_a_returned_listing_already_in_the_catalog_is_not_captured_again(
+        frontier: Frontier, tmp_path: Path) -> None:
+    """A listing back from an expired lease whose capture a dead worker stored: found by its
+    URL (long ones too) among the run's captures, through the URL prefix index."""
+    from crawler.frontier.leases import LeaseTracker
+    from storage.catalog import Catalog
+    from tests.test_triage_sellers import manifest
+
+    uri = f"sqlite:///{tmp_path / 'catalog.db'}"
+    long_url = "http://127.0.0.1/item/" + "x" * 300
+    stored, other_run = manifest(1, "demo", "S"), manifest(2, "demo", "S")
+    stored.update(run_id=frontier.run_id, request_url=long_url)
+    other_run.update(request_url="http://127.0.0.1/item/elsewhere")
+    with Catalog(uri) as cat:
+        cat.index_captures([(stored, "captures/1.json", "1" * 64),
+                            (other_run, "captures/2.json", "2" * 64)])
+    tracker = LeaseTracker(frontier, catalog_uri=uri, marketplace="demo")
+    back = {**listing(long_url), "attempt": 1}
+    assert tracker.already_captured(back)
+    assert not tracker.already_captured({**back, "url": long_url[:-1] + "y"})  # same prefix
+    assert not tracker.already_captured({**back, "url": "http://127.0.0.1/item/elsewhere"})
+    assert not tracker.already_captured(listing(long_url))  # a first attempt: not looked up

@@ -61,9 +61,12 @@ class LeaseTracker:
 
         def look() -> bool:
             with Catalog(self.catalog_uri) as cat:
+                url = str(payload["url"])
+                # through the URL prefix index (captures_url), not every capture of the run;
+                # `|| ''`: see crawler.takedown.records.listing_for_url
                 return bool(cat.query(
-                    "SELECT 1 FROM captures WHERE run_id = ? AND url = ? LIMIT 1",
-                    (self.frontier.run_id, payload["url"])))
+                    "SELECT 1 FROM captures WHERE substr(url, 1, 200) = ? AND url || '' = ? "
+                    "AND run_id = ? LIMIT 1", (url[:200], url, self.frontier.run_id)))
 
         try:
             return with_retries(look, "checking a returned listing", 2.0)  # on the reactor
