@@ -34,6 +34,7 @@ from crawler.watchlist import load_watchlist
 from spiders.pages.demo import DemoListingPage
 from storage.catalog import Catalog
 from storage.local import LocalStore
+from tests.test_python_per_capture import _watchlist
 
 BASE = "http://demo.test"
 T0 = dt.datetime(2026, 12, 5, 9, 0, tzinfo=dt.UTC)
@@ -73,21 +74,6 @@ def _gone(n: int, run_id: str, url: str, kind: str) -> dict[str, Any]:
             "listing": None, "request_url": url, "final_url": None,
             "status": 404 if kind == "gone" else 200, "started_at": when, "finished_at": when,
             "block": {"kind": "captcha"} if kind == "blocked" else None, "artifacts": []}
-
-
-def _watchlist(tmp_path: Path) -> Path:
-    (tmp_path / "lumara-official.png").write_bytes(CATALOG.images["brand-lumara"])
-    path = tmp_path / "watchlist.yaml"
-    path.write_text("""version: 1
-case: CASE-PLANS
-brands:
-  - name: Lumara
-    terms: [lumara]
-    msrp: {currency: EUR, min: 900}
-    marketplaces: [demo]
-    reference_images: [lumara-official.png]
-""", encoding="utf-8")
-    return path
 
 
 def test_no_statement_of_a_capture_scans_a_table(tmp_path: Path) -> None:
