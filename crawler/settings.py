@@ -134,11 +134,16 @@ EXTENSIONS = {
     "crawler.extensions.malloc_trim.MallocTrim": 610,
     # a JSON-lines timeline of the crawl's events, only with MARKWATCH_TIMELINE (bench/timeline.py)
     "crawler.extensions.timeline.Timeline": 20,
+    # `kill -USR2 <pid>`: the engine's state, requests in flight, tabs and asyncio tasks logged
+    "crawler.extensions.status_dump.StatusDump": 30,
     # off (above) and not even loaded: Scrapy imports a disabled extension's module before it
     # says NotConfigured, and these two bring aiohttp and twisted.conch (0.1 s of start-up)
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.telnet.TelnetConsole": None,
 }
+
+# `kill -USR2 <pid>` logs the crawl's state (crawler/extensions/status_dump.py); False: off
+STATUS_DUMP_ENABLED = True
 
 # glibc's mmap threshold in bytes, fixed so that freed large buffers go back to the system
 # (crawler/extensions/malloc_mmap.py); 0 leaves glibc's dynamic threshold

@@ -6,9 +6,11 @@ Imported by test modules (`from tests.helpers import ...`); fixtures stay in `te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -82,9 +84,31 @@ def run_markwatch(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
     full_env.update(env or {})
     full_env.setdefault("MARKWATCH_PROGRESS", "off")
-    proc = subprocess.run([MARKWATCH, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    proc = subprocess.Popen([MARKWATCH, *args], cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = _stop_stuck(proc)
+        raise AssertionError(f"markwatch {' '.join(args)} still running after {timeout:.0f} s; "
+                             f"its log ends (a status dump, if it answered SIGUSR2):\n"
+                             f"{err[-20000:]}") from None
+    return CliResult(proc.returncode, out, err)
+
+
+def _stop_stuck(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Ask a stuck markwatch for its status (`crawler.extensions.status_dump`), then to stop,
+    then kill it and its process group: what it wrote is returned."""
+    for signum, wait in ((signal.SIGUSR2, 5), (signal.SIGTERM, 15), (signal.SIGTERM, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)  # the second SIGTERM: Scrapy stops without finishing
+        try:
+            return proc.communicate(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return proc.communicate()
 
 
 def local_store(root: Path) -> LocalStore:

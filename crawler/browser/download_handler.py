@@ -257,7 +257,7 @@ class MarkwatchPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
             return await self._download_request_with_page(request, page, spider)
         except Exception:
             if not request.meta.get("playwright_include_page") and not page.is_closed():
-                await page.close()
+                await self.tabs.close(page)
                 self.stats.inc_value("playwright/page_count/closed")
             raise
 

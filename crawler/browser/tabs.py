@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from playwright.async_api import Error as PlaywrightError
 
+from crawler.browser.closing import close_tab
 from crawler.config import DEFAULT_TAB_CAPTURES
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,16 @@ class TabPool:
         if self.stats is not None:
             self.stats.inc_value("evidence/tabs_reused")
 
+    def describe(self) -> str:
+        """Each browser context's page slots and idle tabs, as text (`StatusDump`)."""
+        lines = []
+        for context, slots in list(self._slots.items()):
+            lines.append(f"  context {id(context):#x}: free slots {slots._value}, "
+                         f"waiting to open a tab {slots.waiting}, waiting for a tab "
+                         f"{sum(not f.done() for f in slots.handoff)}, "
+                         f"idle tabs {self.idle_count(context)}")
+        return "\n".join(lines) or "  none"
+
     def idle_count(self, context: Any) -> int:
         return len(self._idle.get(context) or ())
 
@@ -139,13 +150,24 @@ class TabPool:
         if keep and self.wanted(page.context):
             keep = False
         if not keep:
-            with contextlib.suppress(PlaywrightError):
-                await page.close()
+            await self.close(page)
             return
         self._idle.setdefault(page.context, []).append(page)
 
+    async def close(self, page: Any) -> None:
+        """Close a tab (`crawler.browser.closing.close_tab`); one that will not close gives
+        its page slot back without it."""
+        if await close_tab(page, stats=self.stats):
+            return
+        slots = self._slots.get(page.context)
+        if slots is not None:
+            slots.forgive(page)
+
     async def _empty(self, page: Any) -> None:
-        await page.goto("about:blank", wait_until="commit")
+        # to the load of `about:blank`, not its commit: a tab closed while its navigation
+        # commits may never close (crawler.browser.closing), and the next capture's page
+        # would otherwise meet the blank page's navigation still under way
+        await page.goto("about:blank", wait_until="load")
         viewport = self._viewport.get(page)
         if viewport and page.viewport_size != viewport:
             await page.set_viewport_size(viewport)
@@ -164,15 +186,13 @@ class TabPool:
         if not idle:
             return False
         page = idle.pop()
-        with contextlib.suppress(PlaywrightError):
-            await page.close()
+        await self.close(page)
         return True
 
     async def close_idle(self, context: Any) -> None:
         """Close the idle tabs of `context` (it is retired, or the crawl is over)."""
         for page in self._idle.pop(context, []):
-            with contextlib.suppress(PlaywrightError):
-                await page.close()
+            await self.close(page)
 
 
 class TabSlots(asyncio.Semaphore):
@@ -190,6 +210,7 @@ class TabSlots(asyncio.Semaphore):
         self.evict = evict
         self.waiting = 0
         self.handoff: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._forgiven: weakref.WeakSet[Any] = weakref.WeakSet()
 
     async def acquire(self) -> Literal[True]:
         while self.locked() and await self.evict():
@@ -201,6 +222,19 @@ class TabSlots(asyncio.Semaphore):
             self.waiting -= 1
 
     def release(self) -> None:
+        for page in list(self._forgiven):
+            if page.is_closed():  # a forgiven tab closed at last: its slot was given back
+                self._forgiven.discard(page)
+                return
+        super().release()
+        self.wake(None)
+
+    def forgive(self, page: Any) -> None:
+        """`page` would not close (`crawler.browser.closing`): its slot is given back now, and
+        the release its close would bring, should it ever close, is not counted again."""
+        if page in self._forgiven or page.is_closed():
+            return
+        self._forgiven.add(page)
         super().release()
         self.wake(None)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
+from crawler.browser.closing import close_tab
 from crawler.browser.tabs import TAB_META
 from crawler.recording.exchanges import RecordedExchange
 from crawler.recording.http1 import decode_body
@@ -114,8 +115,7 @@ async def release_page(page: Any, meta: dict[str, Any], tabs: Any = None,
         elif tabs is not None:
             await tabs.give_back(page, reusable=False)  # closed
         else:
-            with contextlib.suppress(PlaywrightError):
-                await page.close()
+            await close_tab(page)
     if isinstance(recording, CaptureRecording):
         return await recording.release()
     return []
