@@ -400,7 +400,9 @@ def test_tsa_certificate_without_timestamping_eku(verify: Runner, built: Built,
     code, out = verify(built, *built.anchors())
     assert code == 1, out
     assert "does not chain to a CA you gave" in out
-    assert "2.5.29.37: Certificate is missing required extension" in out
+    # cryptography's words around the OID change between releases (51.0 writes
+    # "extendedKeyUsage (2.5.29.37): ..."), and the standalone verifier runs on the newest
+    assert "2.5.29.37" in out and "Certificate is missing required extension" in out
 
 
 def _custody(built: Built, change: Callable[[list[bytes], list[Any]], None]) -> None:
