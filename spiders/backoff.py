@@ -5,14 +5,16 @@ back blocked (captcha, bot wall, login wall, rate limit) the spider waits longer
 later requests: the delay of its download slots starts at `BLOCK_BACKOFF_DELAY` and doubles with
 every further block in a row, up to `BLOCK_BACKOFF_MAX_DELAY`; a page that is not blocked halves
 it again, down to the configured `DOWNLOAD_DELAY`. After `BLOCK_STOP_AFTER` blocks in a row the
-spider stops (finish reason `blocked`), because carrying on only collects more bot walls.
+spider stops (finish reason `blocked`), because carrying on only collects more bot walls; the
+requests still waiting for their delay are not sent, each recorded as a failure saying why.
 
 An HTTP 429 with a `Retry-After` of at most `RETRY_AFTER_MAX` seconds is not a capture: the
 request is sent again once that time has passed (at most `RETRY_AFTER_TIMES` times). A 429
 without one, with a longer one, or repeated too often is captured as a `rate-limit` block.
 
 Stats: `evidence/blocked`, `evidence/blocked/<kind>`, `backoff/delay` (the current delay),
-`backoff/retry_after` (429s waited out), `backoff/stopped`.
+`backoff/retry_after` (429s waited out), `backoff/stopped`, `backoff/dropped` (requests not sent
+because the marketplace stopped).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrapy.crawler import Crawler
-from scrapy.exceptions import CloseSpider
+from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
+from twisted.python.failure import Failure
 
 from crawler.exceptions import ConfigError
 from crawler.items import Block
@@ -195,7 +198,32 @@ class BackoffMixin:
             # Scrapy records the finish reason only after the pipelines close; the run
             # record (written when they close) should already say why the run ended.
             self._set("finish_reason", STOP_REASON)
+            self._drop_waiting(f"the marketplace stopped after {self.backoff.consecutive} "
+                               f"blocked pages in a row")
             raise CloseSpider(STOP_REASON)
+
+    def _drop_waiting(self, reason: str) -> None:
+        """Fail the requests waiting in this marketplace's download slots for their delay.
+
+        Scrapy sends every request that reached the downloader before it closes the spider,
+        one delay apart: after blocks, minutes apart (the delay has doubled with each), to a
+        marketplace that is refusing the crawl. Each fails with `IgnoreRequest` instead, so
+        the spider records it as a failure saying why (nothing is lost silently); a page
+        already rendering finishes and is captured."""
+        try:
+            downloader = self.crawler.engine.downloader
+        except (AttributeError, RuntimeError):  # not crawling (offline tests)
+            return
+        dropped = 0
+        for slot in downloader.slots.values():
+            while slot.queue:
+                _request, waiting = slot.queue.popleft()
+                waiting.errback(Failure(IgnoreRequest(f"not sent: {reason}")))
+                dropped += 1
+        if dropped:
+            self._set("backoff/dropped", dropped)
+            self.logger.warning("%d requests waiting for their delay not sent: %s", dropped,
+                                reason)
 
     def _delay_slots(self, response: Response, delay: float, restart: bool = True) -> None:
         """Every download slot of this marketplace at least `delay` apart from now on."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from textwrap import shorten
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -53,6 +54,25 @@ from spiders.pages import ListingPage, SearchPage, page_class
 
 logger = logging.getLogger(__name__)
 
+WAITING_WILL_NOT_PASS = frozenset({"captcha", "login-wall", "rate-limit"})
+"""Blocks a capture stops waiting for its page's content on (`waiting_will_not_pass`)."""
+
+
+def waiting_will_not_pass(
+    make_page: Callable[[str, bytes, int, dict[str, str]], SearchPage | ListingPage],
+) -> Callable[[str, str], str | None]:
+    """A capture's `CaptureSteps.challenge`: why a page that has not shown its content yet
+    never will by waiting (a captcha, sign-in or rate-limit page, as the marketplace's page
+    object recognises it), or None. An automatic check (`bot-wall`: a JavaScript challenge
+    that lets a browser through after a moment) is waited for."""
+
+    def look(url: str, html: str) -> str | None:
+        block = make_page(url, html.encode("utf-8"), 200, {}).block()
+        if block is None or block.kind not in WAITING_WILL_NOT_PASS:
+            return None
+        return f"{block.kind} page ({shorten(block.reason, 200)})"
+
+    return look
 
 
 @dataclass
@@ -153,6 +173,11 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         cls = page_class(self.name, "listing")
         assert issubclass(cls, ListingPage)
         return cls(url, html, status, headers)
+
+    def challenge_of(self, kind: str) -> Callable[[str, str], str | None]:
+        """`CaptureSteps.challenge` for this marketplace's pages of `kind` (see
+        `waiting_will_not_pass`)."""
+        return waiting_will_not_pass(self.search_page if kind == "search" else self.listing_page)
 
     # -- watches -----------------------------------------------------------------------------
 
@@ -268,7 +293,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         state.pages += 1
         steps = CaptureSteps(self.consent_click, self.search_wait_for,
                              lazy_load=self.config.lazy_load,
-                             png_speed=self.config.screenshot_format != "png-compact")
+                             png_speed=self.config.screenshot_format != "png-compact",
+                             challenge=self.challenge_of("search"))
         rendered = await self._render(response, steps)
         if isinstance(rendered, FailureItem):
             yield rendered
@@ -357,7 +383,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
             return
         steps = CaptureSteps(self.consent_click, self.listing_wait_for,
                              lazy_load=self.config.lazy_load,
-                             png_speed=self.config.screenshot_format != "png-compact")
+                             png_speed=self.config.screenshot_format != "png-compact",
+                             challenge=self.challenge_of("listing"))
         rendered = await self._render(response, steps)
         if isinstance(rendered, FailureItem):
             yield rendered

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +200,10 @@ class CaptureSteps:
     """Chromium's fast zlib level for the screenshot's PNG (`optimizeForSpeed`); False: its
     default level, about 0.73 of the bytes for about 10 ms more
     (`EVIDENCE_SCREENSHOT_FORMAT=png-compact`)."""
+    challenge: Callable[[str, str], str | None] | None = None
+    """Looks at a page that has not met `wait_for` yet (its URL and DOM) and says why waiting
+    longer is pointless (a captcha, a sign-in or a rate-limit page: only a person, or time,
+    gets past those), or None to keep waiting. Without it the wait lasts `wait_timeout`."""
 
 
 async def capture_page(
@@ -219,7 +224,8 @@ async def capture_page(
         async with asyncio.timeout(limits.timeout):
             await _dismiss_consent(page, steps.consent_click, hit)
             if steps.wait_for:
-                await _wait_for(page, steps.wait_for, steps.wait_timeout, hit)
+                await _wait_for(page, steps.wait_for, steps.wait_timeout, hit, steps.challenge,
+                                limits.max_dom_bytes)
             size = None
             if steps.lazy_load == "expand":
                 size = await _expand_to_page(page, limits.max_page_height, hit, inflight)
@@ -278,14 +284,58 @@ async def _dismiss_consent(page: PwPage, selector: str | None, hit: list[str]) -
         hit.append(f"consent overlay {selector!r} did not close")
 
 
-async def _wait_for(page: PwPage, selector: str, timeout: float, hit: list[str]) -> None:
+CHALLENGE_LOOK_FIRST = 1.0
+"""Seconds of waiting for `wait_for` before the page is first looked at as a challenge; the
+gap doubles after each look, up to `CHALLENGE_LOOK_EVERY`."""
+CHALLENGE_LOOK_EVERY = 4.0
+
+
+async def _wait_for(page: PwPage, selector: str, timeout: float, hit: list[str],
+                    challenge: Callable[[str, str], str | None] | None = None,
+                    max_dom_bytes: int = 0) -> None:
+    """Wait until `selector` is in the page, `timeout` s at most.
+
+    With `challenge`, a page that is not there yet is looked at after 1, 2, 4 s and then every
+    4 s: a captcha page never shows the listing, so its tab is not held for the whole timeout
+    (a marketplace that blocks a crawl blocks many pages). Each slice of the wait is a wait of
+    its own that ends in the browser too (a cancelled one would go on polling there)."""
+    # a locator's wait returns no element handle: the selector is matched in Playwright's
+    # isolated world, and no handle is adopted into the page's own world (which would make
+    # Playwright install its 330 KB injected script there too, once per page)
+    locator = page.locator(selector).first
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    gap = CHALLENGE_LOOK_FIRST if challenge is not None else timeout
+    while True:
+        left = deadline - loop.time()
+        try:
+            # Playwright reads a timeout of 0 as none at all
+            await locator.wait_for(timeout=max(min(gap, left), 0.001) * 1000, state="attached")
+            return
+        except PwTimeout:
+            pass
+        if challenge is None or deadline - loop.time() <= 0:
+            hit.append(f"wait_for {selector!r} not met within {timeout:g} s")
+            return
+        reason = await _looks_like(page, challenge, max_dom_bytes)
+        if reason is not None:
+            hit.append(f"wait_for {selector!r} not met: {reason}; not waited for further")
+            return
+        gap = min(gap * 2, CHALLENGE_LOOK_EVERY)
+
+
+async def _looks_like(page: PwPage, challenge: Callable[[str, str], str | None],
+                      max_dom_bytes: int) -> str | None:
+    """What `challenge` says of the page as it is now; None when it cannot be read (a page
+    between two documents) or is larger than a capture may be (the capture says so later)."""
     try:
-        # a locator's wait returns no element handle: the selector is matched in Playwright's
-        # isolated world, and no handle is adopted into the page's own world (which would make
-        # Playwright install its 330 KB injected script there too, once per page)
-        await page.locator(selector).first.wait_for(timeout=timeout * 1000, state="attached")
-    except PwTimeout:
-        hit.append(f"wait_for {selector!r} not met within {timeout:g} s")
+        html = await page.content()  # serialised in Playwright's isolated world
+    except PlaywrightError:
+        return None
+    if max_dom_bytes and len(html) > max_dom_bytes:
+        return None
+    # parsing a page is CPU: off the event loop, which every other tab's capture runs on
+    return await asyncio.to_thread(challenge, page.url, html)
 
 
 _SCROLL_JS = """
