@@ -56,6 +56,9 @@ class Sampled:
     events: list[dict[str, Any]] = field(default_factory=list)
     captures: int = 0
     returncode: int = 0
+    server_cpu: float = 0.0
+    """CPU seconds of this process meanwhile: the demo marketplace serving the crawl (and the
+    sampler), outside the crawl's tree but on the same cores."""
 
 
 def run(tree_dir: Path, python: str, work: Path, market: DemoMarketplace, captures: int,
@@ -82,6 +85,7 @@ def run(tree_dir: Path, python: str, work: Path, market: DemoMarketplace, captur
     stop = threading.Event()
     with open(work / "crawl.log", "w") as log:
         started = time.time()
+        own_cpu = time.process_time()
         proc = subprocess.Popen(cmd, env=env, cwd=str(tree_dir), stdout=log,
                                 stderr=subprocess.STDOUT)
         out = Sampled(started, started)
@@ -97,6 +101,7 @@ def run(tree_dir: Path, python: str, work: Path, market: DemoMarketplace, captur
         thread.start()
         out.returncode = proc.wait(timeout=1800)
         out.ended = time.time()
+        out.server_cpu = time.process_time() - own_cpu
         stop.set()
         thread.join()
     out.samples.append((out.ended, sum(cpu.values())))
@@ -194,14 +199,60 @@ def phases(s: Sampled, concurrency: int) -> list[tuple[str, float, float]]:
     return out
 
 
+SEGMENTS = (("downloading", "response", "tab and navigation"),
+            ("response", "capture_steps", "callback to end of capture steps"),
+            ("capture_steps", "rendered", "tab given back"),
+            ("rendered", "stored", "assembled and stored"))
+"""Where a rendered page's time goes, event to event (a listing's, by URL)."""
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def segments(events: list[dict[str, Any]], kind: str = "listing") -> dict[str, Any]:
+    """Mean, median and 90th percentile seconds of each of a page's `SEGMENTS` and of each
+    capture step (`capture_steps` events: `crawler.browser.capture.capture_page`'s laps), for
+    the pages of `kind`; printed as a table."""
+    at: dict[str, dict[str, float]] = {}
+    steps: dict[str, list[float]] = {}
+    urls = {e["url"] for e in events if e["event"] == "downloading" and e.get("kind") == kind}
+    for e in events:
+        url = e.get("url")
+        if url not in urls:
+            continue
+        at.setdefault(url, {}).setdefault(e["event"], float(e["t"]))
+        if e["event"] == "capture_steps":
+            for name, value in e.items():
+                if name not in ("event", "t", "url"):
+                    steps.setdefault(name, []).append(float(value))
+    rows: dict[str, list[float]] = {}
+    for a, b, name in SEGMENTS:
+        rows[name] = [t[b] - t[a] for t in at.values() if a in t and b in t]
+    rows.update({f"  step {name}": values for name, values in steps.items()})
+    out: dict[str, Any] = {}
+    title = f"{kind} pages ({len(urls)}), seconds"
+    print(f"   {title:34} {'mean':>7} {'median':>7} {'p90':>7}")
+    for name, values in rows.items():
+        if not values:
+            continue
+        stats = (sum(values) / len(values), _quantile(values, 0.5), _quantile(values, 0.9))
+        out[name.strip()] = dict(zip(("mean", "median", "p90"), stats, strict=True))
+        print(f"   {name:34} {stats[0]:7.3f} {stats[1]:7.3f} {stats[2]:7.3f}")
+    return out
+
+
 def report(label: str, s: Sampled, concurrency: int, series: bool) -> dict[str, Any]:
     wall = s.ended - s.started
     cpu = s.samples[-1][1]
     print(f"\n== {label}: {s.captures} captures in {wall:.2f} s ({s.captures / wall:.2f}/s), "
           f"CPU {cpu:.1f} s ({cpu / max(s.captures, 1):.3f} s/capture), cores used "
-          f"{cpu / wall:.2f} of {CORES}; load {os.getloadavg()[0]:.1f}")
+          f"{cpu / wall:.2f} of {CORES}; load {os.getloadavg()[0]:.1f}; the demo marketplace "
+          f"(and sampler) {s.server_cpu:.1f} CPU s ({s.server_cpu / wall:.2f} cores)")
     result: dict[str, Any] = {"label": label, "captures": s.captures, "wall_s": wall,
-                              "cpu_s": cpu, "cores_used": cpu / wall}
+                              "cpu_s": cpu, "cores_used": cpu / wall,
+                              "server_cpu_s": s.server_cpu}
     if not s.events:
         print("   (no timeline: this tree has no timeline extension)")
         return result
@@ -240,6 +291,7 @@ def report(label: str, s: Sampled, concurrency: int, series: bool) -> dict[str, 
         result["phases"].append({"phase": name, "wall_s": b - a, "cpu_s": used,
                                  "idle_core_s": idle, "tabs_busy": busy,
                                  "captures_open": open_})
+    result["segments"] = segments(s.events)
     if series:
         line = []
         for second in range(int(wall) + 1):

@@ -434,6 +434,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
                 for refused in rendered.recording.refused:  # egress policy (crawler.egress)
                     self.crawler.stats.inc_value("egress/refused")
                     self.crawler.stats.inc_value(f"egress/refused/{refused['rule']}")
+            note(self.crawler, "capture_steps", url=response.url, **rendered.step_seconds)
             captured = not rendered.limits_hit  # a page that hit a limit gets a fresh tab
             refused = refused_navigation(response, rendered)
             if refused is not None:  # the page shown is the proxy's refusal: not evidence

@@ -185,6 +185,9 @@ class RenderedPage:
     limits_hit: list[str] = field(default_factory=list)
     recording: Any = None
     """The capture's `crawler.recording.CaptureSession` when the recording proxy was used."""
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    """Wall seconds each capture step took (`capture_page`), for the crawl's timeline only:
+    not evidence, never stored with the capture."""
 
 
 @dataclass(frozen=True)
@@ -220,20 +223,26 @@ async def capture_page(
     one call, PNG encoded for speed; without it, through Playwright's `page.screenshot`."""
     hit: list[str] = []
     viewport = _viewport(page)
+    laps = _Laps()
     try:
         async with asyncio.timeout(limits.timeout):
             await _dismiss_consent(page, steps.consent_click, hit)
+            laps("consent")
             if steps.wait_for:
                 await _wait_for(page, steps.wait_for, steps.wait_timeout, hit, steps.challenge,
                                 limits.max_dom_bytes)
+                laps("wait_for")
             size = None
             if steps.lazy_load == "expand":
                 size = await _expand_to_page(page, limits.max_page_height, hit, inflight)
             elif steps.lazy_load == "scroll":
                 await _scroll_through(page, limits.max_page_height, hit, inflight)
+            laps("lazy_load")
             shot = await _screenshot(page, limits.max_page_height, hit, cdp,
                                      limits.max_dom_bytes, size, steps.png_speed, viewport)
+            laps("screenshot")
             html = await page.content()
+            laps("dom")
             dom = html.encode("utf-8")
             if len(dom) > limits.max_dom_bytes:
                 raise CaptureError(
@@ -246,7 +255,9 @@ async def capture_page(
                 images = recorder.images(IMAGE_TYPES, limits.max_exchange_bytes)
             else:
                 exchanges, images = await _read_exchanges(recorder, limits, hit)
+            laps("recording")
             user_agent = await _user_agent(page)
+            laps("user_agent")
     except TimeoutError as exc:
         raise CaptureError(f"capture did not finish within {limits.timeout:g} s") from exc
     except PlaywrightError as exc:
@@ -263,7 +274,21 @@ async def capture_page(
         viewport=viewport,
         limits_hit=hit,
         recording=recording,
+        step_seconds=laps.seconds,
     )
+
+
+class _Laps:
+    """Wall seconds from one capture step's end to the next's (monotonic clock)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def __call__(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = round(now - self._last, 4)
+        self._last = now
 
 
 def _viewport(page: PwPage) -> dict[str, int]:
@@ -335,7 +360,11 @@ async def _looks_like(page: PwPage, challenge: Callable[[str, str], str | None],
     if max_dom_bytes and len(html) > max_dom_bytes:
         return None
     # parsing a page is CPU: off the event loop, which every other tab's capture runs on
-    return await asyncio.to_thread(challenge, page.url, html)
+    try:
+        return await asyncio.to_thread(challenge, page.url, html)
+    except Exception:  # a page half built (or built to break a parser): keep waiting
+        logger.debug("could not look at %s while waiting for it", page.url, exc_info=True)
+        return None
 
 
 _SCROLL_JS = """
