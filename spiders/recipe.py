@@ -95,6 +95,7 @@ class RecipeSpider(MarketplaceSpider):
         """Consent first, then scroll an infinite result list to its end."""
         from playwright.async_api import Error as PwError
 
+        from crawler.browser.capture import wait_for_content
         from crawler.browser.scrolling import scroll_until_stable
 
         spec = self.recipe.search.result[0]
@@ -106,8 +107,11 @@ class RecipeSpider(MarketplaceSpider):
                     if await button.count() and await button.is_visible():
                         await button.click(timeout=5_000)
                 if steps.wait_for:
-                    await page.wait_for_selector(steps.wait_for, timeout=steps.wait_timeout
-                                                 * 1000, state="attached")
+                    waited: list[str] = []
+                    await wait_for_content(page, steps.wait_for, steps.wait_timeout, waited,
+                                           steps.challenge, self.config.limits.max_dom_bytes)
+                    if waited:  # no results (a captcha page...): nothing to scroll through
+                        return waited
                 _, hit = await scroll_until_stable(
                     page, kind, spec.expr, max_height=self.config.limits.max_page_height)
                 return hit

@@ -229,8 +229,8 @@ async def capture_page(
             await _dismiss_consent(page, steps.consent_click, hit)
             laps("consent")
             if steps.wait_for:
-                await _wait_for(page, steps.wait_for, steps.wait_timeout, hit, steps.challenge,
-                                limits.max_dom_bytes)
+                await wait_for_content(page, steps.wait_for, steps.wait_timeout, hit,
+                                       steps.challenge, limits.max_dom_bytes)
                 laps("wait_for")
             size = None
             if steps.lazy_load == "expand":
@@ -315,7 +315,7 @@ gap doubles after each look, up to `CHALLENGE_LOOK_EVERY`."""
 CHALLENGE_LOOK_EVERY = 4.0
 
 
-async def _wait_for(page: PwPage, selector: str, timeout: float, hit: list[str],
+async def wait_for_content(page: PwPage, selector: str, timeout: float, hit: list[str],
                     challenge: Callable[[str, str], str | None] | None = None,
                     max_dom_bytes: int = 0) -> None:
     """Wait until `selector` is in the page, `timeout` s at most.
