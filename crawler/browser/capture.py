@@ -12,9 +12,9 @@ import datetime as dt
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from playwright.async_api import CDPSession
 from playwright.async_api import Error as PlaywrightError
@@ -124,6 +124,9 @@ class ProxyInFlight(InFlight):
         return int(self.session.in_flight), float(self.session.changed)
 
 
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
 INFLIGHT_META = "markwatch_inflight"
 CDP_META = "markwatch_cdp"
 
@@ -226,23 +229,24 @@ async def capture_page(
     laps = _Laps()
     try:
         async with asyncio.timeout(limits.timeout):
-            await _dismiss_consent(page, steps.consent_click, hit)
-            laps("consent")
-            if steps.wait_for:
-                await wait_for_content(page, steps.wait_for, steps.wait_timeout, hit,
-                                       steps.challenge, limits.max_dom_bytes)
-                laps("wait_for")
+            # the consent click and the wait for the content are independent (an element is
+            # waited for as attached, overlay or not): two round trips in flight at once
+            await _together(_dismiss_consent(page, steps.consent_click, hit),
+                            _wait_for_step(page, steps, hit, limits.max_dom_bytes))
+            laps("consent_and_wait_for")
             size = None
             if steps.lazy_load == "expand":
                 size = await _expand_to_page(page, limits.max_page_height, hit, inflight)
             elif steps.lazy_load == "scroll":
                 await _scroll_through(page, limits.max_page_height, hit, inflight)
             laps("lazy_load")
-            shot = await _screenshot(page, limits.max_page_height, hit, cdp,
-                                     limits.max_dom_bytes, size, steps.png_speed, viewport)
-            laps("screenshot")
-            html = await page.content()
-            laps("dom")
+            size = await _measured(page, size, limits.max_dom_bytes)
+            # the DOM is read while Chromium draws the screenshot (both of the settled page)
+            shot, html = await _together(
+                _screenshot(page, limits.max_page_height, hit, cdp, None, size,
+                            steps.png_speed, viewport),
+                page.content())
+            laps("screenshot_and_dom")
             dom = html.encode("utf-8")
             if len(dom) > limits.max_dom_bytes:
                 raise CaptureError(
@@ -289,6 +293,43 @@ class _Laps:
         now = time.monotonic()
         self.seconds[step] = round(now - self._last, 4)
         self._last = now
+
+
+async def _together(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
+    """Both results, the two awaited at once. When one fails (or this is cancelled: the
+    capture's timeout) the other is cancelled and awaited before the error goes on, so no
+    step of a capture outlives it."""
+    tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()  # nothing for a task already done
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    return tasks[0].result(), tasks[1].result()
+
+
+async def _wait_for_step(page: PwPage, steps: CaptureSteps, hit: list[str],
+                         max_dom_bytes: int) -> None:
+    if steps.wait_for:
+        await wait_for_content(page, steps.wait_for, steps.wait_timeout, hit, steps.challenge,
+                               max_dom_bytes)
+
+
+async def _measured(page: PwPage, size: list[Any] | None, max_dom_bytes: int
+                    ) -> list[Any] | None:
+    """The page's size (`_PAGE_SIZE_JS`), measured now unless the lazy-loading step did; a
+    page whose DOM is over the cap fails here, before its screenshot and its DOM are read."""
+    if size is None:
+        size = await page.evaluate(_PAGE_SIZE_JS)
+    if isinstance(size, list) and len(size) > 2 and size[2] > max_dom_bytes:
+        # UTF-8 takes at least a byte per character: over the cap already
+        raise CaptureError(f"rendered DOM is at least {int(size[2])} bytes, over the cap of "
+                           f"{max_dom_bytes}")
+    return size if isinstance(size, list) else None
 
 
 def _viewport(page: PwPage) -> dict[str, int]:
