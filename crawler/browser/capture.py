@@ -223,12 +223,22 @@ async def capture_page(
     """Run the capture steps on an open page within `limits.timeout` seconds.
 
     `cdp` is a DevTools session on the page (Chromium): the screenshot is taken through it in
-    one call, PNG encoded for speed; without it, through Playwright's `page.screenshot`."""
+    one call, PNG encoded for speed; without it, through Playwright's `page.screenshot`.
+
+    The tab is brought to the front first and again before the screenshot. Of the tabs open
+    in a browser context, Chromium (156, headless) draws some only once a second once their
+    images are given their source by a script (a lazy gallery), though every one is
+    `visible`: each capture step that waits for a frame (the page's size, the images, the
+    screenshot) then waits up to a second. A tab once brought to the front after loading is
+    drawn at the display's rate again, without lifting the frame-rate limit for every page
+    (docs/performance.md, "Frames once a second")."""
     hit: list[str] = []
     viewport = _viewport(page)
     laps = _Laps()
     try:
         async with asyncio.timeout(limits.timeout):
+            await page.bring_to_front()  # frames at the display's rate (see above)
+            laps("to_front")
             # the consent click and the wait for the content are independent (an element is
             # waited for as attached, overlay or not): two round trips in flight at once
             await _together(_dismiss_consent(page, steps.consent_click, hit),
@@ -240,6 +250,9 @@ async def capture_page(
             elif steps.lazy_load == "scroll":
                 await _scroll_through(page, limits.max_page_height, hit, inflight)
             laps("lazy_load")
+            # again: the lazy images just loaded can slow the tab's frames once more
+            await page.bring_to_front()
+            laps("to_front_again")
             size = await _measured(page, size, limits.max_dom_bytes)
             # the DOM is read while Chromium draws the screenshot (both of the settled page)
             shot, html = await _together(
