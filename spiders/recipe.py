@@ -102,6 +102,9 @@ class RecipeSpider(MarketplaceSpider):
         kind = "xpath" if spec.kind == "xpath" else "css"
         try:
             async with asyncio.timeout(self.config.limits.timeout / 2):
+                # frames at the display's rate: the growth is waited for frame by frame
+                # (`crawler.browser.capture.capture_page` says why)
+                await page.bring_to_front()
                 if steps.consent_click:
                     button = page.locator(steps.consent_click).first
                     if await button.count() and await button.is_visible():
