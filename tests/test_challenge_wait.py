@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +23,7 @@ from crawler.config import CaptureLimits
 from crawler.demo import pages
 from spiders.base import waiting_will_not_pass
 from spiders.pages import ListingPage, page_class
+from tests.helpers import send, serving
 
 WAIT = 60.0
 
@@ -60,12 +60,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404)
             return
-        data = body.encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send(self, 200, body.encode("utf-8"), {"Content-Type": "text/html; charset=utf-8"})
 
     def log_message(self, *args: object) -> None:
         pass
@@ -73,12 +68,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Handler) as host:
+        yield f"http://{host}"
 
 
 def _demo_listing(url: str, html: bytes, status: int, headers: dict[str, str]) -> ListingPage:
