@@ -80,8 +80,13 @@ def watchlist(target: int, page_size: int) -> str:
 
 
 def env_for(base_url: str) -> dict[str, str]:
+    """The crawl's environment: no MARKWATCH_ variable of the caller's but the browser, which
+    every row must share (the baseline and the peer are given it as `--chromium`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
     env.update(MARKWATCH_DEMO_URL=base_url, MARKWATCH_PROGRESS="off")
+    chromium = find_chromium()
+    if chromium:
+        env["MARKWATCH_CHROMIUM"] = chromium
     return env
 
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Make sure a Chromium is available to Playwright, in this order:
 #   1. MARKWATCH_CHROMIUM (an executable you name),
-#   2. a system chromium on PATH,
-#   3. Playwright's own build (`playwright install chromium`, needs internet),
-#   4. as root with apt: Debian's `chromium` package;
+#   2. a system chromium on PATH (as root with apt, Debian's `chromium-headless-shell` is added
+#      beside it: markwatch prefers the headless shell, as Playwright does; see
+#      crawler/browser/chromium.py),
+#   3. Playwright's own build (`playwright install chromium`, needs internet; it brings its
+#      headless shell),
+#   4. as root with apt: Debian's `chromium` and `chromium-headless-shell` packages;
 # else stop and say what to do. Idempotent and quiet when there is nothing to do.
 set -u
 venv=${VENV:-.venv}
@@ -26,8 +29,22 @@ ensure_fonts() {
   fi
   return 0
 }
-for name in chromium chromium-browser google-chrome google-chrome-stable; do
-  if command -v "$name" >/dev/null 2>&1; then ensure_fonts; exit 0; fi
+# The headless shell beside Debian's chromium (best effort: the full browser works too).
+ensure_shell() {
+  if command -v chromium-headless-shell >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && \
+     dpkg -s chromium >/dev/null 2>&1; then
+    echo "markwatch: installing Debian's chromium-headless-shell..." >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium-headless-shell >/dev/null 2>&1 || \
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null 2>&1; } || \
+      echo "markwatch: could not install chromium-headless-shell; using the full browser" >&2
+  fi
+  return 0
+}
+for name in chromium-headless-shell chrome-headless-shell chromium chromium-browser google-chrome google-chrome-stable; do
+  if command -v "$name" >/dev/null 2>&1; then ensure_shell; ensure_fonts; exit 0; fi
 done
 # Playwright's own browser, if already downloaded or downloadable.
 if [ -x "$venv/bin/playwright" ]; then
@@ -41,7 +58,8 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "markwatch: installing Debian's chromium with apt-get..." >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null && \
-    apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null && \
+    apt-get install -y -qq --no-install-recommends chromium chromium-headless-shell \
+      fonts-liberation >/dev/null && \
     { ensure_fonts; exit 0; }
 fi
 cat >&2 <<'MSG'

@@ -35,6 +35,7 @@ from crawler.browser.capture import (
     capture_page,
     init_page,
 )
+from crawler.browser.chromium import browser_build
 from crawler.browser.download_handler import NAVIGATION_ONLY_META
 from crawler.config import MarkwatchConfig
 from crawler.evidence.assembly import CaptureAssembler, unrendered
@@ -152,7 +153,10 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
         spider.assembler = CaptureAssembler(spider.name, spider.config,
                                             crawler.settings.getbool("ROBOTSTXT_OBEY"),
                                             lambda: browser_sandbox(crawler.settings),
-                                            crawl_dedup(crawler))
+                                            crawl_dedup(crawler),
+                                            browser_build(crawler.settings.getdict(
+                                                "PLAYWRIGHT_LAUNCH_OPTIONS").get(
+                                                    "executable_path")))
         spider._load_watches(crawler)
         return spider
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from crawler.browser.chromium import browser_build, find_chromium
 from crawler.demo import DemoMarketplace
 from spiders.pages.demo import DemoSearchPage
 from storage.catalog import Catalog
@@ -148,6 +149,8 @@ def test_listing_fields_match_the_marketplace(
         manifest["started_at"]
     assert "HeadlessChrome" in manifest["browser"]["user_agent"] or manifest["browser"][
         "user_agent"]
+    # which headless build drew it: the one this machine's crawls launch
+    assert manifest["browser"]["build"] == browser_build(find_chromium())
 
 
 def test_search_needs_rendering(crawled: tuple[Crawl, CliResult, dict[str, Any]]) -> None:

@@ -43,6 +43,8 @@ class CaptureAssembler:
     """The browser's sandbox state for provenance (`crawler.sandbox.browser_sandbox`)."""
     dedup: DedupIndex | None = field(default_factory=DedupIndex)
     """Where each payload was first recorded in this run (None: every payload in the WARC)."""
+    build: str = "unknown"
+    """Which headless Chromium draws the pages (`crawler.browser.chromium.browser_build`)."""
 
     async def capture(
         self,
@@ -65,6 +67,7 @@ class CaptureAssembler:
         browser = {
             "name": "chromium" if rendered.screenshot else "none",
             "version": rendered.browser_version,
+            "build": self.build if rendered.screenshot else "none",
             "user_agent": rendered.user_agent,
             "viewport": rendered.viewport,
             "sandbox": self.sandbox() if rendered.screenshot else "none",
