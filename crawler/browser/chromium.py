@@ -3,13 +3,13 @@
 Chromium comes in two headless builds. The *headless shell* (`chromium-headless-shell`,
 Debian's package of that name; Playwright's own download uses it for every headless launch)
 is Chromium's content layer without the browser's windows, tabs and profile machinery. The
-*full browser* (`chromium --headless`) is the desktop browser drawing off screen. They run the
-same Blink, V8 and Skia to lay out and draw a page; the shell spends less CPU per page (measured on
-this project's benchmark: 0.40 against 0.46 CPU s per capture, 17 % more captures per second,
-docs/performance.md) and is the easier of the two for a marketplace's bot detection to tell
-from a person's browser. markwatch prefers the shell when it is installed, like Playwright;
-name the full browser in `MARKWATCH_CHROMIUM` to use it instead. Every capture's manifest
-says which build drew it (`browser.build`).
+*full browser* (`chromium --headless`) is the desktop browser drawing off screen. Both lay
+out and draw a page with the same Blink, V8 and Skia. The shell spends less CPU per page
+(this project's benchmark, the two alternating: 0.44 against 0.57 CPU s per capture, 28-31 %
+more captures per second; docs/performance.md) and is the easier of the two for a
+marketplace's bot detection to tell from a person's browser. markwatch prefers the shell when
+it is installed, like Playwright; name the full browser in `MARKWATCH_CHROMIUM` to use it
+instead. Every capture's manifest says which build drew it (`browser.build`).
 """
 
 from __future__ import annotations
