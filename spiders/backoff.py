@@ -6,15 +6,17 @@ later requests: the delay of its download slots starts at `BLOCK_BACKOFF_DELAY` 
 every further block in a row, up to `BLOCK_BACKOFF_MAX_DELAY`; a page that is not blocked halves
 it again, down to the configured `DOWNLOAD_DELAY`. After `BLOCK_STOP_AFTER` blocks in a row the
 spider stops (finish reason `blocked`), because carrying on only collects more bot walls; the
-requests still waiting for their delay are not sent, each recorded as a failure saying why.
+requests still waiting for their delay, and the pages found but still in the scheduler, are
+not sent, each recorded in the run record as a failure saying why.
 
 An HTTP 429 with a `Retry-After` of at most `RETRY_AFTER_MAX` seconds is not a capture: the
 request is sent again once that time has passed (at most `RETRY_AFTER_TIMES` times). A 429
 without one, with a longer one, or repeated too often is captured as a `rate-limit` block.
 
 Stats: `evidence/blocked`, `evidence/blocked/<kind>`, `backoff/delay` (the current delay),
-`backoff/retry_after` (429s waited out), `backoff/stopped`, `backoff/dropped` (requests not sent
-because the marketplace stopped).
+`backoff/retry_after` (429s waited out), `backoff/stopped`, `backoff/dropped` (requests waiting
+in the downloader not sent because the marketplace stopped), `backoff/not_scheduled` (requests
+taken from the scheduler then).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
+from crawler.evidence.manifest import FailureItem
 from crawler.exceptions import ConfigError
 from crawler.items import Block
 
@@ -143,6 +146,7 @@ class BackoffMixin:
     crawler: Crawler
     logger: Any
     _backoff: Backoff | None = None
+    _not_sent: list[FailureItem] | None = None
 
     def rebuild_request(self, request: Request) -> Request:
         """A fresh request for the same page (the spider knows how to build one)."""
@@ -153,6 +157,14 @@ class BackoffMixin:
         if self._backoff is None:
             self._backoff = Backoff.from_settings(self.crawler.settings)
         return self._backoff
+
+    @property
+    def not_sent(self) -> list[FailureItem]:
+        """Pages found but never asked for because the marketplace stopped (taken from the
+        scheduler): the evidence pipeline adds them to the run record's failures."""
+        if self._not_sent is None:
+            self._not_sent = []
+        return self._not_sent
 
     def retry_after_request(self, response: Response) -> Request | None:
         """For a 429 to wait out: the same request again, the slot delayed; else None."""
@@ -198,8 +210,10 @@ class BackoffMixin:
             # Scrapy records the finish reason only after the pipelines close; the run
             # record (written when they close) should already say why the run ended.
             self._set("finish_reason", STOP_REASON)
-            self._drop_waiting(f"the marketplace stopped after {self.backoff.consecutive} "
-                               f"blocked pages in a row")
+            reason = (f"the marketplace stopped after {self.backoff.consecutive} blocked "
+                      f"pages in a row")
+            self._drop_waiting(reason)
+            self._drop_scheduled(reason)
             raise CloseSpider(STOP_REASON)
 
     def _drop_waiting(self, reason: str) -> None:
@@ -223,6 +237,31 @@ class BackoffMixin:
         if dropped:
             self._set("backoff/dropped", dropped)
             self.logger.warning("%d requests waiting for their delay not sent: %s", dropped,
+                                reason)
+
+    def _drop_scheduled(self, reason: str) -> None:
+        """Take the requests still in the scheduler (listing pages found on search pages but
+        not yet sent) and keep each as a failure for the run record (`not_sent`), then leave the
+        scheduler empty. Scrapy drops them when the spider closes and says nothing: the run
+        record would list the listings captured and the blocks, but not the listings found
+        and never asked for. Search pages not yet started (the spider's start requests) are
+        not listed: the run's coverage shows which watches were not searched."""
+        try:
+            scheduler = self.crawler.engine.scheduler
+        except (AttributeError, RuntimeError):  # not crawling (offline tests)
+            return
+        if scheduler is None:
+            return
+        failure = getattr(self, "_failure", None)
+        dropped = 0
+        while (request := scheduler.next_request()) is not None:
+            dropped += 1
+            if failure is not None and "watch_state" in request.meta:
+                self.not_sent.append(failure(request.url, request.meta,
+                                             f"IgnoreRequest: not sent: {reason}"))
+        if dropped:
+            self._set("backoff/not_scheduled", dropped)
+            self.logger.warning("%d requests found but not yet sent dropped: %s", dropped,
                                 reason)
 
     def _delay_slots(self, response: Response, delay: float, restart: bool = True) -> None:

@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRAPY = str(Path(sys.executable).with_name("scrapy"))
 BLOCKED = gzip.decompress((ROOT / "tests/pages/ebay/blocked-1/page.html.gz").read_bytes())
 EMPTY = b"<html><head><title>Results</title></head><body><ul id='results'></ul></body></html>"
+RESULTS = (b"<html><head><title>Results</title></head><body><ul id='results'>"
+           + b"".join(b"<li><a href='/item/%d'>Lumara bag %d</a></li>" % (n, n)
+                      for n in range(1, 6))
+           + b"</ul></body></html>")
 
 
 # -- the policy ---------------------------------------------------------------------------------
@@ -72,7 +76,8 @@ def test_parse_retry_after() -> None:
 
 class BlockingSite:
     """Search pages: `ok` gets 429 (Retry-After: 1) once, `always` always 429 with
-    Retry-After: 1, `long` 429 with Retry-After: 3600, anything else the eBay bot wall."""
+    Retry-After: 1, `long` 429 with Retry-After: 3600, `list` five listings (`/item/N`, each
+    the eBay bot wall), anything else the eBay bot wall."""
 
     def __init__(self) -> None:
         self.hits: list[tuple[str, float]] = []
@@ -86,8 +91,13 @@ class BlockingSite:
                 parts = urlsplit(self.path)
                 if parts.path == "/robots.txt":
                     return self._send(200, b"User-agent: *\nAllow: /\n")
+                if parts.path.startswith("/item/"):  # a listing: the bot wall
+                    site.hits.append((parts.path, time.monotonic()))
+                    return self._send(200, BLOCKED)
                 term = parse_qs(parts.query).get("k", [""])[0]
                 site.hits.append((term, time.monotonic()))
+                if term == "list":  # five listings found
+                    return self._send(200, RESULTS)
                 seen = sum(1 for t, _ in site.hits if t == term)
                 if term == "ok":
                     return self._send(429, b"slow down", {"Retry-After": "1"}) if seen == 1 \
@@ -204,6 +214,32 @@ def test_requests_waiting_when_the_marketplace_stops_are_not_sent(
         assert failure["reason"] == ("IgnoreRequest: not sent: the marketplace stopped after 2 "
                                      "blocked pages in a row")
     assert stat(log, "backoff/dropped") == len(failures)
+
+
+def test_listings_found_but_not_sent_when_the_marketplace_stops_are_in_the_run_record(
+        tmp_path: Path, site: BlockingSite) -> None:
+    # one request at a time: the search page finds five listings; the first two sent come back
+    # blocked and stop the marketplace; the next waits in the download slot for its delay,
+    # the last two are still in the scheduler. None of the three is sent; all are listed.
+    record, log = crawl(tmp_path, site, ["list"], BLOCK_BACKOFF_DELAY="2",
+                        BLOCK_STOP_AFTER="2", DOWNLOAD_DELAY="0.3")
+    asked = [name for name, _ in site.hits]
+    assert len(asked) == 3 and asked[0] == "list"  # the listings in Scrapy's order (LIFO)
+    assert record["finish_reason"] == "blocked"
+    failures = record["failures"]
+    assert isinstance(failures, list)
+    not_sent = sorted(urlsplit(f["url"]).path for f in failures)
+    assert sorted(asked[1:] + not_sent) == [f"/item/{n}" for n in range(1, 6)]
+    for failure in failures:
+        assert failure["reason"] == ("IgnoreRequest: not sent: the marketplace stopped after 2 "
+                                     "blocked pages in a row")
+        assert failure["page_kind"] == "listing"
+    dropped = stat(log, "backoff/dropped") or 0
+    assert dropped + (stat(log, "backoff/not_scheduled") or 0) == 3
+    assert stat(log, "backoff/not_scheduled")  # the scheduler's were taken, not lost
+    counts = record["counts"]
+    assert isinstance(counts, dict)
+    assert counts["failures"] == 3 and counts["blocked"] == 2 and counts["searches"] == 1
 
 
 def test_429_retry_after_is_waited_out_or_captured_as_rate_limit(

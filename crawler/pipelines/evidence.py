@@ -270,6 +270,11 @@ class EvidencePipeline:
             self.budget.close()
         if self.ledger is None:  # the spider never opened
             return
+        # pages found but never asked for because the marketplace stopped (spiders.backoff)
+        for failure in getattr(spider, "not_sent", ()):
+            self.ledger.failures.append(failure)
+            self.stats.inc_value("evidence/failed")
+            self.stats.inc_value(f"evidence/failed/{failure.page_kind}")
         try:
             await self._write_run_record(reason)
         finally:
