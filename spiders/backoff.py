@@ -6,8 +6,9 @@ later requests: the delay of its download slots starts at `BLOCK_BACKOFF_DELAY` 
 every further block in a row, up to `BLOCK_BACKOFF_MAX_DELAY`; a page that is not blocked halves
 it again, down to the configured `DOWNLOAD_DELAY`. After `BLOCK_STOP_AFTER` blocks in a row the
 spider stops (finish reason `blocked`), because carrying on only collects more bot walls; the
-requests still waiting for their delay, and the pages found but still in the scheduler, are
-not sent, each recorded in the run record as a failure saying why.
+requests still waiting for their delay and those still in the scheduler (listing pages found,
+the watches' search pages not started) are not sent, each recorded in the run record as a
+failure saying why.
 
 An HTTP 429 with a `Retry-After` of at most `RETRY_AFTER_MAX` seconds is not a capture: the
 request is sent again once that time has passed (at most `RETRY_AFTER_TIMES` times). A 429
@@ -244,8 +245,9 @@ class BackoffMixin:
         not yet sent) and keep each as a failure for the run record (`not_sent`), then leave the
         scheduler empty. Scrapy drops them when the spider closes and says nothing: the run
         record would list the listings captured and the blocks, but not the listings found
-        and never asked for. Search pages not yet started (the spider's start requests) are
-        not listed: the run's coverage shows which watches were not searched."""
+        and never asked for. The spider's start requests (the watches' first search pages)
+        are among them: Scrapy's engine takes them all into the scheduler as the crawl starts
+        (measured with 40 terms and one request at a time: 40 enqueued before the first block)."""
         try:
             scheduler = self.crawler.engine.scheduler
         except (AttributeError, RuntimeError):  # not crawling (offline tests)

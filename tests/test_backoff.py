@@ -242,6 +242,30 @@ def test_listings_found_but_not_sent_when_the_marketplace_stops_are_in_the_run_r
     assert counts["failures"] == 3 and counts["blocked"] == 2 and counts["searches"] == 1
 
 
+def test_every_search_the_stopped_marketplace_did_not_make_is_in_the_run_record(
+        tmp_path: Path, site: BlockingSite) -> None:
+    # one request at a time, forty terms: the first two searches come back blocked and stop
+    # the marketplace; the third waits in the download slot, the rest in the scheduler (Scrapy
+    # takes every start request into it at once). Each of the 38 is a failure, none is sent.
+    terms = [f"b{n}" for n in range(1, 41)]
+    record, log = crawl(tmp_path, site, terms, BLOCK_BACKOFF_DELAY="2", BLOCK_STOP_AFTER="2",
+                        DOWNLOAD_DELAY="0.3")
+    asked = [term for term, _ in site.hits]
+    assert asked == ["b1", "b2"]
+    failures = record["failures"]
+    assert isinstance(failures, list)
+    assert sorted(parse_qs(urlsplit(f["url"]).query)["k"][0] for f in failures) == sorted(
+        terms[2:])
+    for failure in failures:
+        assert failure["reason"] == ("IgnoreRequest: not sent: the marketplace stopped after 2 "
+                                     "blocked pages in a row")
+        assert failure["page_kind"] == "search" and failure["brand"] == "Lumara"
+    assert stat(log, "backoff/dropped") == 1 and stat(log, "backoff/not_scheduled") == 37
+    counts = record["counts"]
+    assert isinstance(counts, dict)
+    assert counts["failures"] == 38 and counts["blocked"] == 2
+
+
 def test_429_retry_after_is_waited_out_or_captured_as_rate_limit(
         tmp_path: Path, site: BlockingSite) -> None:
     record, log = crawl(tmp_path, site, ["ok", "always", "long"], BLOCK_BACKOFF_DELAY="0.2",
