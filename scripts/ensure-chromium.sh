@@ -16,16 +16,23 @@ if [ -n "${MARKWATCH_CHROMIUM:-}" ]; then
   echo "MARKWATCH_CHROMIUM=$MARKWATCH_CHROMIUM is not an executable file" >&2
   exit 1
 fi
+# Install a Debian package as root with apt, best effort (the package lists refreshed and tried
+# again if the first try fails); says why it could not. Usage: apt_best_effort PACKAGE WHY_NOT
+apt_best_effort() {
+  if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then return 0; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" \
+    >/dev/null 2>&1 || \
+    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; } || \
+    echo "markwatch: could not install $1; $2" >&2
+  return 0
+}
 # Screenshots of Chinese, Japanese and Korean marketplaces need CJK fonts (best effort).
 ensure_fonts() {
   if command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "CJK"; then return 0; fi
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "markwatch: installing CJK fonts for screenshots (fonts-noto-cjk)..." >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      fonts-noto-cjk >/dev/null 2>&1 || \
-      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null 2>&1; } || \
-      echo "markwatch: could not install CJK fonts; CJK text will show as boxes" >&2
+    apt_best_effort fonts-noto-cjk "CJK text will show as boxes"
   fi
   return 0
 }
@@ -35,11 +42,7 @@ ensure_shell() {
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && \
      dpkg -s chromium >/dev/null 2>&1; then
     echo "markwatch: installing Debian's chromium-headless-shell..." >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      chromium-headless-shell >/dev/null 2>&1 || \
-      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null 2>&1; } || \
-      echo "markwatch: could not install chromium-headless-shell; using the full browser" >&2
+    apt_best_effort chromium-headless-shell "using the full browser"
   fi
   return 0
 }
