@@ -5,7 +5,7 @@
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends chromium chromium-headless-shell tini fonts-dejavu-core ca-certificates \
+ && apt-get install -y --no-install-recommends chromium tini fonts-dejavu-core ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 markwatch \
@@ -18,7 +18,7 @@ COPY spiders ./spiders
 COPY storage ./storage
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 
-ENV MARKWATCH_CHROMIUM=/usr/bin/chromium-headless-shell \
+ENV MARKWATCH_CHROMIUM=/usr/bin/chromium \
     MARKWATCH_PROGRESS=off \
     PYTHONUNBUFFERED=1
 USER 10001:10001

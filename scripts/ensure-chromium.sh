@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
 # Make sure a Chromium is available to Playwright, in this order:
 #   1. MARKWATCH_CHROMIUM (an executable you name),
-#   2. a system chromium on PATH (as root with apt, Debian's `chromium-headless-shell` is added
-#      beside it: markwatch prefers the headless shell, as Playwright does; see
-#      crawler/browser/chromium.py),
-#   3. Playwright's own build (`playwright install chromium`, needs internet; it brings its
-#      headless shell),
-#   4. as root with apt: Debian's `chromium` and `chromium-headless-shell` packages;
+#   2. a system chromium on PATH,
+#   3. Playwright's own build (`playwright install chromium`, needs internet),
+#   4. as root with apt: Debian's `chromium` package;
 # else stop and say what to do. Idempotent and quiet when there is nothing to do.
 set -u
 venv=${VENV:-.venv}
@@ -16,38 +13,21 @@ if [ -n "${MARKWATCH_CHROMIUM:-}" ]; then
   echo "MARKWATCH_CHROMIUM=$MARKWATCH_CHROMIUM is not an executable file" >&2
   exit 1
 fi
-# Install a Debian package as root with apt, best effort (the package lists refreshed and tried
-# again if the first try fails); says why it could not. Usage: apt_best_effort PACKAGE WHY_NOT
-apt_best_effort() {
-  if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then return 0; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" \
-    >/dev/null 2>&1 || \
-    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; } || \
-    echo "markwatch: could not install $1; $2" >&2
-  return 0
-}
 # Screenshots of Chinese, Japanese and Korean marketplaces need CJK fonts (best effort).
 ensure_fonts() {
   if command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "CJK"; then return 0; fi
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "markwatch: installing CJK fonts for screenshots (fonts-noto-cjk)..." >&2
-    apt_best_effort fonts-noto-cjk "CJK text will show as boxes"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      fonts-noto-cjk >/dev/null 2>&1 || \
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null 2>&1; } || \
+      echo "markwatch: could not install CJK fonts; CJK text will show as boxes" >&2
   fi
   return 0
 }
-# The headless shell beside Debian's chromium (best effort: the full browser works too).
-ensure_shell() {
-  if command -v chromium-headless-shell >/dev/null 2>&1; then return 0; fi
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && \
-     dpkg -s chromium >/dev/null 2>&1; then
-    echo "markwatch: installing Debian's chromium-headless-shell..." >&2
-    apt_best_effort chromium-headless-shell "using the full browser"
-  fi
-  return 0
-}
-for name in chromium-headless-shell chrome-headless-shell chromium chromium-browser google-chrome google-chrome-stable; do
-  if command -v "$name" >/dev/null 2>&1; then ensure_shell; ensure_fonts; exit 0; fi
+for name in chromium chromium-browser google-chrome google-chrome-stable; do
+  if command -v "$name" >/dev/null 2>&1; then ensure_fonts; exit 0; fi
 done
 # Playwright's own browser, if already downloaded or downloadable.
 if [ -x "$venv/bin/playwright" ]; then
@@ -61,8 +41,7 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "markwatch: installing Debian's chromium with apt-get..." >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null && \
-    apt-get install -y -qq --no-install-recommends chromium chromium-headless-shell \
-      fonts-liberation >/dev/null && \
+    apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null && \
     { ensure_fonts; exit 0; }
 fi
 cat >&2 <<'MSG'

@@ -1,4 +1,5 @@
-"""Which Chromium a crawl launches: the headless shell before the full browser, as Playwright.
+"""Which Chromium a crawl launches: the full browser before the headless shell (the shell draws
+some pages differently, docs/fidelity.md), a named one before either.
 
 Real executables on a PATH of our own (small shell scripts), the real `shutil.which`; the
 crawl that records the build in every manifest is `tests/test_e2e_demo.py`.
@@ -29,32 +30,32 @@ def _executables(folder: Path, *names: str) -> Path:
     return folder
 
 
-def test_the_headless_shell_is_preferred_to_the_full_browser(tmp_path: Path) -> None:
+def test_the_full_browser_is_preferred_to_the_headless_shell(tmp_path: Path) -> None:
     bin_dir = _executables(tmp_path / "bin", "chromium", "chromium-headless-shell")
-    found = find_chromium({"PATH": str(bin_dir)})
-    assert found == str(bin_dir / "chromium-headless-shell")
-    assert browser_build(found) == HEADLESS_SHELL
-
-
-def test_the_full_browser_when_there_is_no_shell(tmp_path: Path) -> None:
-    bin_dir = _executables(tmp_path / "bin", "chromium")
     found = find_chromium({"PATH": str(bin_dir)})
     assert found == str(bin_dir / "chromium")
     assert browser_build(found) == FULL_BROWSER
 
 
-def test_a_shell_earlier_on_the_path_does_not_beat_the_order_of_names(tmp_path: Path) -> None:
-    first = _executables(tmp_path / "first", "google-chrome")
-    second = _executables(tmp_path / "second", "chrome-headless-shell")
+def test_the_shell_when_it_is_the_only_one_installed(tmp_path: Path) -> None:
+    bin_dir = _executables(tmp_path / "bin", "chromium-headless-shell")
+    found = find_chromium({"PATH": str(bin_dir)})
+    assert found == str(bin_dir / "chromium-headless-shell")
+    assert browser_build(found) == HEADLESS_SHELL
+
+
+def test_a_shell_earlier_on_the_path_does_not_beat_a_full_browser(tmp_path: Path) -> None:
+    first = _executables(tmp_path / "first", "chrome-headless-shell")
+    second = _executables(tmp_path / "second", "google-chrome")
     found = find_chromium({"PATH": os.pathsep.join([str(first), str(second)])})
-    assert found == str(second / "chrome-headless-shell")
+    assert found == str(second / "google-chrome")
 
 
 def test_the_named_browser_wins_whatever_is_installed(tmp_path: Path) -> None:
     bin_dir = _executables(tmp_path / "bin", "chromium", "chromium-headless-shell")
-    named = str(bin_dir / "chromium")
+    named = str(bin_dir / "chromium-headless-shell")
     assert find_chromium({"PATH": str(bin_dir), "MARKWATCH_CHROMIUM": named}) == named
-    assert browser_build(named) == FULL_BROWSER
+    assert browser_build(named) == HEADLESS_SHELL
 
 
 def test_a_named_browser_that_is_not_there_is_an_error(tmp_path: Path) -> None:

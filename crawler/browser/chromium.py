@@ -1,15 +1,18 @@
 """Finding the Chromium to drive: MARKWATCH_CHROMIUM, a system Chromium, or Playwright's own.
 
-Chromium comes in two headless builds. The *headless shell* (`chromium-headless-shell`,
-Debian's package of that name; Playwright's own download uses it for every headless launch)
-is Chromium's content layer without the browser's windows, tabs and profile machinery. The
-*full browser* (`chromium --headless`) is the desktop browser drawing off screen. Both lay
-out and draw a page with the same Blink, V8 and Skia. The shell spends less CPU per page
-(this project's benchmark, the two alternating: 0.44 against 0.57 CPU s per capture, 28-31 %
-more captures per second; docs/performance.md) and is the easier of the two for a
-marketplace's bot detection to tell from a person's browser. markwatch prefers the shell when
-it is installed, like Playwright; name the full browser in `MARKWATCH_CHROMIUM` to use it
-instead. Every capture's manifest says which build drew it (`browser.build`).
+Chromium comes in two headless builds. The *full browser* (`chromium --headless`) is the
+desktop browser drawing off screen; the *headless shell* (`chromium-headless-shell`, Debian's
+package of that name; Playwright's own download launches it for headless runs) is Chromium's
+content layer without the browser's windows, tabs and profile machinery. The shell spends
+less CPU per page (this project's benchmark, the two alternating: 0.44 against 0.57 CPU s per
+capture, 28-31 % more captures per second), but it does not draw every page as a person's
+Chrome does: it lacks the browser's per-script default fonts (a Japanese Amazon page drawn
+without its styles: a serif Latin font in the shell, Noto Sans CJK JP throughout in the full
+browser). Of 64 saved marketplace pages drawn by both, 34 differ, 4 of them in height, against
+1-2 between two runs of the same build (`bench/builds.py`, docs/fidelity.md). A
+screenshot is evidence of what a buyer saw, so markwatch prefers the full browser and uses
+the shell only when it is the one installed, or named in `MARKWATCH_CHROMIUM`. Every
+capture's manifest says which build drew it (`browser.build`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from pathlib import Path
 
 from crawler.exceptions import ConfigError
 
-SHELL_NAMES = ("chromium-headless-shell", "chrome-headless-shell")
-"""The headless shell, preferred when installed."""
 SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-"""The full browser, run headless."""
+"""The full browser, run headless: preferred."""
+SHELL_NAMES = ("chromium-headless-shell", "chrome-headless-shell")
+"""The headless shell: used when no full browser is installed."""
 HEADLESS_SHELL = "headless shell"
 FULL_BROWSER = "full browser, headless"
 
@@ -31,8 +34,8 @@ FULL_BROWSER = "full browser, headless"
 def find_chromium(env: dict[str, str] | None = None) -> str | None:
     """The browser executable to launch, or None to let Playwright use its own download.
 
-    Order: `MARKWATCH_CHROMIUM` (must exist), then a system headless shell on PATH, then a
-    system Chromium or Chrome on PATH, then None (Playwright's bundled browser, installed by
+    Order: `MARKWATCH_CHROMIUM` (must exist), then a system Chromium or Chrome on PATH, then
+    a system headless shell on PATH, then None (Playwright's bundled browser, installed by
     `playwright install chromium`; Playwright launches its headless shell for headless runs).
     """
     environ = os.environ if env is None else env
@@ -43,7 +46,7 @@ def find_chromium(env: dict[str, str] | None = None) -> str | None:
             raise ConfigError(f"MARKWATCH_CHROMIUM={explicit} is not an executable file")
         return str(path)
     search = environ.get("PATH") if env is not None else None
-    for name in SHELL_NAMES + SYSTEM_NAMES:
+    for name in SYSTEM_NAMES + SHELL_NAMES:
         found = shutil.which(name, path=search)
         if found:
             return found
