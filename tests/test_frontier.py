@@ -147,7 +147,11 @@ def _json_line(line: str) -> bool:
         return False
 
 
-def _check_run(cluster: Cluster, seeder: subprocess.Popen[str]) -> dict[str, object]:
+def _check_run(cluster: Cluster, seeder: subprocess.Popen[str],
+               killed: bool = False) -> dict[str, object]:
+    """Check a finished run; `killed`: a worker was killed mid-run, so a listing it had
+    stored but not yet reported may have been captured again by another worker (both are
+    kept: evidence is never deleted)."""
     out, err = seeder.communicate(timeout=600)
     assert seeder.returncode == 0, out + err + cluster.logs()[-4000:]
     report = json.loads((cluster.root / "report.json").read_text())
@@ -155,9 +159,14 @@ def _check_run(cluster: Cluster, seeder: subprocess.Popen[str]) -> dict[str, obj
         rows = cat.find_run(str(report["run_id"]))
     listings = Counter(r["listing_id"] for r in rows if r["kind"] == "listing")
     assert set(listings) == expected_ids(cluster.market)
-    assert all(n == 1 for n in listings.values()), listings  # each captured exactly once
-    assert sum(1 for r in rows if r["kind"] == "search") == 2
-    assert report["counts"]["listings"] == len(listings)
+    searches = sum(1 for r in rows if r["kind"] == "search")
+    if killed:  # at most what the killed worker had in flight was captured a second time
+        again = sum(n - 1 for n in listings.values()) + searches - 2
+        assert searches >= 2 and again <= CONCURRENCY, (listings, searches)
+    else:
+        assert all(n == 1 for n in listings.values()), listings  # each captured exactly once
+        assert searches == 2
+    assert report["counts"]["listings"] == sum(listings.values())
     verified = run_markwatch(["verify", "--all", "--store", f"file://{cluster.store}"],
                              cwd=cluster.root)
     assert verified.code == 0, verified.out + verified.err
@@ -228,6 +237,6 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, redis_server: Red
             break
         time.sleep(0.1)
     victim.send_signal(signal.SIGKILL)
-    _check_run(cluster, seeder)
+    _check_run(cluster, seeder, killed=True)
     codes = cluster.wait_workers()
     assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], cluster.logs()[-4000:]

@@ -83,6 +83,7 @@ def finalize(frontier: Frontier, clock: Clock | None = None,
              catalog_uri: str | None = None) -> CrawlReport:
     """Write, index and seal the run's records once; ConfigError when already finalized.
     `catalog_uri` replaces the catalog the run's description names (a moved database)."""
+    from crawler.runs.resume import repair_catalog
     from crawler.seal.config import SealConfig
     from crawler.seal.runs import RunSealer
     from storage.catalog import Catalog
@@ -109,6 +110,15 @@ def finalize(frontier: Frontier, clock: Clock | None = None,
                 errors.append(f"{late} capture(s) were stored while the catalog was down and "
                               "indexed now; `markwatch catalog rebuild` restores their triage "
                               "scores")
+            # a worker killed between storing a manifest and indexing it left no trace in the
+            # frontier: the store is the truth, so its manifests of this run are indexed too
+            lost = with_retries(lambda: repair_catalog(store, catalog, frontier.run_id,
+                                                       clock.now()),
+                                "indexing the stored captures", CATALOG_WAIT)
+            if lost:  # nothing is missing now: said, not a failure of the run
+                logger.warning("%d stored capture(s) of run %s had not been indexed (a worker "
+                               "stopped between storing and indexing them); indexed now",
+                               lost, frontier.run_id)
             rows = catalog.find_run(frontier.run_id)
             for marketplace in meta["marketplaces"]:
                 record = _record(frontier, meta, marketplace, rows, started, clock)
