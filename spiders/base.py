@@ -30,12 +30,13 @@ from crawler.browser.capture import (
     INFLIGHT_META,
     LIMITS_META,
     RECORDER_META,
+    SHELL_FONTS_META,
     CaptureSteps,
     RenderedPage,
     capture_page,
     init_page,
 )
-from crawler.browser.chromium import browser_build
+from crawler.browser.chromium import HEADLESS_SHELL, browser_build
 from crawler.browser.download_handler import NAVIGATION_ONLY_META
 from crawler.config import MarkwatchConfig
 from crawler.evidence.assembly import CaptureAssembler, unrendered
@@ -255,6 +256,7 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
                 },
             )
             meta[LIMITS_META] = (self.config.limits, self.config.clock)
+            meta[SHELL_FONTS_META] = self.assembler.build == HEADLESS_SHELL
             meta[NAVIGATION_ONLY_META] = True  # the capture reads the page after its steps
         return meta
 

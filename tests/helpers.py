@@ -78,10 +78,18 @@ class CliResult:
     err: str
 
 
+def isolated_env() -> dict[str, str]:
+    """This process's environment without the caller's markwatch settings (`MARKWATCH_*`), so
+    a test's crawl is configured by the test alone; `MARKWATCH_CHROMIUM` is kept: the browser
+    the whole suite runs on (`MARKWATCH_CHROMIUM=... make test`)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("MARKWATCH_") or k == "MARKWATCH_CHROMIUM"}
+
+
 def run_markwatch(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
                   timeout: float = 600) -> CliResult:
     """Run the installed `markwatch` console script in a subprocess."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+    full_env = isolated_env()
     full_env.update(env or {})
     full_env.setdefault("MARKWATCH_PROGRESS", "off")
     proc = subprocess.Popen([MARKWATCH, *args], cwd=cwd, env=full_env, stdout=subprocess.PIPE,
@@ -229,7 +237,7 @@ def write_watchlist(root: Path, max_listings: int = 3, extra: str = "") -> Path:
 
 
 def env_for(market: DemoMarketplace | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+    env = isolated_env()
     env["MARKWATCH_PROGRESS"] = "off"
     if market is not None:
         env["MARKWATCH_DEMO_URL"] = market.base_url

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 import ssl
 import subprocess
@@ -24,7 +23,7 @@ from crawler.demo import DemoMarketplace
 from crawler.demo.data import build_catalog
 from storage.catalog import CaptureQuery, Catalog
 from storage.local import LocalStore
-from tests.helpers import MARKWATCH, CliResult, run_markwatch
+from tests.helpers import MARKWATCH, CliResult, isolated_env, run_markwatch
 from tests.tsa_server import TSAServer
 
 HOSTILE_TITLE = ('Lumara handbag <script>document.title="pwned"</script>'
@@ -85,7 +84,7 @@ class Site:
     def cli(self, *args: str, stdin: str | None = None) -> CliResult:
         if stdin is None:
             return run_markwatch(list(args), cwd=self.root, env=self.env)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+        env = isolated_env()
         env.update(self.env)
         proc = subprocess.run([MARKWATCH, *args], cwd=self.root, env=env, input=stdin,
                               capture_output=True, text=True, timeout=120, check=False)
@@ -127,7 +126,7 @@ def free_port() -> int:
 def serving(site: Site, *extra: str, scheme: str = "http") -> Iterator[str]:
     """`markwatch serve` on a free loopback port; yields its base URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+    env = isolated_env()
     env.update(site.env)
     proc = subprocess.Popen([MARKWATCH, "serve", "--port", str(port), *extra], cwd=site.root,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -21,7 +21,7 @@ from crawler.watchlist import parse_watchlist
 from storage.catalog import Catalog
 from storage.uri import open_store
 from tests.alert_servers import black_hole, closed_port, smtp_server, webhook_receiver
-from tests.helpers import MARKWATCH
+from tests.helpers import MARKWATCH, isolated_env
 
 SECRET = "s3cret-hook-key"
 ENV = {"HOOK_SECRET": SECRET}
@@ -206,7 +206,7 @@ def test_crash_between_sending_and_recording_does_not_send_twice(tmp_path: Path)
         d = dispatcher(config(hook_rule(receiver.url)), tmp_path)
         d.record([event(1)])
         d.enqueue([event(1)])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+        env = isolated_env()
         env.update(ENV, MARKWATCH_OUTBOX_DIR=str(tmp_path / "outbox"),
                    MARKWATCH_STORE=f"file://{tmp_path / 'store'}",
                    MARKWATCH_CATALOG=f"sqlite:///{tmp_path / 'catalog.db'}")

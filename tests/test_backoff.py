@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from spiders.backoff import Backoff, parse_retry_after
+from tests.helpers import isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRAPY = str(Path(sys.executable).with_name("scrapy"))
@@ -162,7 +162,7 @@ marketplaces:
             "CONCURRENT_REQUESTS=1", "-s", "DOWNLOAD_DELAY_JITTER=0", "-s", "LOG_LEVEL=INFO"]
     for name, value in settings.items():
         args += ["-s", f"{name}={value}"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+    env = isolated_env()
     done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
                           check=False)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -5,7 +5,6 @@ SQLite catalog; one of them is killed with SIGKILL in the second test."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 from crawler.demo import DemoMarketplace
 from storage.catalog import Catalog
 from storage.uri import open_store
-from tests.helpers import MARKWATCH, assert_same_catalogs, run_markwatch
+from tests.helpers import MARKWATCH, assert_same_catalogs, isolated_env, run_markwatch
 from tests.servers.redis import PASSWORD, RedisServer, free_port
 
 pytestmark = pytest.mark.browser
@@ -74,7 +73,7 @@ class Cluster:
         self.rebuilt_uri = rebuilt_uri
         """An empty catalog on the same engine, rebuilt from the store to compare."""
         (root / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+        self.env = isolated_env()
         self.env.update(MARKWATCH_PROGRESS="off", MARKWATCH_DEMO_URL=market.base_url,
                         MARKWATCH_FRONTIER=redis.uri)
         if catalog_uri:  # by environment only: the URI holds a password

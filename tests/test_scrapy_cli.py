@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 import crawler
 from crawler.demo import DemoMarketplace
-from tests.helpers import run_markwatch
+from tests.helpers import isolated_env, run_markwatch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +31,7 @@ def test_scrapy_crawl_demo_from_the_repository_root(
         "  - name: Velisse\n    terms: [\"velisse perfume\"]\n    marketplaces: [demo]\n",
         encoding="utf-8")
     store = tmp_path / "store"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+    env = isolated_env()
     env["MARKWATCH_PROGRESS"] = "off"
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("scrapy")), "crawl", "demo",

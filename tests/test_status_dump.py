@@ -5,7 +5,6 @@ marketplace in real Chromium."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from crawler.demo import DemoMarketplace
-from tests.helpers import MARKWATCH
+from tests.helpers import MARKWATCH, isolated_env
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +34,7 @@ brands:
 def test_sigusr2_logs_the_crawls_state_and_the_crawl_goes_on(
         tmp_path: Path, demo_market: DemoMarketplace, chromium: str) -> None:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKWATCH_")}
+    env = isolated_env()
     env.update(MARKWATCH_DEMO_URL=demo_market.base_url, MARKWATCH_PROGRESS="off")
     log = tmp_path / "crawl.log"
     with log.open("w") as err:

@@ -22,6 +22,7 @@ from playwright.async_api import Page as PwPage
 from playwright.async_api import Response as PwResponse
 from playwright.async_api import TimeoutError as PwTimeout
 
+from crawler.browser.shell_fonts import font_families_params
 from crawler.clock import Clock
 from crawler.config import CaptureLimits
 from crawler.evidence.warc_decoded import Exchange
@@ -129,6 +130,9 @@ _B = TypeVar("_B")
 
 INFLIGHT_META = "markwatch_inflight"
 CDP_META = "markwatch_cdp"
+SHELL_FONTS_META = "markwatch_shell_fonts"
+"""True when the browser is the headless shell: each tab gets the full browser's default
+fonts (`crawler.browser.shell_fonts`)."""
 
 
 async def init_page(page: PwPage, request: Any) -> None:
@@ -166,6 +170,12 @@ async def init_page(page: PwPage, request: Any) -> None:
             logger.debug("could not disable the browser cache: %s", exc)
             return
         _CDP_SESSIONS[page] = cdp
+        if request.meta.get(SHELL_FONTS_META):  # kept by the tab, as its cache setting
+            try:
+                await cdp.send("Page.setFontFamilies", font_families_params())
+            except PlaywrightError as exc:
+                logger.warning("the headless shell did not take the full browser's default "
+                               "fonts (%s): its pages are drawn in its own", exc)
     request.meta[CDP_META] = cdp
 
 

@@ -8,11 +8,14 @@ less CPU per page (this project's benchmark, the two alternating: 0.44 against 0
 capture, 28-31 % more captures per second), but it does not draw every page as a person's
 Chrome does: it lacks the browser's per-script default fonts (a Japanese Amazon page drawn
 without its styles: a serif Latin font in the shell, Noto Sans CJK JP throughout in the full
-browser). Of 64 saved marketplace pages drawn by both, 34 differ, 4 of them in height, against
-1-2 between two runs of the same build (`bench/builds.py`, docs/fidelity.md). A
-screenshot is evidence of what a buyer saw, so markwatch prefers the full browser and uses
-the shell only when it is the one installed, or named in `MARKWATCH_CHROMIUM`. Every
-capture's manifest says which build drew it (`browser.build`).
+browser), and hints glyphs more strongly. Of 64 saved marketplace pages drawn by both, 34
+differ, 4 of them in height, against 1-2 between two runs of the same build (`bench/builds.py`,
+docs/fidelity.md). markwatch gives the shell the full browser's fonts and hinting
+(`crawler.browser.shell_fonts`): then 9-10 of the 64 differ, 3 of which differ between two runs
+of the full browser too, and 2 visibly (a refused frame, a text area). A screenshot is evidence of
+what a buyer saw, so markwatch prefers the full browser and uses the shell only when it is the
+one installed, or named in `MARKWATCH_CHROMIUM`. Every capture's manifest says which build
+drew it (`browser.build`).
 """
 
 from __future__ import annotations
@@ -65,8 +68,15 @@ def browser_build(executable: str | None) -> str:
 
 
 def launch_options(base: dict[str, object], executable: str | None) -> dict[str, object]:
-    """Playwright launch options with the executable filled in."""
+    """Playwright launch options with the executable filled in; for the headless shell, its
+    glyph hinting set as the full browser's (`crawler.browser.shell_fonts`)."""
+    from crawler.browser.shell_fonts import HINTING_SWITCH, hinting_switch
+
     options = dict(base)
     if executable:
         options["executable_path"] = executable
+    if browser_build(executable) == HEADLESS_SHELL:
+        args = [str(a) for a in options.get("args") or []]  # type: ignore[attr-defined]
+        if not any(a.startswith(HINTING_SWITCH) for a in args):
+            options["args"] = [*args, hinting_switch()]
     return options
