@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from crawler.cli.lazy import LazyGroup
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import isoformat, parse_utc
@@ -32,7 +33,8 @@ def _when(value: str | None) -> str | None:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time") from exc
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_subcommands={"url": "crawler.cli.store:evidence_url",
+                                               "export": "crawler.cli.export:export"})
 def evidence() -> None:
     """Find, show and export captured evidence."""
 

@@ -5,38 +5,52 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from crawler import __version__
-from crawler.alerts import cli as alerts_cmds
-from crawler.cli import evidence as evidence_cmds
-from crawler.cli import export as export_cmds
-from crawler.cli import frontier as frontier_cmds
-from crawler.cli import reparse as reparse_cmds
-from crawler.cli import runs as runs_cmds
-from crawler.cli import schedule as schedule_cmds
-from crawler.cli import seal as seal_cmds
-from crawler.cli import serve as serve_cmds
-from crawler.cli import store as store_cmds
-from crawler.cli import takedown as takedown_cmds
-from crawler.cli import triage as triage_cmds
-from crawler.cli import users as users_cmds
+from crawler.cli.lazy import LazyGroup
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.exceptions import ConfigError, MarkwatchError
-from crawler.runs.runner import EXIT_CONFIG, CrawlOptions, CrawlReport
+
+if TYPE_CHECKING:
+    from crawler.runs.runner import CrawlReport
 
 logger = logging.getLogger("markwatch")
 
+SUBCOMMANDS = {
+    "evidence": "crawler.cli.evidence:evidence",
+    "runs": "crawler.cli.runs:runs",
+    "schedule": "crawler.cli.schedule:schedule",
+    "store": "crawler.cli.store:store_group",
+    "sync": "crawler.cli.store:sync",
+    "keys": "crawler.cli.seal:keys",
+    "alerts": "crawler.alerts.cli:alerts",
+    "seal": "crawler.cli.seal:seal",
+    "serve": "crawler.cli.serve:serve",
+    "users": "crawler.cli.users:users",
+    "rates": "crawler.cli.triage:rates",
+    "triage": "crawler.cli.triage:triage",
+    "sellers": "crawler.cli.triage:sellers",
+    "reparse": "crawler.cli.reparse:reparse_cmd",
+    "capture": "crawler.cli.takedown:capture",
+    "recheck": "crawler.cli.takedown:recheck",
+    "takedown": "crawler.cli.takedown:takedown",
+    "worker": "crawler.cli.frontier:worker",
+}
+"""Subcommands kept in their own modules, imported only when named (`crawler.cli.lazy`)."""
 
-class MarkwatchGroup(click.Group):
+
+class MarkwatchGroup(LazyGroup):
     """Turns configuration errors into exit code 2 with a one-line message."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
+            from crawler.runs.runner import EXIT_CONFIG
+
             click.echo(f"markwatch: configuration error: {exc}", err=True)
             sys.exit(EXIT_CONFIG)
         except MarkwatchError as exc:
@@ -44,7 +58,8 @@ class MarkwatchGroup(click.Group):
             sys.exit(1)
 
 
-@click.group(cls=MarkwatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=MarkwatchGroup, lazy_subcommands=SUBCOMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="markwatch")
 def cli() -> None:
     """markwatch: watch marketplaces for brand terms and keep sealed, verifiable evidence."""
@@ -81,7 +96,7 @@ def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
           resume: bool, frontier_uri: str | None = None) -> None:
     """One crawl run over the watches selected (what a scheduler calls)."""
     from crawler.registry import known_marketplaces
-    from crawler.runs.runner import project_settings, run_crawl
+    from crawler.runs.runner import CrawlOptions, project_settings, run_crawl
     from crawler.watchlist import load_watchlist
 
     watchlist = load_watchlist(watchlist_path, known_marketplaces(project_settings()))
@@ -249,29 +264,6 @@ def parse(marketplace: str, kind: str, url: str, watchlist: Path | None, explain
     from crawler.cli.parse import run_parse
 
     click.echo(run_parse(marketplace, kind, url, html_file, watchlist, explain, without_state))
-
-
-cli.add_command(evidence_cmds.evidence)
-cli.add_command(runs_cmds.runs)
-cli.add_command(schedule_cmds.schedule)
-cli.add_command(store_cmds.store_group)
-cli.add_command(store_cmds.sync)
-evidence_cmds.evidence.add_command(store_cmds.evidence_url)
-cli.add_command(seal_cmds.keys)
-cli.add_command(alerts_cmds.alerts)
-cli.add_command(seal_cmds.seal)
-evidence_cmds.evidence.add_command(export_cmds.export)
-cli.add_command(serve_cmds.serve)
-cli.add_command(users_cmds.users)
-cli.add_command(triage_cmds.rates)
-cli.add_command(triage_cmds.triage)
-cli.add_command(triage_cmds.sellers)
-cli.add_command(reparse_cmds.reparse_cmd)
-cli.add_command(takedown_cmds.capture)
-cli.add_command(takedown_cmds.recheck)
-cli.add_command(takedown_cmds.takedown)
-cli.add_command(frontier_cmds.worker)
-runs_cmds.runs.add_command(frontier_cmds.finalize_run)
 
 
 def main() -> None:

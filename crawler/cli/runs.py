@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from crawler.cli.lazy import LazyGroup
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.text import clip, safe
 from crawler.clock import parse_utc
@@ -72,7 +73,7 @@ def _open(store: str | None, catalog_uri: str | None) -> tuple[str, str]:
     return store_uri, resolve_catalog(catalog_uri, store_uri)
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_subcommands={"finalize": "crawler.cli.frontier:finalize_run"})
 def runs() -> None:
     """Crawl run history: status, counts, failures and durations."""
 

@@ -21,12 +21,14 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from crawler.clock import isoformat
 from crawler.recording import conditional, dedup
 from crawler.recording.exchanges import RecordedExchange, TlsSession, digest_label
-from crawler.recording.proxy import CaptureSession
+
+if TYPE_CHECKING:
+    from crawler.recording.proxy import CaptureSession
 
 GZIP_LEVEL = 6
 """warcio's fixed level 9 costs ~2x the time for ~1% size (see the browser-capture notes)."""
