@@ -43,3 +43,17 @@ def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
     assert "before (dedup off, PNG screenshots)" in proc.stdout
     assert rows["baseline"]["stored_bytes_per_capture"] > 0
     assert "x the bare loop's PNG and HTML" in proc.stdout
+
+
+@pytest.mark.browser
+def test_cli_startup_bench_prints_its_table(chromium: str) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "cli_startup.py"), "--runs", "1"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "16 captures" in proc.stdout  # the demo crawl the commands read
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("this ")]
+    assert [r[1:3] for r in rows] == [["floor:", "python"], ["markwatch", "evidence"],
+                                      ["markwatch", "verify"], ["markwatch", "runs"],
+                                      ["markwatch", "triage"], ["markwatch", "takedown"],
+                                      ["markwatch", "alerts"]]
+    assert all(float(r[-1]) > 0 for r in rows)

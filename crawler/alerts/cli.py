@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,8 +26,10 @@ from crawler.cli.text import clip, csv_cell, safe
 from crawler.clock import SystemClock, isoformat
 from crawler.exceptions import ConfigError
 from crawler.ids import new_ulid
-from crawler.runs.runner import CrawlReport
 from storage.uri import open_store
+
+if TYPE_CHECKING:
+    from crawler.runs.runner import CrawlReport
 
 _FORMATS = click.Choice(["table", "json", "csv"])
 

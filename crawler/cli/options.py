@@ -6,9 +6,12 @@ A CLI flag wins, then a MARKWATCH_* variable, then the watchlist's `settings:`, 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from crawler.watchlist import Watchlist
 from storage.uri import DEFAULT_STORE, default_catalog_uri
+
+if TYPE_CHECKING:
+    from crawler.watchlist import Watchlist
 
 
 def resolve_store(flag: str | None, watchlist: Watchlist | None = None) -> str:
