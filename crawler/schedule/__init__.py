@@ -5,10 +5,7 @@
 * `scheduler`: the long-running scheduler (one child `markwatch crawl` process per run);
 * `health`: the health file and the optional 127.0.0.1 health endpoint;
 * `export`: crontab, systemd and Kubernetes recipes generated from the same jobs.
+
+Import each module by name: the catalog declares `records`' table without loading the
+watchlist and cron parsing behind `jobs`.
 """
-
-from __future__ import annotations
-
-from crawler.schedule.jobs import Job, jobs_for
-
-__all__ = ["Job", "jobs_for"]

@@ -23,17 +23,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 from crawler.exceptions import ConfigError, SealError
 from crawler.seal.keys import Signer, init_key, load_signer
 from crawler.seal.tsa import TSAConfig
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 __all__ = ["DEFAULT_KEY_PATH", "SealConfig", "default_key_path"]
 
@@ -172,10 +174,11 @@ class SealConfig:
 def _pick(name: str, settings: BaseSettings | Mapping[str, Any] | None,
           env: Mapping[str, str]) -> Any:
     """A command-line Scrapy setting, else the environment, else any Scrapy setting."""
-    if isinstance(settings, BaseSettings):
+    scrapy_settings = sys.modules.get("scrapy.settings")  # loaded if `settings` is Scrapy's
+    if scrapy_settings is not None and isinstance(settings, scrapy_settings.BaseSettings):
         value = settings.get(name)
         priority = settings.getpriority(name) or 0
-        if value not in (None, "") and priority >= SETTINGS_PRIORITIES["cmdline"]:
+        if value not in (None, "") and priority >= scrapy_settings.SETTINGS_PRIORITIES["cmdline"]:
             return value
         return env.get(_ENV[name]) or value
     value = (settings or {}).get(name)
