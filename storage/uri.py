@@ -46,14 +46,23 @@ def open_store(uri: str, *, spool: str | Path | None = None,
 
         remote = S3Store.from_uri(uri, retry=RetryPolicy().with_hook(on_retry))
         return SpoolingStore(remote, Path(spool) if spool else spool_dir())
-    raise ConfigError(f"unsupported store URI {uri!r}: use file://PATH or s3://BUCKET/PREFIX")
+    raise _unsupported(uri)
+
+
+def _unsupported(uri: str) -> ConfigError:
+    return ConfigError(f"unsupported store URI {uri!r}: use file://PATH or s3://BUCKET/PREFIX")
 
 
 def default_catalog_uri(store_uri: str) -> str:
-    """The default catalog: next to a local store; under ./markwatch-data for a remote one."""
-    if store_uri.startswith("file://"):
+    """The default catalog: next to a local store; under ./markwatch-data for a remote one.
+    A URI no store opens is refused here too (before, a command given only `--store foo://x`
+    read the default catalog and answered as if the store were empty)."""
+    scheme = urlsplit(store_uri).scheme
+    if scheme == "file":
         return f"sqlite:///{local_path(store_uri) / 'catalog.db'}"
-    return "sqlite:///./markwatch-data/catalog.db"
+    if scheme == "s3":
+        return "sqlite:///./markwatch-data/catalog.db"
+    raise _unsupported(store_uri)
 
 
 def sqlite_path(uri: str) -> Path:

@@ -33,6 +33,17 @@ def test_missing_watchlist_exits_2(tmp_path: Path) -> None:
     assert "none.yaml" in out.err
 
 
+def test_a_store_uri_no_store_opens_exits_2(tmp_path: Path) -> None:
+    """Reading commands refuse it as `verify` does, rather than answer from the default catalog
+    as if the store were empty."""
+    for command in (["evidence", "list"], ["runs", "list"], ["takedown", "status"],
+                    ["catalog", "rebuild"]):
+        out = run_markwatch([*command, "--store", "foo://bar"], cwd=tmp_path)
+        assert out.code == 2, (command, out.out, out.err)
+        assert "unsupported store URI 'foo://bar'" in out.err
+    assert not (tmp_path / "markwatch-data").exists()
+
+
 def test_verify_needs_ids_or_all(tmp_path: Path) -> None:
     assert run_markwatch(["verify"], cwd=tmp_path).code == 2
 

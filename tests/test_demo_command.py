@@ -90,3 +90,22 @@ def test_demo_command_captures_seals_and_verifies(tmp_path: Path, chromium: str,
     assert "origin:   NOT PROVEN" in text and "NOT pinned" in text  # ...but who and when:
     assert "time:     NOT PROVEN" in text and "no TSA CA was given" in text
     assert "NOT VERIFIED" in text
+
+
+def test_printed_commands_reach_the_store_the_demo_wrote(tmp_path: Path) -> None:
+    """With `--store`/`--catalog` given, every command the demo prints carries them (shell-
+    quoted), so pasting one reads the demo's store, not ./markwatch-data."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from crawler.cli.demo import where_flags
+    from crawler.cli.main import cli
+
+    assert where_flags(None, None) == ""
+    store, catalog = f"file://{tmp_path}/my store", f"sqlite:///{tmp_path}/c.db"
+    where = where_flags(store, catalog)
+    argv = shlex.split(f"markwatch runs list{where}")[1:]
+    assert argv == ["runs", "list", "--store", store, "--catalog", catalog]
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code == 0 and (tmp_path / "c.db").exists()

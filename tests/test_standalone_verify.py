@@ -245,6 +245,22 @@ def test_without_anchors_says_what_is_not_proven(verify: Runner, built: Built) -
     assert "time:     NOT PROVEN" in out
     assert "no TSA CA was given" in out and "never trusted" in out
     assert "NOT VERIFIED" in out
+    assert "note: no --trust-key and no --trust-tsa-ca given: origin and time cannot" in out
+
+
+def test_the_note_names_the_one_anchor_missing(verify: Runner, built: Built) -> None:
+    """The key pinned (`markwatch verify` passes the operator's own) but no TSA CA: the note
+    says only time cannot be proven, as the verdicts below it do."""
+    code, out = verify(built, "--trust-key", built.fingerprint)
+    assert code == 1, out
+    assert "note: no --trust-tsa-ca given: time cannot be proven;" in out
+    assert "origin:   PROVEN" in out and "origin and time cannot" not in out
+    code, out = verify(built, "--trust-tsa-ca", str(built.tsa_ca))
+    assert code == 1, out
+    assert "note: no --trust-key given: origin cannot be proven;" in out
+    assert "time:     PROVEN" in out
+    code, out = verify(built, *built.anchors())
+    assert "note: no --trust" not in out
 
 
 def test_integrity_only_is_said(verify: Runner, built: Built) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from contextlib import ExitStack
 from dataclasses import replace
@@ -21,10 +22,15 @@ from storage.catalog import Catalog
 from storage.uri import open_store
 
 
-def _portal_hint(store: str | None, catalog: str | None) -> None:
+def where_flags(store: str | None, catalog: str | None) -> str:
+    """The `--store`/`--catalog` flags (shell-quoted) a printed command needs to reach the
+    store the demo wrote, empty for the defaults."""
+    return "".join(f" --{name} {shlex.quote(value)}"
+                   for name, value in (("store", store), ("catalog", catalog)) if value)
+
+
+def _portal_hint(where: str) -> None:
     """How to open the evidence portal on this store, with a first admin made safely."""
-    where = "".join(f" --{name} {value}" for name, value in (("store", store),
-                                                             ("catalog", catalog)) if value)
     click.echo("")
     click.echo("Open the evidence portal (a browser, on 127.0.0.1 only):")
     click.echo(f"  markwatch users add admin --role admin --generate{where}"
@@ -77,18 +83,19 @@ def run_demo(store: str | None, catalog: str | None, max_listings: int | None,
         verdicts = [verifier.verify(cid) for cid in ids]
     print_verdicts(verdicts, "text")
     click.echo("")
+    where = where_flags(store, catalog)
     click.echo("Look at the evidence:")
-    click.echo("  markwatch evidence list --brand Lumara")
+    click.echo(f"  markwatch evidence list --brand Lumara{where}")
     if ids:
-        click.echo(f"  markwatch evidence show {ids[-1]}")
-    click.echo("  markwatch verify --all")
-    _portal_hint(store, catalog)
+        click.echo(f"  markwatch evidence show {ids[-1]}{where}")
+    click.echo(f"  markwatch verify --all{where}")
+    _portal_hint(where)
     if ids:
         fingerprint = ", ".join(config.pinned_keys()) or "(none)"
         click.echo("")
         click.echo("Export one and check it as a recipient would (three verdicts):")
         trust = f"MARKWATCH_SEAL_TRUSTED_CAS={tsa.ca_pem} " if tsa is not None else ""
-        click.echo(f"  {trust}markwatch evidence export {ids[-1]} -o demo-bundle.zip")
+        click.echo(f"  {trust}markwatch evidence export {ids[-1]} -o demo-bundle.zip{where}")
         click.echo("  unzip -o demo-bundle.zip demo-bundle/verify.py   # travels in the bundle")
         click.echo("  python3 demo-bundle/verify.py demo-bundle.zip "
                    f"--trust-key {fingerprint.split(',')[0]}"

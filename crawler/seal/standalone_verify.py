@@ -1662,6 +1662,17 @@ def load_anchors(keys: Sequence[str], ca_files: Sequence[str]) -> Anchors:
     return anchors
 
 
+
+def missing_anchors(keys: Any, tsa_cas: Any) -> str:
+    """What the recipient's anchors leave unproven, said precisely ('' when nothing)."""
+    if not keys and not tsa_cas:
+        return "no --trust-key and no --trust-tsa-ca given: origin and time cannot be proven"
+    if not keys:
+        return "no --trust-key given: origin cannot be proven"
+    if not tsa_cas:
+        return "no --trust-tsa-ca given: time cannot be proven"
+    return ""
+
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(description="Verify a markwatch evidence bundle.")
     parser.add_argument("bundle", nargs="?", default=os.path.dirname(os.path.abspath(__file__)))
@@ -1684,9 +1695,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     except VerifyError as exc:
         print(f"verify.py: {exc}", file=sys.stderr)
         return 2
-    if not args.integrity_only and not (anchors.keys and anchors.tsa_cas):
-        out("note: no --trust-key and --trust-tsa-ca given: origin and time cannot be proven; "
-            "this run says what is and is not proven, and exits 1")
+    missing = missing_anchors(anchors.keys, anchors.tsa_cas)
+    if not args.integrity_only and missing:
+        out(f"note: {missing}; this run says what is and is not proven, and exits 1")
     bundle: Bundle | None = None
     try:
         bundle = Bundle(args.bundle)
