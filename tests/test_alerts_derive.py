@@ -102,7 +102,11 @@ def test_run_events(tmp_path: Path) -> None:
          "finished_at": "2026-12-04T11:00:00Z", "counts": {"failures": 1},
          "failures": [{"url": "http://x/<b>", "reason": "HTTP 500"}]},
         {"marketplace": "other", "status": "complete", "finish_reason": "finished",
-         "failures": []},
+         "failures": [], "coverage": {"threshold": 0.3, "baseline_runs": 5, "warnings": [
+             {"marketplace": "other", "kind": "listing", "field": "price", "share": 0.0,
+              "baseline": 1.0, "runs": 5},
+             {"marketplace": "other", "kind": "search", "field": "results", "share": 0.25,
+              "baseline": 0.9, "runs": 4}]}},
     ]
     seals = [{"marketplace": "demo", "status": "pending", "reason": "TSA unreachable",
               "required": True}]
@@ -124,5 +128,11 @@ def test_run_events(tmp_path: Path) -> None:
     assert failed[0].portal_url == "https://portal.example.net/runs/R9"
     assert events[EventType.MARKETPLACE_BLOCKED][0].capture_ids == ("B1",)
     assert events[EventType.SEAL_FAILED][0].details["reason"] == "TSA unreachable"
+    (drop,) = events[EventType.COVERAGE_DROP]  # one event per marketplace whose fields fell
+    assert drop.marketplace == "other" and drop.run_id == "R9"
+    assert drop.summary == ("Fields missing on other: price on listing pages 0% (recent runs "
+                            "100%), results on search pages 25% (recent runs 90%)")
+    assert [w["field"] for w in drop.details["warnings"]] == ["price", "results"]
+    assert drop.details["baseline_runs"] == 5
     stale = events[EventType.SPOOL_STALE][0]
     assert stale.details["objects"] == 1 and stale.capture_ids == ("01JABCDEF",)

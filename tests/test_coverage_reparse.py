@@ -125,6 +125,33 @@ def test_alarm_fires_after_the_markup_changes(drifted: dict[str, Any]) -> None:
     assert all(r["seller_name"] is None for r in rows)
 
 
+def test_the_alarm_is_an_alert_event(drifted: dict[str, Any]) -> None:
+    """The run's coverage warning becomes one `coverage_drop` event (crawler.alerts.derive),
+    from the run records as the crawl left them and its real catalog."""
+    import datetime as dt
+
+    from crawler.alerts.config import AlertsConfig
+    from crawler.alerts.derive import derive_events
+    from crawler.alerts.events import EventType
+    from storage.catalog import Catalog
+
+    report = drifted["report2"]
+    run = {"run_id": report["run_id"], "finished_at": report["finished_at"],
+           "records": report["marketplaces"], "errors": [], "seals": []}
+    with Catalog(drifted["runs"].store / "catalog.db") as cat:
+        events = derive_events(AlertsConfig({}, ()), run, cat, [], dt.datetime.now(dt.UTC))
+    (drop,) = [e for e in events if e.type is EventType.COVERAGE_DROP]
+    assert drop.marketplace == "drift" and drop.run_id == report["run_id"]
+    assert drop.summary == ("Fields missing on drift: seller_name on listing pages 0% "
+                            "(recent runs 100%)")
+    first = drifted["report1"]
+    quiet = {**run, "run_id": first["run_id"], "records": first["marketplaces"]}
+    with Catalog(drifted["runs"].store / "catalog.db") as cat:
+        assert not [e for e in derive_events(AlertsConfig({}, ()), quiet, cat, [],
+                                             dt.datetime.now(dt.UTC))
+                    if e.type is EventType.COVERAGE_DROP]
+
+
 def test_sponsored_listing_marked_in_evidence_list(drifted: dict[str, Any]) -> None:
     rows = drifted["runs"].listings(drifted["report1"]["run_id"])
     sponsored = {r["listing_id"] for r in rows if r["sponsored"]}

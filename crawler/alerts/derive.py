@@ -8,6 +8,8 @@ and the spool. Nothing here touches the network; it runs after the crawl is over
 - `run_failed`: a marketplace whose run record is `failed` or `partial`, or run errors;
 - `seal_failed`: a run record left unsealed (`pending`);
 - `marketplace_blocked`: a marketplace whose spider stopped on repeated blocks;
+- `coverage_drop`: a marketplace whose pages yielded a field far less often than in its recent
+  runs (the run record's coverage warnings, `crawler.fields.coverage`): a redesign broke a parser;
 - `spool_stale`: objects waiting in the spool longer than `alerts.spool_stale_after`.
 """
 
@@ -28,6 +30,7 @@ from storage.upload_spool import PendingItem
 
 _MANIFEST = re.compile(r"^captures/\d{4}/\d{2}/\d{2}/(?P<id>[0-9A-Za-z]+)\.json$")
 _MAX_FAILURES = 5
+_MAX_DROPS = 20
 
 
 def _bounded(text: str | None, width: int) -> str | None:
@@ -157,6 +160,14 @@ def _run_events(b: _Builder, run: Mapping[str, Any],
                 f"{market} stopped the crawl after {len(blocked)} blocked page(s) in a row",
                 (b.run_id, market), marketplace=market, case=record.get("case"),
                 capture_ids=blocked[-20:], details={"blocked_captures": len(blocked)})
+        coverage = record.get("coverage") or {}
+        drops = list(coverage.get("warnings") or ())
+        if drops:
+            yield b.run_event(
+                EventType.COVERAGE_DROP, at, _coverage_summary(market, drops),
+                (b.run_id, market), marketplace=market, case=record.get("case"),
+                details={"warnings": drops[:_MAX_DROPS], "threshold": coverage.get("threshold"),
+                         "baseline_runs": coverage.get("baseline_runs")})
     errors = [str(e) for e in run.get("errors") or ()]
     if errors:
         yield b.run_event(
@@ -169,6 +180,14 @@ def _run_events(b: _Builder, run: Mapping[str, Any],
                 f"Captures of {seal['marketplace']} were not sealed: {seal.get('reason')}",
                 (b.run_id, seal["marketplace"]), marketplace=seal["marketplace"],
                 details={"reason": seal.get("reason"), "required": seal.get("required")})
+
+
+def _coverage_summary(market: str, drops: Sequence[Mapping[str, Any]]) -> str:
+    """`Fields missing on M: price on listing pages 0% (recent runs 100%), ...`."""
+    parts = [f"{d['field']} on {d['kind']} pages {float(d['share']):.0%} "
+             f"(recent runs {float(d['baseline']):.0%})" for d in drops[:4]]
+    more = f" and {len(drops) - 4} more" if len(drops) > 4 else ""
+    return clip(f"Fields missing on {market}: {', '.join(parts)}{more}", 400)
 
 
 def _spool_events(b: _Builder, spooled: Sequence[PendingItem],
