@@ -39,7 +39,7 @@ _SETTINGS_KEYS = ("store", "catalog", "max_pages", "max_listings", "obey_robots"
                   "recheck", "egress")
 _EGRESS_KEYS = ("allow",)
 _BRAND_KEYS = ("name", "terms", "exclude_terms", "msrp", "marketplaces", "schedule",
-               "reference_images")
+               "recheck", "reference_images")
 _MSRP_KEYS = ("currency", "min", "max")
 _RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -71,7 +71,8 @@ class WatchSettings:
     egress_allow: tuple[str, ...] = ()
     """`egress.allow`: destinations allowed beyond the public internet (`crawler.egress`)."""
     recheck: str | None = None
-    """Cron expression (5 fields, UTC) of `markwatch recheck` runs (crawler/takedown)."""
+    """Cron expression (5 fields, UTC) of `markwatch recheck` runs (crawler/takedown), for
+    brands with no recheck of their own."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class Brand:
     """Line of the brand's entry in the watchlist."""
     reference_images: tuple[str, ...] = ()
     """Official product photos (paths, resolved against the watchlist's folder), for triage."""
+    recheck: str | None = None
+    """Cron expression (5 fields, UTC) of this brand's re-checks; overrides settings.recheck."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,16 @@ class Watchlist:
             schedule = brand.schedule or self.settings.schedule
             if schedule:
                 out[brand.name] = schedule
+        return out
+
+    def recheck_schedules(self) -> dict[str, str]:
+        """Brand name -> its re-check cron (its own, else `settings.recheck`); brands with
+        neither left out."""
+        out: dict[str, str] = {}
+        for brand in self.brands:
+            recheck = brand.recheck or self.settings.recheck
+            if recheck:
+                out[brand.name] = recheck
         return out
 
     def _check_filter(
@@ -377,6 +390,7 @@ def _brand(r: NodeReader, node: yaml.Node, field: str, marketplaces: Collection[
         msrp=_msrp(r, _value(e, "msrp"), f"{field}.msrp"),
         marketplaces=markets,
         schedule=_cron(r, _value(e, "schedule"), f"{field}.schedule"),
+        recheck=_cron(r, _value(e, "recheck"), f"{field}.recheck"),
         line=node.start_mark.line + 1,
         reference_images=_references(r, _value(e, "reference_images"),
                                      f"{field}.reference_images"),

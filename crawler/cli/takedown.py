@@ -86,7 +86,8 @@ def capture(urls: tuple[str, ...], watchlist_path: Path, case: str | None, brand
 @click.command()
 @_WATCHLIST
 @click.option("--case", help="Only listings of this case.")
-@click.option("--brand", help="Only listings of this brand.")
+@click.option("--brand", "brands", multiple=True,
+              help="Only listings of this brand (repeatable: of any of these brands).")
 @click.option("--marketplace", help="Only listings on this marketplace.")
 @click.option("--status", type=click.Choice(["reported", "live", "any"]), default="reported",
               show_default=True, help="reported: sent notices; live: not known removed.")
@@ -100,10 +101,10 @@ def capture(urls: tuple[str, ...], watchlist_path: Path, case: str | None, brand
 @click.option("--max-listings", type=int, hidden=True,
               help="Accepted for the scheduler's common arguments; a re-check takes every "
                    "listing selected.")
-def recheck(watchlist_path: Path, case: str | None, brand: str | None, marketplace: str | None,
-            status: str, older_than: str | None, store: str | None, catalog_uri: str | None,
-            overrides: tuple[str, ...], log_level: str, report_json: Path | None,
-            max_listings: int | None) -> None:
+def recheck(watchlist_path: Path, case: str | None, brands: tuple[str, ...],
+            marketplace: str | None, status: str, older_than: str | None, store: str | None,
+            catalog_uri: str | None, overrides: tuple[str, ...], log_level: str,
+            report_json: Path | None, max_listings: int | None) -> None:
     """Re-capture known listings directly (no search), with full evidence, in one run."""
     from crawler.cli.main import _parse_overrides
     from crawler.clock import SystemClock
@@ -116,7 +117,7 @@ def recheck(watchlist_path: Path, case: str | None, brand: str | None, marketpla
 
     watchlist = _load(watchlist_path)
     age = parse_duration(older_than) if older_than else None
-    selection = RecheckSelection(case, brand, marketplace, status, age)
+    selection = RecheckSelection(case, brands, marketplace, status, age)
     with _Open(store, catalog_uri, watchlist) as o:
         targets = select_targets(o.catalog, selection, SystemClock().now())
     if not targets:  # a scheduled re-check with nothing to do is not an error

@@ -1,7 +1,8 @@
 """Deployment recipes generated from a watchlist's schedules: crontab, systemd, Kubernetes.
 
-Each recipe runs `markwatch crawl` once per firing of each job (`crawler.schedule.jobs`), in
-UTC, never two runs of a job at once, with absolute paths:
+Each recipe runs `markwatch crawl` (or, for a re-check job, `markwatch recheck`), with the
+job's `--brand` selection, once per firing of each job (`crawler.schedule.jobs`), in UTC, never
+two runs of a job at once, with absolute paths:
 
 * crontab: `CRON_TZ=UTC` and `flock -n` around each run;
 * systemd: a oneshot service and a timer per job (`OnCalendar=... UTC`, `Persistent=true`, so a
@@ -55,7 +56,7 @@ class ExportContext:
 
 
 def crawl_command(job: Job, ctx: ExportContext, watchlist: str | None = None) -> list[str]:
-    """The `markwatch crawl` command line of one job."""
+    """The command line of one job: `markwatch crawl` or `markwatch recheck`, its brands."""
     return [ctx.markwatch, job.command, "-w", watchlist or str(ctx.watchlist), *job.crawl_args(),
             *ctx.crawl_args]
 

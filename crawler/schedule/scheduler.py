@@ -1,9 +1,10 @@
 """`markwatch schedule`: a small long-running process that fires crawl runs on the watchlist's
 cron schedules.
 
-Each run is a child process (`python -m crawler crawl ...`): a Twisted reactor cannot be
-restarted inside one process, and a crashing crawl must not take the scheduler with it. The
-scheduler itself only keeps time, starts and reaps children and writes records:
+Each run is a child process (`python -m crawler crawl ...`, or `recheck ...` for a re-check
+job, both with the job's `--brand` selection): a Twisted reactor cannot be restarted inside
+one process, and a crashing crawl must not take the scheduler with it. The scheduler itself
+only keeps time, starts and reaps children and writes records:
 
 * no overlap: a firing of a job whose previous run is still going (or still waiting for a free
   slot) is skipped, and the skip recorded;
@@ -310,12 +311,18 @@ class Scheduler:
                 continue
             self._start(job, row_id, scheduled_for)
 
+    def child_argv(self, job: Job, report: Path) -> list[str]:
+        """The command line of one run of `job`: `python -m crawler crawl|recheck -w WATCHLIST`,
+        the job's brand selection (`--brand B ...`, crawl and re-check alike), then the report
+        file and the scheduler's common arguments."""
+        return [sys.executable, "-m", "crawler", job.command, "-w", self.watchlist,
+                *job.crawl_args(), "--report-json", str(report), *self.options.crawl_args]
+
     def _start(self, job: Job, row_id: int, scheduled_for: dt.datetime) -> None:
         report = self.home / "reports" / f"{row_id}.json"
         report.parent.mkdir(parents=True, exist_ok=True)
         report.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "crawler", job.command, "-w", self.watchlist,
-               *job.crawl_args(), "--report-json", str(report), *self.options.crawl_args]
+        cmd = self.child_argv(job, report)
         env = {**os.environ, "MARKWATCH_STATE_DIR": str(self.options.state_dir)}
         env.setdefault("MARKWATCH_PROGRESS", "log")
         proc = subprocess.Popen(cmd, env=env, start_new_session=True)

@@ -6,6 +6,7 @@ The CLI uses these; the portal and alerts should too (one place that knows the t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from crawler.exceptions import ConfigError
@@ -30,17 +31,20 @@ def status_history(catalog: Any, case: str | None, marketplace: str,
 
 
 def listings(catalog: Any, case: str | None = None, marketplace: str | None = None,
-             brand: str | None = None) -> list[dict[str, Any]]:
+             brand: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Known listings (one row each: case, marketplace, listing_id, url, first and last seen,
-    last live capture, status)."""
+    last live capture, status); `brand` one brand or several (any of them)."""
     clauses, params = ["c.kind = 'listing'", "c.listing_id IS NOT NULL",
                        "c.capture_id NOT IN (SELECT capture_id FROM takedown_observations "
                        "WHERE availability != 'live')"], []
-    for column, value in (("c.case_ref", case), ("c.marketplace", marketplace),
-                          ("c.brand", brand)):
+    for column, value in (("c.case_ref", case), ("c.marketplace", marketplace)):
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
+    brands = [brand] if isinstance(brand, str) else [b for b in brand or () if b]
+    if brands:
+        clauses.append(f"c.brand IN ({', '.join('?' * len(brands))})")
+        params.extend(brands)
     sql = ("SELECT c.case_ref, c.marketplace, c.listing_id, MIN(c.started_at) AS found_at, "
         "MAX(c.started_at) AS last_seen, MAX(c.brand) AS brand, MAX(c.term) AS term "
         "FROM captures c WHERE "

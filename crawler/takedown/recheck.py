@@ -35,8 +35,11 @@ def parse_duration(text: str) -> dt.timedelta:
 
 @dataclass(frozen=True)
 class RecheckSelection:
+    """Which known listings a re-check takes; empty or None: no restriction."""
+
     case: str | None = None
-    brand: str | None = None
+    brands: tuple[str, ...] = ()
+    """Listings of any of these brands (exact names, as captured)."""
     marketplace: str | None = None
     status: str = "reported"
     older_than: dt.timedelta | None = None
@@ -48,7 +51,8 @@ def select_targets(catalog: Any, selection: RecheckSelection, now: dt.datetime) 
         raise ConfigError(f"--status must be one of {', '.join(RECHECK_STATUSES)}")
     cutoff = isoformat(now - selection.older_than) if selection.older_than else None
     out = []
-    for row in queries.listings(catalog, selection.case, selection.marketplace, selection.brand):
+    for row in queries.listings(catalog, selection.case, selection.marketplace,
+                                selection.brands):
         if not row["url"]:
             continue
         if selection.status == "reported" and row["status"] != "reported":
