@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
@@ -11,7 +9,8 @@ import click
 
 from crawler.cli.lazy import LazyGroup
 from crawler.cli.options import resolve_catalog, resolve_store
-from crawler.cli.text import clip, csv_cell, safe
+from crawler.cli.output import emit, format_option
+from crawler.cli.text import clip, safe
 from crawler.clock import isoformat, parse_utc
 from crawler.fields.index import field_lines, sponsored_captures
 from crawler.fields.index import history as fields_history
@@ -55,8 +54,7 @@ def evidence() -> None:
               help="Only captures scored at least this.")
 @click.option("--sort", type=click.Choice(["time", "score"]), default="time", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
+@format_option("one row per capture.")
 @click.option("--store", help="Evidence store URI.")
 @click.option("--catalog", "catalog_uri", help="Catalog URI.")
 def list_captures(brand: str | None, term: str | None, marketplace: str | None,
@@ -74,16 +72,7 @@ def list_captures(brand: str | None, term: str | None, marketplace: str | None,
         sponsored = sponsored_captures(cat)
     rows = [{c: row.get(c) for c in LIST_COLUMNS} | {"sponsored": row["capture_id"] in sponsored}
             for row in rows]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-    elif fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(LIST_COLUMNS)
-        for row in rows:
-            writer.writerow([csv_cell(row[c]) for c in LIST_COLUMNS])
-        click.echo(out.getvalue(), nl=False)
-    else:
+    if not emit(rows, LIST_COLUMNS, fmt):
         _table(rows)
 
 

@@ -14,6 +14,7 @@ import click
 
 from crawler.cli.lazy import LazyGroup
 from crawler.cli.options import resolve_catalog, resolve_store
+from crawler.cli.output import emit, format_option
 from crawler.cli.text import clip, safe
 from crawler.clock import parse_utc
 from crawler.schedule.records import ScheduleLog
@@ -21,6 +22,13 @@ from storage.catalog import Catalog
 from storage.uri import open_store
 
 _STATUS_RANK = {"complete": 0, "partial": 1, "failed": 2}
+RUN_FIELDS = ("run_id", "started_at", "finished_at", "status", "marketplaces", "captures",
+              "failures", "duration_s", "job", "exit_code", "trigger")
+"""The fields of a run in `runs list` (its JSON keys and CSV columns)."""
+FIRING_FIELDS = ("id", "job", "watchlist", "brands", "scheduled_for", "trigger", "status",
+                 "reason", "run_id", "pid", "started_at", "finished_at", "exit_code", "counts",
+                 "duration_s")
+"""The fields of a scheduler firing in `runs list --scheduled`."""
 
 
 def _duration(start: str | None, end: str | None) -> float | None:
@@ -82,8 +90,8 @@ def runs() -> None:
 @click.option("--scheduled", is_flag=True,
               help="Every firing of the scheduler (started, skipped, missed...) instead.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option("one row per run (per firing with --scheduled); marketplaces and brands joined "
+               "with ' | ', a firing's counts as JSON text.")
 @click.option("--store", help="Evidence store URI.")
 @click.option("--catalog", "catalog_uri", help="Catalog URI.")
 def list_runs(scheduled: bool, limit: int | None, fmt: str, store: str | None,
@@ -99,8 +107,7 @@ def list_runs(scheduled: bool, limit: int | None, fmt: str, store: str | None,
         else:
             with Catalog(path) as cat:
                 rows = crawl_runs(cat, log)[:limit]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    if emit(rows, FIRING_FIELDS if scheduled else RUN_FIELDS, fmt):
         return
     if not rows:
         click.echo("no runs recorded")

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from crawler.cli.options import resolve_catalog, resolve_store
+from crawler.cli.output import format_option, print_csv
 from crawler.cli.text import safe
 from storage.catalog import Catalog
 from storage.uri import open_store
@@ -182,10 +183,30 @@ def mark_rejected(listings: tuple[str, ...], reference: str | None, actor: str |
     _mark(listings, "rejected", reference, actor, store, catalog_uri)
 
 
+STATUS_COLUMNS = ("case_ref", "marketplace", "listing_id", "found_at", "last_seen", "brand",
+                  "term", "url", "capture_id", "status")
+CHANGE_COLUMNS = ("capture_id", "kind", "previous_capture_id", "case_ref", "marketplace",
+                  "listing_id", "fields", "proof", "at", "key")
+STATS_COLUMNS = ("case", "marketplace", "found", "reported", "removed", "reappeared",
+                 "median_removal_s", "p90_removal_s", "reappearance_rate")
+
+
+def _emit(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str,
+          json_columns: tuple[str, ...] = ()) -> bool:
+    """Print rows as JSON (as these commands always have) or CSV; False for the table."""
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+        return True
+    if fmt == "csv":
+        print_csv(rows, columns, json_columns)
+        return True
+    return False
+
+
 @takedown.command("status")
 @click.option("--case")
 @click.option("--marketplace")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option("one row per listing.", text=True)
 @_STORE
 @_CATALOG
 def status_cmd(case: str | None, marketplace: str | None, fmt: str, store: str | None,
@@ -195,8 +216,7 @@ def status_cmd(case: str | None, marketplace: str | None, fmt: str, store: str |
 
     with _Open(store, catalog_uri) as o:
         rows = listings(o.catalog, case, marketplace)
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=1))
+    if _emit(rows, STATUS_COLUMNS, fmt):
         return
     for r in rows:
         click.echo(f"{safe(r['case_ref'])}  {safe(r['marketplace'])}:{safe(r['listing_id'])}  "
@@ -207,7 +227,8 @@ def status_cmd(case: str | None, marketplace: str | None, fmt: str, store: str |
 @click.option("--case")
 @click.option("--marketplace")
 @click.option("--kind", type=click.Choice(["changed", "removed", "reappeared", "relisted"]))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option("one row per change; its fields (each field's before and after, or what a "
+               "relisting relists) as JSON text.", text=True)
 @_STORE
 @_CATALOG
 def changes_cmd(case: str | None, marketplace: str | None, kind: str | None, fmt: str,
@@ -217,8 +238,7 @@ def changes_cmd(case: str | None, marketplace: str | None, kind: str | None, fmt
 
     with _Open(store, catalog_uri) as o:
         rows = changes(o.catalog, case, marketplace, kind=kind)
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=1))
+    if _emit(rows, CHANGE_COLUMNS, fmt, json_columns=("fields",)):
         return
     for r in rows:
         what = r["proof"] or (", ".join(f["field"] for f in r["fields"])
@@ -231,7 +251,8 @@ def changes_cmd(case: str | None, marketplace: str | None, kind: str | None, fmt
 
 @takedown.command("stats")
 @click.option("--case")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option("one row per case and marketplace; times in seconds, the reappearance rate as "
+               "a fraction, as in the JSON.", text=True)
 @_STORE
 @_CATALOG
 def stats_cmd(case: str | None, fmt: str, store: str | None, catalog_uri: str | None) -> None:
@@ -240,8 +261,7 @@ def stats_cmd(case: str | None, fmt: str, store: str | None, catalog_uri: str | 
 
     with _Open(store, catalog_uri) as o:
         rows = takedown_stats(o.catalog, case)
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=1))
+    if _emit(rows, STATS_COLUMNS, fmt):
         return
     click.echo("case  marketplace  found  reported  removed  median_h  p90_h  reappeared")
     for r in rows:

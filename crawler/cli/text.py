@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -20,6 +21,13 @@ def csv_cell(value: Any) -> str:
     """Text for a CSV cell that a spreadsheet will not run as a formula."""
     text = safe(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON (keys sorted, non-ASCII text kept) with control characters written as
+    `\\u` escapes: still JSON after `safe` (a CSV cell holding a nested value)."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def clip(text: str, width: int) -> str:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
-import io
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,7 +10,8 @@ from typing import Any
 import click
 
 from crawler.cli.options import resolve_catalog, resolve_store
-from crawler.cli.text import clip, csv_cell, safe
+from crawler.cli.output import emit, format_option, print_csv, print_json
+from crawler.cli.text import clip, safe
 from crawler.clock import SystemClock
 from storage.catalog import Catalog
 from storage.uri import open_store
@@ -51,24 +49,6 @@ def _watchlist(path: Path | None) -> Any:
     return load_watchlist(path, known_marketplaces(project_settings()))
 
 
-def _emit(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> bool:
-    """Print rows as JSON or CSV; False when the caller prints a table."""
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return True
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        for row in rows:
-            value = [row.get(c) for c in columns]
-            writer.writerow([csv_cell(" | ".join(v) if isinstance(v, list) else v)
-                             for v in value])
-        click.echo(out.getvalue(), nl=False)
-        return True
-    return False
-
-
 # -- rates -------------------------------------------------------------------------------------
 
 @click.group()
@@ -102,10 +82,14 @@ def rates_import(source: str, store: str | None) -> None:
         target.close()
 
 
+RATE_COLUMNS = ("date", "source", "base", "currency", "rate")
+
+
 @rates.command("show")
 @click.option("--date", help="The rates used on this day (default: the newest).")
+@format_option("one row per currency: its rate (units per 1 EUR) with the day and source.")
 @_STORE
-def rates_show(date: str | None, store: str | None) -> None:
+def rates_show(date: str | None, fmt: str, store: str | None) -> None:
     """The rates a comparison on DATE uses, and where they come from."""
     from crawler.triage.rates import RateBook
 
@@ -114,6 +98,14 @@ def rates_show(date: str | None, store: str | None) -> None:
         day = RateBook.load(target).day_for(date)
     finally:
         target.close()
+    rates = {code: str(rate) for code, rate in sorted(day.rates.items())}
+    if fmt == "json":
+        print_json({"date": day.date, "source": day.source, "base": "EUR", "rates": rates})
+        return
+    if fmt == "csv":
+        print_csv([{"date": day.date, "source": day.source, "base": "EUR", "currency": code,
+                    "rate": rate} for code, rate in rates.items()], RATE_COLUMNS)
+        return
     click.echo(f"{day.date} from {day.source} (units per 1 EUR)")
     for code, rate in sorted(day.rates.items()):
         click.echo(f"  {code} {rate}")
@@ -157,8 +149,7 @@ QUEUE_COLUMNS = ("score", "verdict", "capture_id", "marketplace", "brand", "list
 @click.option("--min-score", type=click.IntRange(0, 100))
 @click.option("--undecided", is_flag=True, help="Only listings nobody decided on yet.")
 @click.option("--limit", type=click.IntRange(min=1))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
+@format_option("one row per listing (its newest capture); the reasons joined with ' | '.")
 @_STORE
 @_CATALOG
 def triage_list(case: str | None, brand: str | None, min_score: int | None, undecided: bool,
@@ -171,8 +162,8 @@ def triage_list(case: str | None, brand: str | None, min_score: int | None, unde
         rows = queue(o.catalog, QueueQuery(case, brand, min_score, undecided, limit))
     for row in rows:
         row.pop("decision", None)
-    if _emit(rows if fmt == "json" else [{c: r.get(c) for c in QUEUE_COLUMNS} for r in rows],
-             QUEUE_COLUMNS, fmt):
+    if emit(rows if fmt == "json" else [{c: r.get(c) for c in QUEUE_COLUMNS} for r in rows],
+            QUEUE_COLUMNS, fmt):
         return
     if not rows:
         click.echo("no scored listings match")
@@ -237,10 +228,13 @@ def triage_decide(capture_id: str, verdict: str, note: str | None, actor: str | 
                f"({record['key']}; custody log entry written)")
 
 
+PHOTO_COLUMNS = ("phash", "sellers", "listings", "captures")
+
+
 @triage.command("photos")
 @click.option("--min-sellers", type=click.IntRange(min=2), default=2, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option("one row per photo; its sellers and listings (MARKETPLACE:NAME, "
+               "MARKETPLACE:LISTING_ID) and captures joined with ' | '.")
 @_STORE
 @_CATALOG
 def triage_photos(min_sellers: int, fmt: str, store: str | None,
@@ -250,8 +244,7 @@ def triage_photos(min_sellers: int, fmt: str, store: str | None,
 
     with _Open(store, catalog_uri) as o:
         rows = shared_photos(o.catalog, min_sellers)
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    if emit(rows, PHOTO_COLUMNS, fmt):
         return
     for row in rows:
         click.echo(f"photo {row['phash']}: {len(row['sellers'])} sellers")
@@ -275,12 +268,18 @@ def _references(watchlist: Any) -> list[str]:
     return [digest for b in brand_infos(watchlist) for _, digest in b.references]
 
 
+SELLER_LISTING_COLUMNS = ("capture_id", "started_at", "marketplace", "listing_id", "title",
+                          "price", "currency", "seller_name", "seller_url", "score")
+
+
 @sellers.command("show")
 @click.argument("name_or_id")
 @_WATCHLIST
+@format_option("one row per listing capture of the seller (its clusters are in the table and "
+               "the JSON).")
 @_STORE
 @_CATALOG
-def sellers_show(name_or_id: str, watchlist_path: Path | None, store: str | None,
+def sellers_show(name_or_id: str, watchlist_path: Path | None, fmt: str, store: str | None,
                  catalog_uri: str | None) -> None:
     """A seller's listings with their scores, and the cluster it belongs to."""
     from crawler.triage.clusters import clusters
@@ -292,21 +291,33 @@ def sellers_show(name_or_id: str, watchlist_path: Path | None, store: str | None
             raise click.ClickException(f"no seller named {safe(name_or_id)} in the catalog")
         found = clusters(o.catalog, _references(_watchlist(watchlist_path)))
     names = {(r["marketplace"], r["seller_name"]) for r in rows}
+    theirs = [cluster for cluster in found if names & set(cluster.sellers)]
+    if fmt == "json":
+        print_json({"sellers": [{"marketplace": market, "seller_name": name}
+                                for market, name in sorted(names)],
+                    "listings": rows, "clusters": [c.to_json() for c in theirs]})
+        return
+    if fmt == "csv":
+        print_csv(rows, SELLER_LISTING_COLUMNS)
+        return
     for market, name in sorted(names):
         click.echo(f"seller {safe(name)} on {safe(market)}")
     for r in rows:
         click.echo(f"  {r['score'] if r['score'] is not None else '-':>3}  {r['capture_id']}  "
                    f"{safe(r['listing_id'])}  {safe(r['price'])} {safe(r['currency'])}  "
                    f"{clip(safe(r['title']), 60)}")
-    for cluster in found:
-        if names & set(cluster.sellers):
-            _print_cluster(cluster)
+    for cluster in theirs:
+        _print_cluster(cluster)
+
+
+CLUSTER_COLUMNS = ("cluster", "marketplace", "seller_name", "listings", "links")
 
 
 @sellers.command("clusters")
 @_WATCHLIST
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option("one row per seller of each cluster (clusters numbered from 1 in the JSON's "
+               "order); its listings, and its links as 'EVIDENCE with MARKETPLACE:SELLER', "
+               "joined with ' | '.")
 @_STORE
 @_CATALOG
 def sellers_clusters(watchlist_path: Path | None, fmt: str, store: str | None,
@@ -317,11 +328,37 @@ def sellers_clusters(watchlist_path: Path | None, fmt: str, store: str | None,
     with _Open(store, catalog_uri) as o:
         found = clusters(o.catalog, _references(_watchlist(watchlist_path)))
     if fmt == "json":
-        click.echo(json.dumps([c.to_json() for c in found], indent=2, ensure_ascii=False))
+        print_json([c.to_json() for c in found])
+        return
+    if fmt == "csv":
+        print_csv([row for number, cluster in enumerate(found, 1)
+                   for row in _cluster_rows(number, cluster)], CLUSTER_COLUMNS)
         return
     for cluster in found:
         _print_cluster(cluster)
     click.echo(f"{len(found)} clusters")
+
+
+def _link_evidence(link: dict[str, Any]) -> str:
+    """What links two sellers: `shared photo HASH`, `same name 'NAME'`, `same phone NUMBER`."""
+    return {"photo": lambda x: f"shared photo {x['phash']}",
+            "name": lambda x: f"same name {x['normalised']!r}",
+            "contact": lambda x: f"same {x['contact']} {x['value']}"}[link["kind"]](link)
+
+
+def _cluster_rows(number: int, cluster: Any) -> list[dict[str, Any]]:
+    """A cluster's CSV rows: one per seller, with the links naming it."""
+    rows = []
+    for seller in cluster.sellers:
+        links = []
+        for link in cluster.links:
+            a, b = tuple(link["a"]), tuple(link["b"])
+            if seller in (a, b):
+                market, name = b if seller == a else a
+                links.append(f"{_link_evidence(link)} with {market}:{name}")
+        rows.append({"cluster": number, "marketplace": seller[0], "seller_name": seller[1],
+                     "listings": cluster.listings.get(seller, []), "links": links})
+    return rows
 
 
 def _print_cluster(cluster: Any) -> None:
@@ -331,7 +368,5 @@ def _print_cluster(cluster: Any) -> None:
         click.echo(f"  {safe(market)}:{safe(name)}  ({len(listings)} listings: "
                    f"{clip(safe(', '.join(str(x) for x in listings)), 80)})")
     for link in cluster.links:
-        what = {"photo": lambda x: f"shared photo {x['phash']}",
-                "name": lambda x: f"same name {x['normalised']!r}",
-                "contact": lambda x: f"same {x['contact']} {x['value']}"}[link["kind"]](link)
-        click.echo(f"    link {safe(link['a'][1])} <-> {safe(link['b'][1])}: {safe(what)}")
+        click.echo(f"    link {safe(link['a'][1])} <-> {safe(link['b'][1])}: "
+                   f"{safe(_link_evidence(link))}")

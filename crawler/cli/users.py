@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from crawler.cli.options import resolve_catalog, resolve_store
+from crawler.cli.output import emit, format_option
 from crawler.cli.text import safe
 from crawler.portal.users import ROLES, UserDB, portal_db_path
 from storage.db import local_state_dir
@@ -63,12 +64,23 @@ def add(name: str, role: str, password_stdin: bool, generate: bool, store: str |
                    f"{password}")
 
 
+USER_FIELDS = ("name", "role", "disabled", "created_at", "cases")
+"""What `users list` shows of a user, in every format: never a password hash or a token."""
+
+
 @users.command("list")
+@format_option("one row per user, the cases granted joined with ' | '. No format shows "
+               "passwords or tokens (only their hashes are kept).")
 @_where
-def list_users(store: str | None, catalog_uri: str | None, users_db: Path | None) -> None:
+def list_users(fmt: str, store: str | None, catalog_uri: str | None,
+               users_db: Path | None) -> None:
     """Every user, role, state and case grants."""
     with _db(store, catalog_uri, users_db) as db:
-        rows = db.list()
+        rows = [{field: row[field] for field in USER_FIELDS} for row in db.list()]
+    for row in rows:
+        row["disabled"] = bool(row["disabled"])
+    if emit(rows, USER_FIELDS, fmt):
+        return
     if not rows:
         click.echo("no users: `markwatch users add NAME --role admin`")
     for row in rows:
