@@ -27,6 +27,25 @@ def test_bad_watchlist_exits_2_naming_file_line_and_field(tmp_path: Path) -> Non
     assert not (tmp_path / "s").exists()  # nothing was crawled or written
 
 
+def test_a_refused_crawl_still_writes_its_report(tmp_path: Path) -> None:
+    """`--report-json` says why nothing was crawled, in the report's usual shape: a scheduler
+    (`crawler.schedule.scheduler`) records the reason, not only exit code 2."""
+    import json
+
+    wl = tmp_path / "wl.yaml"
+    wl.write_text("version: 1\nbrands:\n  - name: Lumara\n    terms: [lumara]\n"
+                  "    marketplaces: [ebya]\n", encoding="utf-8")
+    out = run_markwatch(["crawl", "-w", str(wl), "--store", f"file://{tmp_path}/s",
+                         "--report-json", "r.json"], cwd=tmp_path)
+    assert out.code == 2
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["exit_code"] == 2 and report["run_id"] == "" and report["marketplaces"] == []
+    (error,) = report["errors"]
+    assert f"configuration error: {wl}:5: brands[0].marketplaces[0]: unknown marketplace" in error
+    assert report["store"] == f"file://{tmp_path}/s" and report["counts"] == {}
+    assert not (tmp_path / "s").exists()
+
+
 def test_missing_watchlist_exits_2(tmp_path: Path) -> None:
     out = run_markwatch(["crawl", "-w", str(tmp_path / "none.yaml")], cwd=tmp_path)
     assert out.code == 2

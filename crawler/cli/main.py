@@ -99,29 +99,50 @@ def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
     from crawler.runs.runner import CrawlOptions, project_settings, run_crawl
     from crawler.watchlist import load_watchlist
 
-    watchlist = load_watchlist(watchlist_path, known_marketplaces(project_settings()))
-    from crawler.cli.seal import project_seal_config
+    try:
+        watchlist = load_watchlist(watchlist_path, known_marketplaces(project_settings()))
+        from crawler.cli.seal import project_seal_config
 
-    project_seal_config().check()  # an unusable key or CA file: exit 2, nothing crawled
-    if watchlist.alerts is not None:
-        watchlist.alerts.check_environment()  # a channel secret not set: exit 2
-    store_uri = resolve_store(store, watchlist)
-    catalog_uri = resolve_catalog(catalog, store_uri, watchlist)
-    settings = {**_parse_overrides(overrides), **_log_setup(log_level)}
-    if frontier_uri:
-        from crawler.frontier.run import seed_and_finalize
+        project_seal_config().check()  # an unusable key or CA file: exit 2, nothing crawled
+        if watchlist.alerts is not None:
+            watchlist.alerts.check_environment()  # a channel secret not set: exit 2
+        store_uri = resolve_store(store, watchlist)
+        catalog_uri = resolve_catalog(catalog, store_uri, watchlist)
+        settings = {**_parse_overrides(overrides), **_log_setup(log_level)}
+        if frontier_uri:
+            from crawler.frontier.run import seed_and_finalize
 
-        report = seed_and_finalize(CrawlOptions(watchlist_path, store_uri, catalog_uri,
-                                                marketplaces, brands, max_listings, settings),
-                                   frontier_uri)
-    else:
-        report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri, marketplaces,
-                                        brands, max_listings, settings, resume=resume))
+            report = seed_and_finalize(CrawlOptions(watchlist_path, store_uri, catalog_uri,
+                                                    marketplaces, brands, max_listings,
+                                                    settings), frontier_uri)
+        else:
+            report = run_crawl(CrawlOptions(watchlist_path, store_uri, catalog_uri,
+                                            marketplaces, brands, max_listings, settings,
+                                            resume=resume))
+    except ConfigError as exc:
+        if report_json is not None:  # a scheduler reads why nothing was crawled
+            _write_refusal(report_json, exc, store, catalog)
+        raise
     if watchlist.alerts is not None:
         from crawler.alerts.cli import report_alerts
 
         report_alerts(watchlist.alerts, report, settings)
     _finish(report, report_json)
+
+
+def _write_refusal(path: Path, exc: ConfigError, store: str | None,
+                   catalog: str | None) -> None:
+    """The report of a crawl refused before it began (exit 2): no run, one error saying why,
+    in the report's usual shape, so that a scheduler records the reason, not only the code."""
+    import json
+
+    from crawler.clock import SystemClock
+    from crawler.runs.runner import CrawlReport
+
+    now = SystemClock().now()
+    report = CrawlReport(run_id="", store=store or "", catalog=catalog or "", started_at=now,
+                         finished_at=now, runs=[], errors=[f"crawl: configuration error: {exc}"])
+    path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
