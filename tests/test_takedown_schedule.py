@@ -314,3 +314,4 @@ def test_a_recheck_of_several_brands_takes_their_listings_only(tmp_path: Path) -
         assert brands() == ["Corvane", "Lumara", "Velor"]
         assert brands("Lumara", "Velor") == ["Lumara", "Velor"]
         assert brands("Corvane") == ["Corvane"]
+        assert brands("corvane", "VELOR") == ["Corvane", "Velor"]  # ignoring case, as crawl

@@ -33,7 +33,7 @@ def status_history(catalog: Any, case: str | None, marketplace: str,
 def listings(catalog: Any, case: str | None = None, marketplace: str | None = None,
              brand: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Known listings (one row each: case, marketplace, listing_id, url, first and last seen,
-    last live capture, status); `brand` one brand or several (any of them)."""
+    last live capture, status); `brand` one brand or several (any of them, ignoring case)."""
     clauses, params = ["c.kind = 'listing'", "c.listing_id IS NOT NULL",
                        "c.capture_id NOT IN (SELECT capture_id FROM takedown_observations "
                        "WHERE availability != 'live')"], []
@@ -43,7 +43,8 @@ def listings(catalog: Any, case: str | None = None, marketplace: str | None = No
             params.append(value)
     brands = [brand] if isinstance(brand, str) else [b for b in brand or () if b]
     if brands:
-        clauses.append(f"c.brand IN ({', '.join('?' * len(brands))})")
+        # ignoring case, as `evidence list --brand` and `crawl --brand` do
+        clauses.append(f"lower(c.brand) IN ({', '.join(['lower(?)'] * len(brands))})")
         params.extend(brands)
     sql = ("SELECT c.case_ref, c.marketplace, c.listing_id, MIN(c.started_at) AS found_at, "
         "MAX(c.started_at) AS last_seen, MAX(c.brand) AS brand, MAX(c.term) AS term "
