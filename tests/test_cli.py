@@ -44,6 +44,15 @@ def test_a_refused_crawl_still_writes_its_report(tmp_path: Path) -> None:
     assert f"configuration error: {wl}:5: brands[0].marketplaces[0]: unknown marketplace" in error
     assert report["store"] == f"file://{tmp_path}/s" and report["counts"] == {}
     assert not (tmp_path / "s").exists()
+    # a scheduled re-check refused the same way (here: a bad --older-than)
+    wl.write_text(wl.read_text(encoding="utf-8").replace("ebya", "demo"), encoding="utf-8")
+    out = run_markwatch(["recheck", "-w", str(wl), "--store", f"file://{tmp_path}/s",
+                         "--older-than", "soon", "--report-json", "r2.json"], cwd=tmp_path)
+    assert out.code == 2, out.err
+    report = json.loads((tmp_path / "r2.json").read_text(encoding="utf-8"))
+    assert report["exit_code"] == 2
+    assert report["errors"] == ["recheck: configuration error: 'soon' is not a duration like "
+                                "30m, 6h, 7d or 2w"]
 
 
 def test_missing_watchlist_exits_2(tmp_path: Path) -> None:

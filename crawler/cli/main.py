@@ -131,7 +131,7 @@ def crawl(watchlist_path: Path, store: str | None, catalog: str | None,
 
 
 def _write_refusal(path: Path, exc: ConfigError, store: str | None,
-                   catalog: str | None) -> None:
+                   catalog: str | None, command: str = "crawl") -> None:
     """The report of a crawl refused before it began (exit 2): no run, one error saying why,
     in the report's usual shape, so that a scheduler records the reason, not only the code."""
     import json
@@ -141,7 +141,8 @@ def _write_refusal(path: Path, exc: ConfigError, store: str | None,
 
     now = SystemClock().now()
     report = CrawlReport(run_id="", store=store or "", catalog=catalog or "", started_at=now,
-                         finished_at=now, runs=[], errors=[f"crawl: configuration error: {exc}"])
+                         finished_at=now, runs=[],
+                         errors=[f"{command}: configuration error: {exc}"])
     path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
 
 

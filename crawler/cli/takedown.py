@@ -13,6 +13,7 @@ import click
 from crawler.cli.options import resolve_catalog, resolve_store
 from crawler.cli.output import format_option, print_csv
 from crawler.cli.text import safe
+from crawler.exceptions import ConfigError
 from storage.catalog import Catalog
 from storage.uri import open_store
 
@@ -116,11 +117,18 @@ def recheck(watchlist_path: Path, case: str | None, brands: tuple[str, ...],
         select_targets,
     )
 
-    watchlist = _load(watchlist_path)
-    age = parse_duration(older_than) if older_than else None
-    selection = RecheckSelection(case, brands, marketplace, status, age)
-    with _Open(store, catalog_uri, watchlist) as o:
-        targets = select_targets(o.catalog, selection, SystemClock().now())
+    try:
+        watchlist = _load(watchlist_path)
+        age = parse_duration(older_than) if older_than else None
+        selection = RecheckSelection(case, brands, marketplace, status, age)
+        with _Open(store, catalog_uri, watchlist) as o:
+            targets = select_targets(o.catalog, selection, SystemClock().now())
+    except ConfigError as exc:
+        if report_json is not None:  # the scheduler records why nothing was re-checked
+            from crawler.cli.main import _write_refusal
+
+            _write_refusal(report_json, exc, store, catalog_uri, "recheck")
+        raise
     if not targets:  # a scheduled re-check with nothing to do is not an error
         click.echo("nothing to re-check: no known listing matches the selection")
         if report_json:  # what the scheduler reads: a finished run that captured nothing
