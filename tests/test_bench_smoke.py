@@ -57,3 +57,39 @@ def test_cli_startup_bench_prints_its_table(chromium: str) -> None:
                                       ["markwatch", "triage"], ["markwatch", "takedown"],
                                       ["markwatch", "alerts"]]
     assert all(float(r[-1]) > 0 for r in rows)
+
+
+def _page_like_png(path: Path, seed: int) -> None:
+    """A small PNG with what a page's screenshot has: flat background, text-like strokes
+    and a noisy photo."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    image = Image.new("RGB", (480, 700), "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(20, 400, 18):
+        for col in range(20, 440, 60):
+            draw.rectangle((col, row, col + rng.randint(10, 50), row + 8), fill=(20, 20, 20))
+    photo = Image.frombytes("RGB", (200, 200), rng.randbytes(200 * 200 * 3))
+    image.paste(photo, (140, 450))
+    image.save(path, "PNG")
+
+
+def test_screenshot_codecs_bench_prints_its_table(tmp_path: Path) -> None:
+    pngs = [tmp_path / f"page-{n}.png" for n in range(2)]
+    for n, path in enumerate(pngs):
+        _page_like_png(path, n)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "screenshot_codecs.py"), "--rounds", "1",
+         "--png", *map(str, pngs), "--loop-bytes", "200000", "--other-bytes", "70000"],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {cells[1].strip(): cells[2:] for cells in
+            (line.split("|") for line in proc.stdout.splitlines() if line.startswith("| "))}
+    assert rows["Chromium PNG as stored (baseline)"][0].strip() == "1.00"
+    ours = rows["libwebp lossless, method 1, quality 0  (markwatch `webp`)"]
+    assert 0 < float(ours[0]) < 1 and float(ours[1]) > 0  # smaller than the PNG, some CPU
+    assert ours[2].strip() == "2 of 2"  # lossless: the same pixels back
+    assert "must shrink to" in proc.stdout
