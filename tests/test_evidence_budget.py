@@ -1,8 +1,9 @@
 """Back-pressure by the bytes of captures not yet stored (crawler/evidence/budget.py).
 
-The budget's own rules offline, then a real crawl (Chromium, the demo marketplace, the local
-store) with a budget smaller than any capture and one store thread: requests wait for room,
-and every capture is still stored whole and verifies. No timing is asserted.
+The budget's own rules offline, then a real crawl (Chromium, the demo marketplace, an S3
+archive on moto made slow by a proxy) with a budget smaller than any capture and one store
+thread: requests wait for room, and every capture is still stored whole and verifies. No
+timing is asserted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from crawler.evidence.budget import (
 from crawler.evidence.manifest import Artifact
 from crawler.exceptions import ConfigError
 from tests.helpers import run_markwatch
+from tests.servers import FaultProxy, S3Server
+from tests.servers.moto import MotoS3
 
 
 def test_room_waits_while_full_and_opens_on_release() -> None:
@@ -99,40 +102,64 @@ brands:
     terms: ["lumara handbag"]
     marketplaces: [demo]
 """
+S3_DELAY = 0.05
+"""Seconds every request to the archive is held back by the proxy: the slow archive the budget
+is for. A capture is some twenty requests (objects, read-backs), so each takes about a
+second to store, on one store thread."""
 
 
 @pytest.mark.browser
-def test_a_tiny_budget_holds_requests_back_and_loses_nothing(
+@pytest.mark.s3
+def test_a_slow_archive_holds_requests_back_and_loses_nothing(
         tmp_path: Path, demo_market: DemoMarketplace, chromium: str) -> None:
-    """1 KiB of budget (less than any capture) and one store thread, three requests at once:
-    the listings a results page leads to are asked for while that page's capture is assembled,
-    and its bytes already count then (`MarketplaceSpider._assembling`), so they wait; so does
-    every request after a capture is taken in, until it is stored. Every listing is still
-    captured, and every capture verifies (artifacts, payloads, manifest, seal)."""
+    """1 KiB of budget (less than any capture), one store thread, three requests at once, and
+    an S3 archive (moto) behind a proxy that answers every request late. The listings a
+    results page leads to are asked for while that page's capture is assembled and stored,
+    about a second here, and its bytes count all that time (`MarketplaceSpider._assembling`, then
+    the evidence pipeline), so they wait; later requests wait while listings are stored.
+    (On a fast local store that window is a few milliseconds and whether a request falls in
+    it is a race: this test once failed that way.) Every listing is still captured, stored
+    exactly once and verifies (artifacts, payloads, manifest, seal)."""
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
-    store = tmp_path / "store"
-    result = run_markwatch(
-        ["crawl", "-w", "watchlist.yaml", "--store", f"file://{store}",
-         "--report-json", "report.json", "--log-level", "INFO",
-         "-s", "EVIDENCE_INFLIGHT_MB=0.001", "-s", "EVIDENCE_STORE_WORKERS=1",
-         "-s", "CONCURRENT_REQUESTS=3", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=3",
-         "-s", "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT=3"],
-        cwd=tmp_path, env={"MARKWATCH_DEMO_URL": demo_market.base_url})
-    assert result.code == 0, result.err[-3000:]
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["counts"]["failures"] == 0
-    truth = {x.listing_id for x in demo_market.catalog.search("lumara handbag")
-             [:demo_market.page_size][:6]}
-    listed = run_markwatch(["evidence", "list", "--kind", "listing", "--format", "json"],
-                           cwd=tmp_path, env={"MARKWATCH_STORE": f"file://{store}"})
-    assert listed.code == 0, listed.err
-    assert {r["listing_id"] for r in json.loads(listed.out)} == truth
-    waits = re.search(r"'evidence/budget_waits': (\d+)", result.err)
-    assert waits and int(waits.group(1)) >= 1, "no request was held back"
-    peak = re.search(r"'evidence/inflight_bytes_peak': (\d+)", result.err)
-    assert peak and int(peak.group(1)) > 1024
-    verified = run_markwatch(["verify", "--all"], cwd=tmp_path,
-                             env={"MARKWATCH_STORE": f"file://{store}"})
-    captures = report["counts"]["captures"]
-    assert verified.code == 0, verified.out[-3000:]
-    assert f"{captures} of {captures} captures verified" in verified.out
+    with MotoS3() as moto:
+        server = S3Server("moto", moto.endpoint_url, moto.access_key, moto.secret_key,
+                          moto.region)
+        bucket = server.new_bucket()
+        env = {"AWS_ACCESS_KEY_ID": moto.access_key, "AWS_SECRET_ACCESS_KEY": moto.secret_key,
+               "AWS_DEFAULT_REGION": moto.region, "AWS_EC2_METADATA_DISABLED": "true",
+               "MARKWATCH_DEMO_URL": demo_market.base_url,
+               "MARKWATCH_SPOOL_DIR": str(tmp_path / "spool")}
+        catalog = f"sqlite:///{tmp_path}/catalog.db"
+        with FaultProxy(moto.endpoint_url) as proxy:
+            proxy.delay(S3_DELAY, None, window=600)
+            slow = f"s3://{bucket}/evidence?endpoint_url={proxy.url}&addressing_style=path"
+            result = run_markwatch(
+                ["crawl", "-w", "watchlist.yaml", "--store", slow, "--catalog", catalog,
+                 "--report-json", "report.json", "--log-level", "INFO",
+                 "-s", "EVIDENCE_INFLIGHT_MB=0.001", "-s", "EVIDENCE_STORE_WORKERS=1",
+                 "-s", "CONCURRENT_REQUESTS=3", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=3",
+                 "-s", "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT=3"],
+                cwd=tmp_path, env=env)
+        assert result.code == 0, result.err[-3000:]
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["counts"]["failures"] == 0 and not report.get("spooled")
+        waits = re.search(r"'evidence/budget_waits': (\d+)", result.err)
+        assert waits and int(waits.group(1)) >= 1, "no request was held back"
+        peak = re.search(r"'evidence/inflight_bytes_peak': (\d+)", result.err)
+        assert peak and int(peak.group(1)) > 1024
+        store = f"s3://{bucket}/evidence?endpoint_url={moto.endpoint_url}&addressing_style=path"
+        truth = {x.listing_id for x in demo_market.catalog.search("lumara handbag")
+                 [:demo_market.page_size][:6]}
+        listed = run_markwatch(["evidence", "list", "--kind", "listing", "--format", "json",
+                                "--store", store, "--catalog", catalog], cwd=tmp_path, env=env)
+        assert listed.code == 0, listed.err
+        assert {r["listing_id"] for r in json.loads(listed.out)} == truth
+        manifests = [key for page in server.client().get_paginator("list_objects_v2")
+                     .paginate(Bucket=bucket) for key in
+                     (o["Key"] for o in page.get("Contents", [])) if "/captures/" in key]
+        captures = report["counts"]["captures"]
+        assert len(manifests) == captures == len(truth) + 1  # each exactly once
+        verified = run_markwatch(["verify", "--all", "--store", store, "--catalog", catalog],
+                                 cwd=tmp_path, env=env)
+        assert verified.code == 0, verified.out[-3000:]
+        assert f"{captures} of {captures} captures verified" in verified.out
