@@ -441,6 +441,8 @@ class MarketplaceSpider(BackoffMixin, scrapy.Spider):
                     self.crawler.stats.inc_value("egress/refused")
                     self.crawler.stats.inc_value(f"egress/refused/{refused['rule']}")
             note(self.crawler, "capture_steps", url=response.url, **rendered.step_seconds)
+            if rendered.screenshot_attempts > 1:  # a frame not wholly drawn, taken again
+                self.crawler.stats.inc_value("evidence/screenshots_retaken")
             captured = not rendered.limits_hit  # a page that hit a limit gets a fresh tab
             refused = refused_navigation(response, rendered)
             if refused is not None:  # the page shown is the proxy's refusal: not evidence

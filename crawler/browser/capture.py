@@ -25,6 +25,7 @@ from playwright.async_api import TimeoutError as PwTimeout
 from crawler.browser.shell_fonts import font_families_params
 from crawler.clock import Clock
 from crawler.config import CaptureLimits
+from crawler.evidence.screenshot import png_size
 from crawler.evidence.warc_decoded import Exchange
 from crawler.exceptions import CaptureError
 from crawler.recording.handle import RECORDING_META, CaptureRecording
@@ -201,6 +202,8 @@ class RenderedPage:
     step_seconds: dict[str, float] = field(default_factory=dict)
     """Wall seconds each capture step took (`capture_page`), for the crawl's timeline only:
     not evidence, never stored with the capture."""
+    screenshot_attempts: int = 1
+    """Screenshots taken until one was wholly drawn (`_screenshot`); the last is kept."""
 
 
 @dataclass(frozen=True)
@@ -265,9 +268,10 @@ async def capture_page(
             laps("to_front_again")
             size = await _measured(page, size, limits.max_dom_bytes)
             # the DOM is read while Chromium draws the screenshot (both of the settled page)
+            attempts: list[int] = []
             shot, html = await _together(
                 _screenshot(page, limits.max_page_height, hit, cdp, None, size,
-                            steps.png_speed, viewport),
+                            steps.png_speed, viewport, attempts),
                 page.content())
             laps("screenshot_and_dom")
             dom = html.encode("utf-8")
@@ -302,6 +306,7 @@ async def capture_page(
         limits_hit=hit,
         recording=recording,
         step_seconds=laps.seconds,
+        screenshot_attempts=max(attempts, default=1),
     )
 
 
@@ -618,7 +623,8 @@ evaluation: the last steps of lazy loading by viewport (see `_expand_to_page`)."
 async def _screenshot(page: PwPage, max_height: int, hit: list[str],
                       cdp: CDPSession | None = None, max_dom_bytes: int | None = None,
                       size: list[Any] | None = None, fast: bool = True,
-                      configured: dict[str, int] | None = None) -> bytes:
+                      configured: dict[str, int] | None = None,
+                      attempts: list[int] | None = None) -> bytes:
     """A full-page PNG, cut at `max_height` CSS pixels.
 
     Through DevTools when there is a session: one `Page.captureScreenshot` beyond the viewport
@@ -635,6 +641,15 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
     load, with nothing to say so. A capture beyond the viewport changes the size the page is
     drawn at, and Chromium then waits for a frame drawn at that size (docs/performance.md,
     "Complete screenshots").
+
+    That wait is not a promise: rarely (about one capture in 300-600 under load) the frame
+    copied is not the whole page, and the part never drawn comes back transparent (seen: a
+    listing 2,916 px tall drawn 640 px down, the rest alpha 0). A page's rendering is opaque
+    (Chromium paints its white base background under every document) and Chromium writes an
+    opaque capture as an RGB PNG, so a PNG with an alpha channel is a frame not wholly
+    drawn: it is taken again, after a pause, `SCREENSHOT_ATTEMPTS` times in all, and if
+    every one has undrawn areas the capture says so in `hit`. `attempts`, when given, gets
+    the number of screenshots taken.
     """
     if size is None:  # not measured by the lazy-loading step
         size = await page.evaluate(_PAGE_SIZE_JS)
@@ -656,6 +671,40 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
     # a page the configured viewport holds is drawn as it is on screen, unless the viewport
     # was just put back (its frame at that size may not be drawn yet)
     beyond = resized or width > viewport["width"] or height > viewport["height"]
+    shot = b""
+    for attempt in range(1, SCREENSHOT_ATTEMPTS + 1):
+        if attempt > 1:
+            logger.info("screenshot of %s has undrawn areas; taking it again (%d of %d)",
+                        page.url, attempt, SCREENSHOT_ATTEMPTS)
+            await asyncio.sleep(RETAKE_PAUSE * (attempt - 1))
+        if attempts is not None:
+            attempts.append(attempt)
+        shot, cdp = await _capture_png(page, cdp, width, height, beyond, fast)
+        if not undrawn_areas(shot):
+            return shot
+    hit.append(f"screenshot has undrawn (transparent) areas in all {SCREENSHOT_ATTEMPTS} "
+               "attempts")
+    return shot
+
+
+SCREENSHOT_ATTEMPTS = 3
+"""Screenshots taken of a page at most while each comes back with undrawn areas."""
+RETAKE_PAUSE = 0.1
+"""Seconds waited before the second screenshot (twice that before the third)."""
+
+
+def undrawn_areas(png: bytes) -> bool:
+    """Whether Chromium's screenshot has an alpha channel (PNG colour type 4 or 6): it writes
+    an opaque capture as RGB, and a page's rendering is opaque, so alpha means part of the
+    frame copied was never drawn (see `_screenshot`)."""
+    header = png_size(png)
+    return header is not None and header[3] in (4, 6)
+
+
+async def _capture_png(page: PwPage, cdp: CDPSession | None, width: int, height: int,
+                       beyond: bool, fast: bool) -> tuple[bytes, CDPSession | None]:
+    """One full-page PNG through DevTools (None after a failure there: Playwright's then), and
+    the session to use for the next."""
     if cdp is not None:
         try:
             shot = await cdp.send("Page.captureScreenshot", {
@@ -663,11 +712,12 @@ async def _screenshot(page: PwPage, max_height: int, hit: list[str],
                 "fromSurface": True,
                 "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
             })
-            return base64.b64decode(shot["data"])
+            return base64.b64decode(shot["data"]), cdp
         except PlaywrightError as exc:
             logger.debug("DevTools screenshot failed, using Playwright's: %s", exc)
     clip = {"x": 0, "y": 0, "width": width, "height": height}
-    return await page.screenshot(full_page=True, clip=clip, type="png")  # type: ignore[arg-type]
+    png = await page.screenshot(full_page=True, clip=clip, type="png")  # type: ignore[arg-type]
+    return png, None
 
 
 _USER_AGENTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
