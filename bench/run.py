@@ -30,6 +30,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.complete import not_drawn_to_the_end  # noqa: E402
-from bench.proctree import TreeStats, run_sampled  # noqa: E402
+from bench.proctree import TreeStats, cpu_seconds, run_sampled, tree  # noqa: E402
 from bench.stored import per_capture, print_bytes  # noqa: E402
 from crawler.browser.chromium import find_chromium  # noqa: E402
 from crawler.demo import DemoMarketplace, build_catalog  # noqa: E402
@@ -68,6 +69,9 @@ class Row:
     """CPU seconds per capture by kind of process (`bench.proctree.kind_of`)."""
     not_drawn: tuple[int, int] | None = None
     """(screenshots not drawn to the end of the page, screenshots) (`bench/complete.py`)."""
+    server_cpu_per_capture: float | None = None
+    """The S3 server's CPU seconds per capture (S3 rows): outside the measured tree, but on the
+    same cores, so what it spends the crawl does not get."""
 
 
 def watchlist(target: int, page_size: int) -> str:
@@ -255,6 +259,9 @@ def print_cpu(rows: list[Row]) -> None:
         if r.cpu_by_kind:
             parts = ", ".join(f"{k} {v:.3f}" for k, v in r.cpu_by_kind.items() if v >= 0.0005)
             print(f"CPU s/capture at concurrency {r.concurrency} ({r.row}): {parts}")
+        if r.server_cpu_per_capture is not None:
+            print(f"S3 server CPU s/capture at concurrency {r.concurrency} ({r.row}; outside "
+                  f"the tree above, on the same cores): {r.server_cpu_per_capture:.3f}")
 
 
 def long_run(work: Path, market: DemoMarketplace, captures: int, concurrency: int,
@@ -442,9 +449,12 @@ def s3_row(work: Path, market: DemoMarketplace, target: int, concurrency: int,
                               AWS_SECRET_ACCESS_KEY=ceph.secret_key,
                               AWS_DEFAULT_REGION=ceph.region)
             boto3.client("s3", endpoint_url=ceph.endpoint_url).create_bucket(Bucket="bench")
+            pids = ceph.pids()
+            spent = server_cpu(pids)
             row, _, _ = run_markwatch(work, market, target, concurrency,
                                       f"s3://bench/evidence?endpoint_url={ceph.endpoint_url}",
                                       "markwatch+ceph")
+            row.server_cpu_per_capture = (server_cpu(pids) - spent) / max(row.captures, 1)
         if base is not None:
             row.ratio = row.rate / base.rate
         return row
@@ -458,15 +468,22 @@ def s3_row(work: Path, market: DemoMarketplace, target: int, concurrency: int,
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
+        spent = server_cpu([server.pid])
         row, _, _ = run_markwatch(work, market, target, concurrency,
                                   f"s3://bench/evidence?endpoint_url={endpoint}",
                                   "markwatch+s3")
+        row.server_cpu_per_capture = (server_cpu([server.pid]) - spent) / max(row.captures, 1)
         if base is not None:
             row.ratio = row.rate / base.rate
         return row
     finally:
         server.terminate()
         server.wait()
+
+
+def server_cpu(pids: Sequence[int]) -> float:
+    """CPU seconds spent so far by the processes `pids` and their live children."""
+    return sum(cpu_seconds(p) for pid in pids for p in tree(pid))
 
 
 def _free_port() -> int:

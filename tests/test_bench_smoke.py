@@ -17,13 +17,13 @@ def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--listings", "120", "--captures", "6",
-         "--concurrency", "1", "--bytes-before", "--json", str(out)],
+         "--concurrency", "1", "--bytes-before", "--s3", "--json", str(out)],
         capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "capt/s" in proc.stdout and "ratio" in proc.stdout
     rows = {r["row"]: r for r in json.loads(out.read_text())["rows"]}
     assert set(rows) == {"baseline", "browser-steps", "markwatch", "unrendered",
-                         "scrapy-webarchive", "markwatch-before"}
+                         "scrapy-webarchive", "markwatch-before", "markwatch+s3"}
     assert (rows["markwatch"]["captures"] == rows["baseline"]["captures"]
             == rows["browser-steps"]["captures"] == rows["scrapy-webarchive"]["captures"] > 0)
     assert rows["markwatch"]["ratio"] > 0 and rows["markwatch"]["steps_ratio"] > 0
@@ -34,6 +34,11 @@ def test_bench_prints_its_table(tmp_path: Path, chromium: str) -> None:
     assert kinds["screenshot"] > 0 and kinds["warc"] > 0
     assert rows["markwatch"]["stored_bytes_per_capture"] > 0
     assert rows["markwatch"]["peak_pss_mib"] > 0
+    # the S3 row (a local moto server) stored the same captures; the server's CPU is its own
+    assert rows["markwatch+s3"]["captures"] == rows["markwatch"]["captures"]
+    assert rows["markwatch+s3"]["server_cpu_per_capture"] > 0
+    assert rows["markwatch"]["server_cpu_per_capture"] is None
+    assert "S3 server CPU s/capture at concurrency 1 (markwatch+s3; outside" in proc.stdout
     # every screenshot drawn to the end of its page (bench/complete.py)
     assert rows["markwatch"]["not_drawn"] == [0, rows["markwatch"]["captures"]]
     assert "screenshots not drawn to the end at concurrency 1 (markwatch): 0 of" in proc.stdout

@@ -92,6 +92,10 @@ class CephRGW:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def pids(self) -> list[int]:
+        """The process ids of the running daemons (mon, osd, rgw)."""
+        return [proc.pid for proc in self._procs.values() if proc.poll() is None]
+
     # -- start -----------------------------------------------------------------------------
 
     def start(self, timeout: float = 90.0) -> None:
