@@ -259,6 +259,51 @@ def test_only_static_destinations_without_their_own_validators_are_looked_up() -
     assert len(small) == 2
 
 
+def test_payloads_are_read_from_the_store_once_checked_and_kept_within_a_bound(
+        tmp_path: Path) -> None:
+    from crawler.recording import dedup
+    from crawler.recording.crawl_dedup import BlobReader
+
+    store = LocalStore(tmp_path / "store")
+    bodies = [bytes([n]) * 3000 for n in range(4)]
+    shas = [store.put_blob(body, "text/css").sha256 for body in bodies]
+    reads: list[str] = []
+    blob_reader = BlobReader(store=store)
+
+    def reader(sha256: str) -> bytes | None:
+        reads.append(sha256)
+        return blob_reader(sha256)
+
+    original = dedup.Original("https://s.example/a.css", "2026-12-06T00:00:00Z", "<urn:x>", "A")
+
+    def response(n: int, sha256: str, size: int = 3000) -> conditional.StoredResponse:
+        return conditional.StoredResponse(f"https://s.example/{n}.css", "", b"HTTP/1.1 200 OK\r\n"
+                                          b"\r\n", sha256, size, "sha256:X", "sha256:Y",
+                                          '"v1"', None, None, original)
+
+    index = conditional.StaticIndex("conditional", reader=reader, max_payload_bytes=7000)
+    first = response(0, shas[0])
+    assert index.payload(first) == bodies[0] and index.payload(first) == bodies[0]
+    assert reads == [shas[0]] and index.payload_reads == 1  # read once, then the checked copy
+    assert index.payload_bytes == 3000
+    # a payload that does not match its SHA-256 (or size) is neither served nor kept
+    wrong = response(9, shas[1], size=2999)
+    assert index.payload(wrong) is None and index.payload_bytes == 3000
+    store_path = tmp_path / "store" / store.put_blob(bodies[2], "text/css").key
+    store_path.chmod(0o644)
+    store_path.write_bytes(b"altered" + bodies[2][7:])  # altered in the store after it was put
+    assert index.payload(response(2, shas[2])) is None and index.payload_bytes == 3000
+    # at most max_payload_bytes are kept: the least recently served goes first
+    for n in (1, 3):
+        assert index.payload(response(n, shas[n])) == bodies[n]
+    assert index.payload_bytes == 6000 and index.payload_bytes <= index.max_payload_bytes
+    reads.clear()
+    assert index.payload(first) == bodies[0]  # 0 was dropped for 3: read again
+    assert reads == [shas[0]] and index.payload_bytes == 6000
+    big = conditional.StaticIndex("conditional", reader=reader, max_payload_bytes=2000)
+    assert big.payload(first) == bodies[0] and big.payload_bytes == 0  # larger than the bound
+
+
 def test_the_setting_is_parsed_once_and_checked() -> None:
     from types import SimpleNamespace
 

@@ -29,3 +29,8 @@ def test_soak_prints_its_samples_and_slope(tmp_path: Path) -> None:
     # immutable font not fetched again
     assert result["revalidation"] == {"conditional_sent": 46, "conditional_304": 46,
                                       "immutable_skipped": 23}
+    # served 69 times from the store, read from it 3 times: once each, then the checked copy
+    assert result["static_payload_reads"] == 3
+    kept = result["bounds"]["static payloads"]
+    assert 0 < kept["entries"] < 320 and kept["bound"] == 8 * 2**20
+    assert "static payloads at its bound" in proc.stdout

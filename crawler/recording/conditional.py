@@ -15,8 +15,11 @@ exports restore to a full record. Any other answer is relayed and recorded as us
 and its revisit says so (`WARC-Markwatch-Fetch: not fetched: immutable, fresh until ...`).
 
 `StaticIndex` is bounded: at most `max_entries` URLs (an LRU; heads over `MAX_HEAD` are not
-kept), about 1 KiB each, so 4 MiB at the default 4,096. Payloads are read from the store when
-served, checked against their SHA-256, never kept here.
+kept), about 1 KiB each, so 4 MiB at the default 4,096. A payload is read from the store the
+first time it is served and checked against its SHA-256; the checked payloads are then kept in
+a second LRU of at most `max_payload_bytes` (8 MiB by default), so the style sheet every page
+of a site loads is not read from the store again for each capture: on an S3 archive that read
+was a GET on the render-blocking path of every page.
 """
 
 from __future__ import annotations
@@ -121,17 +124,24 @@ class StaticIndex:
     """Static assets of this run whose payload the store holds: (URL, Origin) -> response.
 
     An LRU of at most `max_entries`. `reader(sha256)` reads a payload blob from the store
-    (None when it is not there yet: the capture that stored it may still be in the pipeline).
+    (None when it is not there yet: the capture that stored it may still be in the pipeline);
+    payloads read and checked are kept, at most `max_payload_bytes` of them (an LRU by SHA-256).
     """
 
     def __init__(self, mode: str = "immutable", max_entries: int = 4096,
-                 reader: Callable[[str], bytes | None] | None = None) -> None:
+                 reader: Callable[[str], bytes | None] | None = None,
+                 max_payload_bytes: int = 8 * 1024 * 1024) -> None:
         if mode not in MODES:
             raise ValueError(f"static revalidation mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
         self.max_entries = max_entries
         self.reader = reader
+        self.max_payload_bytes = max_payload_bytes
+        self.payload_reads = 0
+        """Payloads read from the store (not served from the checked ones kept)."""
         self._known: OrderedDict[tuple[str, str], StoredResponse] = OrderedDict()
+        self._payloads: OrderedDict[str, bytes] = OrderedDict()
+        self._payload_bytes = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -178,8 +188,14 @@ class StaticIndex:
 
     def payload(self, stored: StoredResponse) -> bytes | None:
         """The stored payload, checked against its SHA-256 (None if unreadable or altered)."""
-        if self.reader is None:
-            return None
+        with self._lock:
+            kept = self._payloads.get(stored.sha256)
+            if kept is not None:
+                self._payloads.move_to_end(stored.sha256)
+                return kept
+            if self.reader is None:
+                return None
+            self.payload_reads += 1
         try:
             data = self.reader(stored.sha256)
         except (KeyError, OSError):
@@ -187,7 +203,31 @@ class StaticIndex:
         if data is None or len(data) != stored.payload_size \
                 or hashlib.sha256(data).hexdigest() != stored.sha256:
             return None
+        self._keep(stored.sha256, data)
         return data
+
+    def _keep(self, sha256: str, data: bytes) -> None:
+        """Keep a checked payload, dropping the least recently served beyond the bound."""
+        if len(data) > self.max_payload_bytes:
+            return
+        with self._lock:
+            if sha256 in self._payloads:
+                return
+            self._payloads[sha256] = data
+            self._payload_bytes += len(data)
+            while self._payload_bytes > self.max_payload_bytes:
+                _, dropped = self._payloads.popitem(last=False)
+                self._payload_bytes -= len(dropped)
+
+    @property
+    def payloads_kept(self) -> int:
+        """How many checked payloads are kept now."""
+        return len(self._payloads)
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of checked payloads kept now (at most `max_payload_bytes`)."""
+        return self._payload_bytes
 
     def skip_network(self, stored: StoredResponse, now: dt.datetime) -> str | None:
         """The note for a response served without asking the site, or None to ask it."""
